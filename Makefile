@@ -1,0 +1,55 @@
+# cropassets: two commands, `make demo` and `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+WORLD ?= data/demo
+HOST ?= 127.0.0.1
+UI_PORT ?= 3000
+
+.PHONY: demo test test-fast test-slow install ui lint bench clean-data
+
+# Virtual environment with the project (editable) and its test extras.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip check
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/cropassets demo-world --out $(WORLD)
+	$(BIN)/cropassets materialize raw_scenes --missing
+	@echo
+	@echo "Demo world:        $(abspath $(WORLD))  (STAC catalog in $(WORLD)/stac)"
+	@echo "raw_scenes:        $(abspath data)/raw_scenes/<tile>/<week>.zarr"
+	@echo "Dagster instance:  $(DAGSTER_HOME)"
+	@echo "Open the Dagster UI:  make ui   (then http://$(HOST):$(UI_PORT))"
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(UI_PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+# Fast suite on every change, then the slow end-to-end tests.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]
+
+test-fast: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/bench_ingest.py
+
+clean-data:
+	rm -rf data .dagster_home

@@ -1,0 +1,13 @@
+"""The Dagster code location: assets and resources, wired explicitly."""
+
+from __future__ import annotations
+
+from dagster import Definitions, load_assets_from_modules
+
+from cropassets.assets import ingest
+from cropassets.resources import build_resources
+
+defs = Definitions(
+    assets=load_assets_from_modules([ingest]),
+    resources=build_resources(),
+)

@@ -1,0 +1,62 @@
+"""Materialize partitions through Dagster in one process, with progress lines.
+
+``dagster asset materialize`` starts a new process per partition (seconds each); this loop
+runs each partition as its own Dagster run on the configured instance (``$DAGSTER_HOME``)
+but reuses one process, so the runs, their logs and metadata appear in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from dagster import AssetKey, DagsterInstance, materialize
+
+from cropassets.core.seasons import all_weeks, find_week
+from cropassets.partitions import SEASONS, TILES
+
+
+def select_weeks(spec: str | None) -> list[str]:
+    """Week keys for ``'START...END'`` (inclusive), one week key, or all weeks (None)."""
+    keys = [w.key for w in all_weeks(SEASONS)]
+    if not spec:
+        return keys
+    start, _, end = spec.partition("...")
+    end = end or start
+    find_week(SEASONS, start)  # raises a clear error for a week outside every season
+    find_week(SEASONS, end)
+    return [k for k in keys if start <= k <= end]
+
+
+def materialize_partitions(asset_names: list[str], tiles: list[str] | None = None,
+                           weeks: str | None = None, missing_only: bool = False) -> list[str]:
+    """Run each tile x week partition of the named assets; returns the failed keys."""
+    from cropassets.definitions import defs
+
+    assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
+    tile_ids = tiles or list(TILES)
+    for t in tile_ids:
+        if t not in TILES:
+            raise SystemExit(f"unknown tile {t!r}; the tile grid has {sorted(TILES)}")
+    keys = [f"{t}|{w}" for w in select_weeks(weeks) for t in tile_ids]
+    instance = DagsterInstance.get()
+    if missing_only:
+        done = set.intersection(*(set(instance.get_materialized_partitions(a.key))
+                                  for a in assets))
+        keys = [k for k in keys if k not in done]
+    resources = defs.resources
+    failed: list[str] = []
+    t0 = time.perf_counter()
+    for i, key in enumerate(keys, 1):
+        result = materialize(assets, partition_key=key, instance=instance, resources=resources,
+                             raise_on_error=False, tags={"cropassets/launcher": "cli-loop"})
+        if not result.success:
+            failed.append(key)
+        if i % 10 == 0 or i == len(keys) or not result.success:
+            rate = i / (time.perf_counter() - t0)
+            print(f"[materialize] {'+'.join(asset_names)} {i}/{len(keys)} partitions "
+                  f"({rate:.2f}/s){'  FAILED ' + key if not result.success else ''}",
+                  file=sys.stderr, flush=True)
+    if not keys:
+        print("[materialize] nothing to do: every partition is materialized", file=sys.stderr)
+    return failed

@@ -1,0 +1,24 @@
+"""All partition definitions of the code location.
+
+Tiles come from the tile-grid file and weeks from the seasons file (see
+:mod:`cropassets.settings`), so adding a tile or a season is a file edit. Keys of the
+two-dimensional partitions read ``"<tile>|<week>"`` (Dagster orders dimensions by name),
+where ``week`` is the ISO date of the week's Monday.
+"""
+
+from __future__ import annotations
+
+from dagster import MultiPartitionsDefinition, StaticPartitionsDefinition
+
+from cropassets.core.grid import TileSpec, load_tiles
+from cropassets.core.seasons import Season, all_weeks, load_seasons
+from cropassets.settings import load_settings
+
+_settings = load_settings()
+TILES: dict[str, TileSpec] = load_tiles(_settings.tiles_file)
+SEASONS: list[Season] = load_seasons(_settings.seasons_file)
+
+tile_partitions = StaticPartitionsDefinition(list(TILES))
+week_partitions = StaticPartitionsDefinition([w.key for w in all_weeks(SEASONS)])
+tile_week_partitions = MultiPartitionsDefinition({"tile": tile_partitions,
+                                                  "week": week_partitions})

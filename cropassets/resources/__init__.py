@@ -1,0 +1,20 @@
+"""Resources: every external thing the assets touch, configured in one place."""
+
+from __future__ import annotations
+
+from cropassets.resources.stac import StacCatalog
+from cropassets.resources.storage import DataRoot
+from cropassets.settings import Settings, load_settings
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    """The resource set for the environment described by ``settings`` (default: env vars)."""
+    s = settings or load_settings()
+    return {
+        "stac": StacCatalog(url=s.stac_url, local_stac_dir=str(s.world_dir / "stac"),
+                            profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover),
+        "data_root": DataRoot(root=str(s.data_root)),
+    }
+
+
+__all__ = ["DataRoot", "StacCatalog", "build_resources"]

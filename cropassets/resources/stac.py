@@ -1,0 +1,69 @@
+"""STAC catalog resource: search Sentinel-1/2 items for a tile and a week."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from cropassets.core.catalog_profiles import CatalogProfile, get_profile
+from cropassets.core.grid import TileSpec
+from cropassets.core.seasons import SeasonWeek
+from cropassets.core.stac_search import search_items
+
+
+class StacCatalog(ConfigurableResource):
+    """A STAC API searched with pystac-client.
+
+    With ``url`` empty, the demo world's catalog in ``local_stac_dir`` is served by a real
+    STAC API (stac-fastapi-geoparquet) on 127.0.0.1, started once per process.
+    """
+
+    url: str = Field(default="", description="STAC API root URL; empty = serve local_stac_dir")
+    local_stac_dir: str = Field(default="", description="demo world's stac/ folder")
+    profile: str = Field(default="demo", description="demo | earth-search | planetary-computer")
+    max_cloud_cover: float = Field(default=90.0, description="max eo:cloud_cover of S2, %")
+    retries: int = 3
+    backoff_s: float = 1.0
+
+    def catalog_profile(self) -> CatalogProfile:
+        """The asset-naming profile in use."""
+        return get_profile(self.profile)
+
+    def api_url(self) -> str:
+        """Root URL of the STAC API to search (starting the local server if needed)."""
+        if self.url:
+            return self.url
+        if not self.local_stac_dir:
+            raise ValueError("StacCatalog needs either url or local_stac_dir")
+        from cropassets.core.stac_server import shared_local_server
+
+        return shared_local_server(Path(self.local_stac_dir))
+
+    def _modifier(self):
+        if not self.catalog_profile().sign_urls:
+            return None
+        try:
+            import planetary_computer
+        except ImportError as exc:  # optional extra
+            raise ImportError("profile planetary-computer signs asset URLs: install "
+                              "cropassets[planetary-computer]") from exc
+        return planetary_computer.sign_inplace
+
+    def search_week(self, tile: TileSpec, week: SeasonWeek) -> tuple[list[dict], list[dict]]:
+        """Sentinel-2 and Sentinel-1 items acquired in ``week`` that intersect ``tile``.
+
+        Returns:
+            (s2_items, s1_items) as STAC item dicts sorted by datetime; S2 items are limited
+            to ``max_cloud_cover``.
+        """
+        profile = self.catalog_profile()
+        url = self.api_url()
+        start, end = week.interval_utc()
+        common = dict(bbox=tile.bbox_wgs84(), start=start, end=end, retries=self.retries,
+                      backoff_s=self.backoff_s, modifier=self._modifier())
+        s2 = search_items(url, [profile.s2_collection], max_cloud_cover=self.max_cloud_cover,
+                          **common)
+        s1 = search_items(url, [profile.s1_collection], **common)
+        return s2, s1

@@ -1,0 +1,52 @@
+"""Deployment settings, read from environment variables in this one place.
+
+=========================== ===================================== ==============================
+variable                    meaning                               default
+=========================== ===================================== ==============================
+CROPASSETS_DATA             data root for every asset's output    ``<repo>/data``
+CROPASSETS_WORLD            demo world folder (generated)         ``$CROPASSETS_DATA/demo``
+CROPASSETS_TILES            tile-grid JSON file                   ``<repo>/config/tiles.json``
+CROPASSETS_SEASONS          seasons JSON file                     ``<repo>/config/seasons.json``
+CROPASSETS_STAC_URL         STAC API root URL; empty = serve the  (empty)
+                            demo world's catalog on 127.0.0.1
+CROPASSETS_CATALOG_PROFILE  asset naming profile (demo,           ``demo``
+                            earth-search, planetary-computer)
+CROPASSETS_MAX_CLOUD        max eo:cloud_cover (%) of S2 scenes   ``90``
+=========================== ===================================== ==============================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings (paths absolute)."""
+
+    data_root: Path
+    world_dir: Path
+    tiles_file: Path
+    seasons_file: Path
+    stac_url: str
+    catalog_profile: str
+    max_cloud_cover: float
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
+    env = dict(os.environ if env is None else env)
+    data_root = Path(env.get("CROPASSETS_DATA") or REPO_ROOT / "data").resolve()
+    return Settings(
+        data_root=data_root,
+        world_dir=Path(env.get("CROPASSETS_WORLD") or data_root / "demo").resolve(),
+        tiles_file=Path(env.get("CROPASSETS_TILES") or REPO_ROOT / "config/tiles.json"),
+        seasons_file=Path(env.get("CROPASSETS_SEASONS") or REPO_ROOT / "config/seasons.json"),
+        stac_url=env.get("CROPASSETS_STAC_URL", ""),
+        catalog_profile=env.get("CROPASSETS_CATALOG_PROFILE", "demo"),
+        max_cloud_cover=float(env.get("CROPASSETS_MAX_CLOUD", "90")),
+    )

@@ -1,0 +1,102 @@
+"""Loading scenes onto a tile grid: reprojection, resampling, scale/offset, skipping."""
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.warp import transform as warp_transform
+
+from cropassets.core.catalog_profiles import DEMO, PLANETARY_COMPUTER
+from cropassets.core.grid import TileSpec
+from cropassets.core.scenes import load_week, s2_scale_offset
+
+TILE = TileSpec("T", "EPSG:32647", (620000.0, 1614880.0, 621280.0, 1616160.0), 10.0)  # 128 px
+# A point inside the tile (UTM 47N), where the fixture scenes put a bright 60 m square.
+PX, PY = 620655.0, 1615505.0
+
+
+def _write(path, arr, crs, transform, nodata):
+    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0],
+                       count=1, dtype=arr.dtype, crs=crs, transform=transform,
+                       nodata=nodata) as dst:
+        dst.write(arr, 1)
+    return str(path)
+
+
+def _s2_item(tmp_path, scene_id, crs, res, dt="2024-05-07T03:45:00Z"):
+    """An S2 item whose rasters hold DN 1000+refl*1e4 with a bright square at (PX, PY)."""
+    (x,), (y,) = warp_transform("EPSG:32647", crs, [PX], [PY])
+    n = int(2000 / res)
+    transform = Affine(res, 0, x - 1000, 0, -res, y + 1000)  # 2 km scene centred on the point
+    assets = {}
+    for band, refl in {"blue": 0.05, "green": 0.08, "red": 0.04, "nir": 0.40,
+                       "swir16": 0.20}.items():
+        dn = np.full((n, n), 1000 + refl * 1e4, np.uint16)
+        c = n // 2
+        half = max(1, int(30 / res))
+        dn[c - half:c + half, c - half:c + half] = 1000 + 9000  # reflectance 0.9
+        dn[:, : int(600 / res)] = 0  # nodata strip: the scene's western 600 m
+        href = _write(tmp_path / f"{scene_id}_{band}.tif", dn, crs, transform, 0)
+        assets[band] = {"href": href, "raster:bands": [
+            {"nodata": 0, "data_type": "uint16", "scale": 0.0001, "offset": -0.1}]}
+    scl = np.full((n, n), 4, np.uint8)
+    assets["scl"] = {"href": _write(tmp_path / f"{scene_id}_scl.tif", scl, crs, transform, 0),
+                     "raster:bands": [{"nodata": 0, "data_type": "uint8"}]}
+    return {"id": scene_id, "properties": {"datetime": dt, "eo:cloud_cover": 12.5,
+                                           "s2:processing_baseline": "05.10"},
+            "assets": assets}
+
+
+def _bright_centroid(arr):
+    rows, cols = np.nonzero(arr > 0.5)
+    return rows.mean(), cols.mean()
+
+
+@pytest.mark.parametrize("crs,res", [("EPSG:32647", 10.0), ("EPSG:32648", 10.0),
+                                     ("EPSG:32647", 20.0)])
+def test_reprojected_scene_lands_on_the_tile_grid(tmp_path, crs, res):
+    ds, skipped = load_week([_s2_item(tmp_path, "S2A_X", crs, res)], [], TILE, DEMO)
+    assert skipped == []
+    assert ds["red"].shape == (1, 128, 128) and ds["red"].dtype == np.float32
+    r, c = _bright_centroid(ds["red"].values[0])
+    # expected pixel of the point on the tile grid (pixel-centre coordinates)
+    exp_c = (PX - TILE.bounds[0]) / 10.0 - 0.5
+    exp_r = (TILE.bounds[3] - PY) / 10.0 - 0.5
+    assert abs(r - exp_r) <= 1.0 and abs(c - exp_c) <= 1.0
+    # scale/offset applied: background reflectance recovered, values in [0, 1.2]
+    red = ds["red"].values[0]
+    valid = red[np.isfinite(red)]
+    assert np.all((valid >= 0) & (valid <= 1.2))
+    assert np.median(valid) == pytest.approx(0.04, abs=1e-4)
+    # the scene covers only 2 km: the rest of the tile is nodata (NaN, SCL 0)
+    # the nodata strip covers the tile's western ~25 columns: NaN there, data east of it
+    assert np.isnan(red[:, :20]).all() and np.isfinite(red[:, 30:]).all()
+    assert set(np.unique(ds["scl"].values)) <= {0, 4}
+    assert str(ds["s2_id"].values[0]) == "S2A_X"
+    assert ds.rio.crs.to_epsg() == 32647
+
+
+def test_scale_offset_from_baseline_when_not_declared():
+    item = {"properties": {"s2:processing_baseline": "05.10"}, "assets": {"B04": {}}}
+    assert s2_scale_offset(item, "B04", PLANETARY_COMPUTER) == (1e-4, -0.1)
+    item["properties"]["s2:processing_baseline"] = "03.01"
+    assert s2_scale_offset(item, "B04", PLANETARY_COMPUTER) == (1e-4, 0.0)
+
+
+def test_missing_or_corrupt_cog_skips_that_scene_only(tmp_path):
+    good = _s2_item(tmp_path, "S2A_GOOD", "EPSG:32647", 10.0)
+    bad = _s2_item(tmp_path, "S2B_BAD", "EPSG:32647", 10.0, dt="2024-05-09T03:45:00Z")
+    with open(bad["assets"]["nir"]["href"], "wb") as f:
+        f.write(b"not a tiff")
+    gone = _s2_item(tmp_path, "S2A_GONE", "EPSG:32647", 10.0, dt="2024-05-10T03:45:00Z")
+    gone["assets"]["red"]["href"] = str(tmp_path / "missing.tif")
+    ds, skipped = load_week([good, bad, gone], [], TILE, DEMO)
+    assert [str(v) for v in ds["s2_id"].values] == ["S2A_GOOD"]
+    assert {s.scene_id for s in skipped} == {"S2B_BAD", "S2A_GONE"}
+
+
+def test_empty_week_is_a_valid_empty_dataset():
+    ds, skipped = load_week([], [], TILE, DEMO)
+    assert skipped == []
+    assert ds.sizes["s2_time"] == 0 and ds.sizes["s1_time"] == 0
+    assert ds["red"].shape == (0, 128, 128) and ds["vv"].shape == (0, 128, 128)
