@@ -1,0 +1,81 @@
+"""Cloud-Optimized GeoTIFF writing: validated, tagged, written atomically."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.io import MemoryFile
+from rio_cogeo.cogeo import cog_translate, cog_validate
+from rio_cogeo.profiles import cog_profiles
+
+
+class CogError(RuntimeError):
+    """A COG failed validation after writing."""
+
+
+def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
+              nodata: float | int | None, *, overview_resampling: str = "nearest",
+              colormap: Mapping[int, Sequence[int]] | None = None,
+              tags: Mapping[str, object] | None = None,
+              band_descriptions: Sequence[str] | None = None,
+              blocksize: int = 256) -> Path:
+    """Write ``data`` as a validated COG at ``path`` (temp file, validate, rename).
+
+    Args:
+        path: Destination ``.tif``.
+        data: (bands, y, x) or (y, x) array; its dtype is the file's dtype.
+        crs: CRS of the grid, e.g. ``"EPSG:32647"``.
+        transform: Affine transform of the grid.
+        nodata: Nodata value written to the file.
+        overview_resampling: ``"mode"`` for classes, ``"average"``/``"nearest"`` otherwise.
+        colormap: Palette (``{value: (r, g, b, a)}``) of a single-band class map.
+        tags: Dataset tags (values are stringified) so the file describes itself.
+        band_descriptions: One description per band.
+        blocksize: Internal tile size in pixels.
+
+    Returns:
+        The final path.
+    """
+    arr = data[None] if data.ndim == 2 else data
+    if colormap and arr.shape[0] != 1:
+        raise ValueError(f"{path}: a colormap needs single-band data (TIFF palettes are "
+                         f"one sample per pixel), got {arr.shape[0]} bands")
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}.tif")
+    profile = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0],
+                   dtype=arr.dtype, crs=crs, transform=transform, nodata=nodata)
+    try:
+        with MemoryFile() as mem:
+            with mem.open(**profile) as dst:
+                dst.write(arr)
+                if band_descriptions:
+                    for i, desc in enumerate(band_descriptions, 1):
+                        dst.set_band_description(i, desc)
+                if tags:
+                    dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            with mem.open() as src:  # reopened read-only: cog_translate needs that
+                out_profile = dict(cog_profiles.get("deflate"), blockxsize=blocksize,
+                                   blockysize=blocksize)
+                cog_translate(src, tmp, out_profile, overview_resampling=overview_resampling,
+                              colormap=dict(colormap) if colormap else None, quiet=True,
+                              in_memory=True, forward_band_tags=True)
+        valid, errors, _ = cog_validate(tmp, quiet=True)
+        if not valid:
+            raise CogError(f"{final}: not a valid COG: {errors}")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def read_tags(path: str | Path) -> dict[str, str]:
+    """Dataset tags of a raster (the metadata a downloaded COG carries)."""
+    with rasterio.open(path) as src:
+        return dict(src.tags())

@@ -1,0 +1,100 @@
+"""Weekly composites: one cloud-free feature image per week from that week's scenes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from cropassets.core.indices import (
+    CLEAR_SCL,
+    DEFAULT_FEATURES,
+    check_features,
+    clear_mask,
+    lee_filter,
+    normalized_difference,
+    to_db,
+)
+
+S2_FEATURES = {"ndvi": ("nir", "red"), "lswi": ("nir", "swir16"), "ndwi": ("green", "nir")}
+S1_FEATURES = ("vv", "vh", "vh_vv")
+
+
+def _nanmedian(stack: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN; all-NaN -> NaN without a warning. (t, y, x) -> (y, x)."""
+    if stack.shape[0] == 0:
+        return np.full(stack.shape[1:], np.nan, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(stack, axis=0).astype(np.float32)
+
+
+def s2_feature_stack(raw: xr.Dataset, feature: str, clear: np.ndarray) -> np.ndarray:
+    """One S2 index for every scene, NaN where not clear. Returns (s2_time, y, x) float32."""
+    a, b = S2_FEATURES[feature]
+    out = normalized_difference(raw[a].values, raw[b].values)
+    out[~clear] = np.nan
+    return out
+
+
+def s1_db_stacks(raw: xr.Dataset, lee_window: int, enl: float) -> dict[str, np.ndarray]:
+    """Lee-filtered VV, VH in dB and VH-VV (dB) for every S1 scene, each (s1_time, y, x)."""
+    out = {}
+    for pol in ("vv", "vh"):
+        scenes = raw[pol].values
+        filtered = [to_db(lee_filter(s, lee_window, enl)) for s in scenes]
+        out[pol] = np.stack(filtered) if filtered else np.zeros(scenes.shape, np.float32)
+    out["vh_vv"] = out["vh"] - out["vv"]
+    return out
+
+
+def weekly_composite(raw: xr.Dataset, features: tuple[str, ...] = DEFAULT_FEATURES,
+                     dilate_px: int = 1, lee_window: int = 5, enl: float = 4.4,
+                     clear_classes: tuple[int, ...] = CLEAR_SCL) -> xr.Dataset:
+    """Composite one week of raw scenes into per-pixel feature medians.
+
+    Args:
+        raw: A raw-scenes dataset (see :func:`cropassets.core.scenes.load_week`) with dims
+            (s2_time, s1_time, y, x).
+        features: Feature names (see :data:`cropassets.core.indices.FEATURE_BANDS`).
+        dilate_px: Buffer (pixels) grown around SCL-masked pixels in each scene.
+        lee_window: Lee filter window (pixels) for S1.
+        enl: Equivalent number of looks of the S1 input.
+        clear_classes: SCL codes treated as clear.
+
+    Returns:
+        Dataset with ``features`` (feature, y, x) float32: the median of the week's clear
+        observations (indices unitless, S1 in dB), NaN where nothing clear was seen; and
+        ``n_obs`` (sensor=[s2, s1], y, x) uint8: valid observations per pixel.
+    """
+    features = check_features(features)
+    scl = raw["scl"].values
+    clear = clear_mask(scl, dilate_px, clear_classes)
+    s2_bands = ("red", "nir", "green", "swir16")
+    for band in s2_bands:
+        if band in raw:
+            clear &= np.isfinite(raw[band].values)
+    layers: dict[str, np.ndarray] = {}
+    for f in features:
+        if f in S2_FEATURES:
+            layers[f] = _nanmedian(s2_feature_stack(raw, f, clear))
+    s1 = None
+    if any(f in S1_FEATURES for f in features):
+        s1 = s1_db_stacks(raw, lee_window, enl)
+        for f in features:
+            if f in S1_FEATURES:
+                layers[f] = _nanmedian(s1[f])
+    s1_valid = (np.isfinite(raw["vv"].values) & np.isfinite(raw["vh"].values)).sum(0)
+    data = np.stack([layers[f] for f in features]).astype(np.float32)
+    n_obs = np.stack([clear.sum(0), s1_valid]).clip(0, 255).astype(np.uint8)
+    ds = xr.Dataset(
+        {"features": (("feature", "y", "x"), data),
+         "n_obs": (("sensor", "y", "x"), n_obs)},
+        coords={"feature": list(features), "sensor": ["s2", "s1"],
+                "y": raw["y"].values, "x": raw["x"].values},
+    )
+    if raw.rio.crs is not None:
+        ds = ds.rio.write_crs(raw.rio.crs).rio.write_transform(raw.rio.transform())
+    return ds
