@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def replace_dir_atomic(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _remove_tree(path: Path, attempts: int = 40) -> None:
+    """Remove a directory that worker threads of a failed dask write may still be filling."""
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)
+
+
 def write_zarr_atomic(ds: xr.Dataset, path: str | Path,
                       encoding: dict[str, dict] | None = None) -> int:
     """Write ``ds`` as a Zarr store at ``path`` atomically; returns the bytes written."""
@@ -58,7 +68,7 @@ def write_zarr_atomic(ds: xr.Dataset, path: str | Path,
         size = dir_size(tmp)
         replace_dir_atomic(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise
     return size
 
@@ -77,7 +87,7 @@ def open_zarr(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"partition {path} has not been written")
-    ds = xr.open_zarr(path, consolidated=True, zarr_format=2)
+    ds = xr.open_zarr(path, consolidated=True, zarr_format=2, decode_coords="all")
     # CF-decoding of scaled uint16 gives float64; the pipeline works in float32.
     for name, var in ds.data_vars.items():
         if var.dtype == np.float64:

@@ -66,3 +66,17 @@ def test_find_week_and_errors(tmp_path):
         load_seasons(_write(tmp_path / "o.json", {"seasons": [
             {"id": "a", "start": "2024-05-06", "weeks": 3, "role": "reference"},
             {"id": "b", "start": "2024-05-13", "weeks": 3, "role": "current"}]}))
+
+
+def test_repo_config_matches_the_default_demo_world(tmp_path):
+    """config/ is what `make demo` maps: it must equal the default world's own grid/seasons."""
+    from cropassets.world.config import DEFAULT_SEASONS
+    from cropassets.world.grid import make_layout
+
+    layout = make_layout(size=512, tiles=4)
+    world_tiles = _write(tmp_path / "tiles.json",
+                         {"tiles": [t.to_dict() for t in layout.tiles]})
+    assert load_tiles(world_tiles) == load_tiles(REPO_ROOT / "config/tiles.json")
+    world_seasons = _write(tmp_path / "seasons.json",
+                           {"seasons": [s.to_dict() for s in DEFAULT_SEASONS]})
+    assert load_seasons(world_seasons) == load_seasons(REPO_ROOT / "config/seasons.json")
