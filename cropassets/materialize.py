@@ -15,6 +15,10 @@ from dagster import AssetKey, DagsterInstance, materialize
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.partitions import SEASONS, TILES
 
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""Run config keeping Dagster's per-event console lines out of the progress output (the
+events are still stored in the instance and shown in the UI)."""
+
 
 def select_weeks(spec: str | None) -> list[str]:
     """Week keys for ``'START...END'`` (inclusive), one week key, or all weeks (None)."""
@@ -48,8 +52,10 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
     failed: list[str] = []
     t0 = time.perf_counter()
     for i, key in enumerate(keys, 1):
-        result = materialize(assets, partition_key=key, instance=instance, resources=resources,
-                             raise_on_error=False, tags={"cropassets/launcher": "cli-loop"})
+        result = materialize(list(defs.assets), selection=assets, partition_key=key,
+                             instance=instance, resources=resources,
+                             raise_on_error=False, tags={"cropassets/launcher": "cli-loop"},
+                             run_config=QUIET_CONSOLE)
         if not result.success:
             failed.append(key)
         if i % 10 == 0 or i == len(keys) or not result.success:

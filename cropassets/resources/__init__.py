@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.stac import StacCatalog
 from cropassets.resources.storage import DataRoot
 from cropassets.settings import Settings, load_settings
@@ -14,7 +15,8 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
         "stac": StacCatalog(url=s.stac_url, local_stac_dir=str(s.world_dir / "stac"),
                             profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover),
         "data_root": DataRoot(root=str(s.data_root)),
+        "series_settings": SeriesSettings(),
     }
 
 
-__all__ = ["DataRoot", "StacCatalog", "build_resources"]
+__all__ = ["DataRoot", "SeriesSettings", "StacCatalog", "build_resources"]

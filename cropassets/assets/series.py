@@ -1,0 +1,139 @@
+"""Weekly cubes and season series: composites per week, gap-filled and smoothed series."""
+
+import time
+
+import numpy as np
+import xarray as xr
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    DimensionPartitionMapping,
+    IdentityPartitionMapping,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionMapping,
+    Nothing,
+    StaticPartitionMapping,
+    asset,
+)
+
+from cropassets.core.composite import weekly_composite
+from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.smoothing import smooth_series
+from cropassets.core.storage import (
+    SERIES_SCALE,
+    open_zarr,
+    scaled_int16_encoding,
+    write_zarr_atomic,
+)
+from cropassets.partitions import SEASONS, tile_week_partitions
+from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.storage import DataRoot
+
+
+def _weeks_up_to_mapping() -> StaticPartitionMapping:
+    """Upstream week u -> every downstream week w >= u of the same season."""
+    by_upstream: dict[str, list[str]] = {}
+    for w in all_weeks(SEASONS):
+        later = [x.key for x in all_weeks([w.season]) if x.index >= w.index]
+        by_upstream[w.key] = later
+    return StaticPartitionMapping(by_upstream)
+
+
+SEASON_TO_DATE = MultiPartitionMapping({
+    "tile": DimensionPartitionMapping("tile", IdentityPartitionMapping()),
+    "week": DimensionPartitionMapping("week", _weeks_up_to_mapping()),
+})
+"""Season series of week w reads the weekly cubes of weeks 1..w of its season, same tile."""
+
+
+@asset(
+    partitions_def=tile_week_partitions,
+    group_name="series",
+    ins={"raw_scenes": AssetIn(dagster_type=Nothing)},
+    kinds={"zarr"},
+    description=(
+        "One composite per tile and week: SCL-masked (cloud, shadow, cirrus, snow, nodata, "
+        "plus a buffer) NDVI and LSWI medians of clear S2 observations, Lee-filtered S1 VV/VH "
+        "in dB and their ratio; valid-observation counts; NaN where nothing clear was seen. "
+        "Dims (feature, y, x)."
+    ),
+)
+def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
+                series_settings: SeriesSettings) -> MaterializeResult:
+    """Composite one tile x week of raw scenes."""
+    keys = context.partition_key.keys_by_dimension
+    raw = open_zarr(data_root.partition_path("raw_scenes", keys["tile"], keys["week"])).load()
+    cfg = series_settings
+    cube = weekly_composite(raw, tuple(cfg.features), cfg.cloud_buffer_px, cfg.lee_window,
+                            cfg.s1_enl)
+    cube.attrs.update(week=keys["week"], tile=keys["tile"])
+    path = data_root.partition_path("weekly_cube", keys["tile"], keys["week"])
+    nbytes = write_zarr_atomic(cube, path)
+    feats = cube["features"].values
+    nan_share = {f: float(np.isnan(feats[i]).mean()) for i, f in enumerate(cfg.features)}
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "nan_share": MetadataValue.json(nan_share),
+        "clear_share_s2": float((cube["n_obs"].values[0] > 0).mean()),
+        "mean_s2_obs": float(cube["n_obs"].values[0].mean()),
+        "s2_scenes": int(raw.sizes["s2_time"]),
+        "s1_scenes": int(raw.sizes["s1_time"]),
+        "bytes": nbytes,
+    })
+
+
+def load_cubes(data_root: DataRoot, tile: str, week_keys: list[str]) -> xr.Dataset:
+    """Stack weekly cubes in the given week order.
+
+    Returns ``features`` (feature, week, y, x) float32 and ``n_obs`` (sensor, week, y, x) uint8.
+    """
+    cubes = [open_zarr(data_root.partition_path("weekly_cube", tile, w)) for w in week_keys]
+    return xr.concat(cubes, dim="week").assign_coords(week=week_keys).transpose(
+        "feature", "sensor", "week", "y", "x")
+
+
+@asset(
+    partitions_def=tile_week_partitions,
+    group_name="series",
+    ins={"weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
+    kinds={"zarr"},
+    description=(
+        "The season's series up to this week: weekly cubes of weeks 1..w (truncated first), "
+        "gap-filled linearly along time (edges take the nearest observation) and smoothed "
+        "with a zero-phase 3rd-order Butterworth low-pass. Dims (feature, week, y, x)."
+    ),
+)
+def season_series(context: AssetExecutionContext, data_root: DataRoot,
+                  series_settings: SeriesSettings) -> MaterializeResult:
+    """Build the smoothed series of one tile from its season start to this week."""
+    keys = context.partition_key.keys_by_dimension
+    week = find_week(SEASONS, keys["week"])
+    upstream = sorted({k.keys_by_dimension["week"]
+                       for k in context.asset_partition_keys_for_input("weekly_cube")})
+    expected = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
+    if upstream != expected:
+        raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
+    t0 = time.perf_counter()
+    cubes = load_cubes(data_root, keys["tile"], expected).load()
+    raw = cubes["features"].values
+    smooth = smooth_series(raw, series_settings.cutoff, series_settings.order, axis=1)
+    out = xr.Dataset({"series": (("feature", "week", "y", "x"), smooth),
+                      "n_obs_s2": (("week", "y", "x"), cubes["n_obs"].sel(sensor="s2").values)},
+                     coords={"feature": cubes["feature"].values, "week": expected,
+                             "y": cubes["y"].values, "x": cubes["x"].values})
+    out = out.rio.write_crs(cubes.rio.crs).rio.write_transform(cubes.rio.transform())
+    out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
+                     week_of_season=week.index, cutoff=series_settings.cutoff,
+                     order=series_settings.order)
+    path = data_root.partition_path("season_series", keys["tile"], keys["week"])
+    enc = {"series": scaled_int16_encoding(min(SERIES_SCALE[f] for f in series_settings.features))}
+    nbytes = write_zarr_atomic(out, path, enc)
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "weeks": week.index,
+        "nan_share_before_fill": float(np.isnan(raw).mean()),
+        "nan_share_after_fill": float(np.isnan(smooth).mean()),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "bytes": nbytes,
+    })

@@ -1,0 +1,62 @@
+"""Start-of-Season maps per tile and week, written as COGs."""
+
+from datetime import timedelta
+
+import numpy as np
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    MaterializeResult,
+    MetadataValue,
+    Nothing,
+    asset,
+)
+
+from cropassets.core.cog import write_cog
+from cropassets.core.seasons import find_week
+from cropassets.core.sos import start_of_season
+from cropassets.core.storage import open_zarr
+from cropassets.partitions import SEASONS, tile_week_partitions
+from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.storage import DataRoot
+
+SOS_NODATA = 0
+"""SOS COG nodata: day of year 0 does not exist (season not started yet, or not a crop)."""
+
+
+@asset(
+    partitions_def=tile_week_partitions,
+    group_name="maps",
+    ins={"season_series": AssetIn(dagster_type=Nothing)},
+    kinds={"cog"},
+    description=(
+        "Start of Season per pixel from the smoothed series up to this week: the day of year "
+        "NDVI first crosses base + fraction x amplitude (TIMESAT rule), with the radar/water "
+        "transplanting signal of flooded rice. uint16 day of year, nodata 0 where the season "
+        "has not started by this week. <data>/sos_map/<tile>/<week>.tif"
+    ),
+)
+def sos_map(context: AssetExecutionContext, data_root: DataRoot,
+            series_settings: SeriesSettings) -> MaterializeResult:
+    """Compute and write the SOS COG of one tile x week."""
+    keys = context.partition_key.keys_by_dimension
+    week = find_week(SEASONS, keys["week"])
+    ds = open_zarr(data_root.partition_path("season_series", keys["tile"], keys["week"]))
+    doy = start_of_season(ds["series"].load(), week.season.start, series_settings.sos_fraction,
+                          series_settings.sos_min_amplitude, clear_obs=ds["n_obs_s2"].values,
+                          radar_min_amplitude_db=series_settings.sos_radar_min_amplitude_db)
+    out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
+    last_day = week.end - timedelta(days=1)
+    path = data_root.partition_path("sos_map", keys["tile"], keys["week"], ".tif")
+    write_cog(path, out, str(ds.rio.crs), ds.rio.transform(), SOS_NODATA,
+              overview_resampling="nearest", band_descriptions=["sos_doy"],
+              tags={"product": "start_of_season", "units": "day of year",
+                    "season": week.season.id, "season_start": week.season.start.isoformat(),
+                    "week_of_season": week.index, "last_observation_date": last_day.isoformat(),
+                    "sos_fraction": series_settings.sos_fraction})
+    started = out != SOS_NODATA
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "started_share": float(started.mean()),
+        "median_sos_doy": float(np.median(out[started])) if started.any() else float("nan"),
+    })
