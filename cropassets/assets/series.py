@@ -17,15 +17,10 @@ from dagster import (
     asset,
 )
 
-from cropassets.core.composite import weekly_composite
+from cropassets.core.composite import weekly_composite_chunked
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.smoothing import smooth_series
-from cropassets.core.storage import (
-    SERIES_SCALE,
-    open_zarr,
-    scaled_int16_encoding,
-    write_zarr_atomic,
-)
+from cropassets.core.storage import open_zarr, series_to_dataset, write_zarr_atomic
 from cropassets.partitions import SEASONS, tile_week_partitions
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
@@ -63,13 +58,15 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
                 series_settings: SeriesSettings) -> MaterializeResult:
     """Composite one tile x week of raw scenes."""
     keys = context.partition_key.keys_by_dimension
-    raw = open_zarr(data_root.partition_path("raw_scenes", keys["tile"], keys["week"])).load()
+    raw = open_zarr(data_root.partition_path("raw_scenes", keys["tile"], keys["week"]),
+                    dask=True)
     cfg = series_settings
-    cube = weekly_composite(raw, tuple(cfg.features), cfg.cloud_buffer_px, cfg.lee_window,
-                            cfg.s1_enl)
+    cube = weekly_composite_chunked(raw, tuple(cfg.features), cfg.cloud_buffer_px,
+                                    cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
     cube.attrs.update(week=keys["week"], tile=keys["tile"])
     path = data_root.partition_path("weekly_cube", keys["tile"], keys["week"])
     nbytes = write_zarr_atomic(cube, path)
+    cube = open_zarr(path).load()
     feats = cube["features"].values
     nan_share = {f: float(np.isnan(feats[i]).mean()) for i, f in enumerate(cfg.features)}
     return MaterializeResult(metadata={
@@ -88,7 +85,8 @@ def load_cubes(data_root: DataRoot, tile: str, week_keys: list[str]) -> xr.Datas
 
     Returns ``features`` (feature, week, y, x) float32 and ``n_obs`` (sensor, week, y, x) uint8.
     """
-    cubes = [open_zarr(data_root.partition_path("weekly_cube", tile, w)) for w in week_keys]
+    cubes = [open_zarr(data_root.partition_path("weekly_cube", tile, w)).load()
+             for w in week_keys]
     return xr.concat(cubes, dim="week").assign_coords(week=week_keys).transpose(
         "feature", "sensor", "week", "y", "x")
 
@@ -115,19 +113,19 @@ def season_series(context: AssetExecutionContext, data_root: DataRoot,
     if upstream != expected:
         raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
     t0 = time.perf_counter()
-    cubes = load_cubes(data_root, keys["tile"], expected).load()
+    cubes = load_cubes(data_root, keys["tile"], expected)
     raw = cubes["features"].values
     smooth = smooth_series(raw, series_settings.cutoff, series_settings.order, axis=1)
-    out = xr.Dataset({"series": (("feature", "week", "y", "x"), smooth),
-                      "n_obs_s2": (("week", "y", "x"), cubes["n_obs"].sel(sensor="s2").values)},
-                     coords={"feature": cubes["feature"].values, "week": expected,
-                             "y": cubes["y"].values, "x": cubes["x"].values})
+    smooth_da = xr.DataArray(smooth, dims=("feature", "week", "y", "x"),
+                             coords={"feature": cubes["feature"].values, "week": expected,
+                                     "y": cubes["y"].values, "x": cubes["x"].values})
+    out, enc = series_to_dataset(smooth_da)
+    out["n_obs_s2"] = (("week", "y", "x"), cubes["n_obs"].sel(sensor="s2").values)
     out = out.rio.write_crs(cubes.rio.crs).rio.write_transform(cubes.rio.transform())
     out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
                      week_of_season=week.index, cutoff=series_settings.cutoff,
                      order=series_settings.order)
     path = data_root.partition_path("season_series", keys["tile"], keys["week"])
-    enc = {"series": scaled_int16_encoding(min(SERIES_SCALE[f] for f in series_settings.features))}
     nbytes = write_zarr_atomic(out, path, enc)
     return MaterializeResult(metadata={
         "path": MetadataValue.path(str(path)),

@@ -15,7 +15,7 @@ from dagster import (
 from cropassets.core.cog import write_cog
 from cropassets.core.seasons import find_week
 from cropassets.core.sos import start_of_season
-from cropassets.core.storage import open_zarr
+from cropassets.core.storage import dataset_to_series, open_zarr
 from cropassets.partitions import SEASONS, tile_week_partitions
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
@@ -42,8 +42,9 @@ def sos_map(context: AssetExecutionContext, data_root: DataRoot,
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
     ds = open_zarr(data_root.partition_path("season_series", keys["tile"], keys["week"]))
-    doy = start_of_season(ds["series"].load(), week.season.start, series_settings.sos_fraction,
-                          series_settings.sos_min_amplitude, clear_obs=ds["n_obs_s2"].values,
+    cfg = series_settings
+    doy = start_of_season(dataset_to_series(ds).load(), week.season.start, cfg.sos_fraction,
+                          cfg.sos_min_amplitude, clear_obs=ds["n_obs_s2"].values,
                           radar_min_amplitude_db=series_settings.sos_radar_min_amplitude_db)
     out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
     last_day = week.end - timedelta(days=1)

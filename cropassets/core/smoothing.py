@@ -13,7 +13,7 @@ equivalent: the zero-phase filter looks both ways in time.
 
 Smoothing is linear, so for a series length ``T`` it is one precomputed ``T x T`` matrix
 (:func:`butterworth_matrix`, built by filtering the identity with :func:`scipy.signal.filtfilt`)
-applied to all pixels at once with a matrix multiply.
+applied to all pixels with matrix multiplies, block by block.
 
 Units: values are whatever the input carries (reflectance, dB, index values); they pass
 through unchanged in unit. Time steps are assumed equally spaced (one step = one week here);
@@ -22,11 +22,9 @@ the cutoff frequency is in cycles per time step.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import signal
@@ -45,7 +43,8 @@ _BLOCK_VALUES = 110_000
 
 All per-block temporaries then stay small (a few hundred KiB), so the allocator recycles them
 instead of mapping fresh memory for every block: first-touch page faults, not arithmetic,
-otherwise dominate the cost (measured: blocks of 3000 x 52 ran 1.6x slower than 2048 x 52).
+otherwise dominate the cost (measured on a 2-vCPU VM: blocks of 3000 x 52 ran 1.6x slower
+than blocks of 2048 x 52).
 """
 
 
@@ -306,56 +305,40 @@ def smooth_series(
         return np.moveaxis(out, -1, axis)
     matrix_t = _matrix_t32(n, cutoff, order)
     filler = _GapFiller(n, np.dtype(np.float32), _block_rows(n, out.size // n))
-    with _single_threaded_blas():
-        for src, block_out in _row_blocks(xm, out, filler.rows):
-            filled = filler.fill(src)
-            np.matmul(filled, matrix_t, out=block_out)
-            # after gap-filling only all-NaN series hold NaN; don't rely on BLAS propagating it
-            dead = np.isnan(filled[:, 0])
-            if dead.any():
-                block_out[dead] = np.nan
+    for src, block_out in _row_blocks(xm, out, filler.rows):
+        filled = filler.fill(src)
+        _small_gemms(filled, matrix_t, block_out)
+        # after gap-filling only all-NaN series hold NaN; do not rely on BLAS propagating it
+        dead = np.isnan(filled[:, 0])
+        if dead.any():
+            block_out[dead] = np.nan
     return np.moveaxis(out, -1, axis)
 
 
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter: Any = None
+_GEMM_MAX_MNK = 65536 * 4
+"""Largest M*N*K that OpenBLAS runs single-threaded (its SMP_THRESHOLD_MIN x 4)."""
 
 
-@functools.cache
-def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it BLAS keeps its own threading
-        return None
-    return ThreadpoolController()
+def _small_gemms(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = a @ b`` as a batch of GEMMs each small enough to stay single-threaded.
 
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS to one thread while any caller is inside (process-wide, reference-counted).
-
-    The per-block products are small (rows x T x T with T ~ 52), far below what multithreaded
-    BLAS can speed up; its worker threads then mostly spin between calls and compete with the
-    gap-filling in between (measured 10x slower on a 2-vCPU machine). Parallelism belongs to
-    the caller (dask chunks). The count makes concurrent callers (dask threads) safe: the
-    first one in sets the limit, the last one out restores the original setting.
+    Gap-filling runs between the products. A multithreaded BLAS call wakes worker threads that
+    then busy-wait for the next call, competing with that numpy work: measured 10x slower
+    overall on a 2-vCPU machine. Limiting the BLAS pool instead is process-wide state, and
+    threadpoolctl (3.8) lets only one "controlling" thread change OpenBLAS limits, so from
+    dask worker threads the limit is silently not applied. Splitting the rows keeps every GEMM
+    below the size at which OpenBLAS goes parallel (other BLAS libraries keep such small
+    products single-threaded too); numpy loops over the batch in C. Parallelism belongs to
+    the caller (dask chunks).
     """
-    global _blas_users, _blas_limiter
-    with _blas_lock:
-        if _blas_users == 0:
-            controller = _blas_controller()
-            if controller is not None:
-                _blas_limiter = controller.limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0 and _blas_limiter is not None:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
+    rows, k = a.shape
+    m = b.shape[1]
+    sub = max(1, _GEMM_MAX_MNK // (k * m))
+    whole = rows // sub * sub
+    if whole:
+        np.matmul(a[:whole].reshape(-1, sub, k), b, out=out[:whole].reshape(-1, sub, m))
+    if whole < rows:
+        np.matmul(a[whole:], b, out=out[whole:])
 
 
 def smooth_dataarray(
@@ -422,12 +405,21 @@ def _check_cutoff(cutoff: float) -> float:
 
 
 def _check_order(order: int) -> int:
-    if isinstance(order, bool) or int(order) != order or order < 1:
+    if not _is_whole(order) or order < 1:
         raise ValueError(f"order must be a positive integer, got {order!r}")
     return int(order)
 
 
 def _check_steps(n_steps: int) -> int:
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
+    if not _is_whole(n_steps) or n_steps < 1:
         raise ValueError(f"n_steps (series length) must be a positive integer, got {n_steps!r}")
     return int(n_steps)
+
+
+def _is_whole(value: object) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    try:
+        return int(value) == value  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return False

@@ -82,12 +82,19 @@ def raw_scenes_encoding(ds: xr.Dataset) -> dict[str, dict]:
     return enc
 
 
-def open_zarr(path: str | Path) -> xr.Dataset:
-    """Open a partition written by :func:`write_zarr_atomic` (lazily)."""
+def open_zarr(path: str | Path, dask: bool = False) -> xr.Dataset:
+    """Open a partition written by :func:`write_zarr_atomic` lazily.
+
+    Args:
+        path: The ``.zarr`` folder.
+        dask: Return dask-backed variables (for chunked processing); otherwise lazily
+            indexed numpy-backed ones, which read faster for whole-partition loads.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"partition {path} has not been written")
-    ds = xr.open_zarr(path, consolidated=True, zarr_format=2, decode_coords="all")
+    ds = xr.open_zarr(path, consolidated=True, zarr_format=2, decode_coords="all",
+                      chunks={} if dask else None)
     # CF-decoding of scaled uint16 gives float64; the pipeline works in float32.
     for name, var in ds.data_vars.items():
         if var.dtype == np.float64:
@@ -102,3 +109,25 @@ def scaled_int16_encoding(scale: float) -> dict:
 
 SERIES_SCALE = {"ndvi": 1e-4, "lswi": 1e-4, "ndwi": 1e-4, "vv": 2e-3, "vh": 2e-3, "vh_vv": 2e-3}
 """Storage step per feature: 1e-4 for indices (range ±3.2), 0.002 dB for backscatter (±65 dB)."""
+
+
+def series_to_dataset(series: xr.DataArray) -> tuple[xr.Dataset, dict[str, dict]]:
+    """Split a (feature, ...) array into one variable per feature, with int16 encodings.
+
+    Returns:
+        (dataset with variables ``series_<feature>``, Zarr encoding per variable). Each
+        feature gets its own storage step (:data:`SERIES_SCALE`), so indices keep 1e-4 and
+        backscatter in dB fits the int16 range.
+    """
+    feats = [str(f) for f in series["feature"].values]
+    ds = xr.Dataset({f"series_{f}": series.sel(feature=f, drop=True) for f in feats})
+    ds.attrs["features"] = feats
+    enc = {f"series_{f}": scaled_int16_encoding(SERIES_SCALE.get(f, 2e-3)) for f in feats}
+    return ds, enc
+
+
+def dataset_to_series(ds: xr.Dataset) -> xr.DataArray:
+    """Inverse of :func:`series_to_dataset`: stack ``series_<feature>`` into (feature, ...)."""
+    feats = list(ds.attrs["features"])
+    return xr.concat([ds[f"series_{f}"] for f in feats], dim="feature").assign_coords(
+        feature=feats)

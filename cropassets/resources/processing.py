@@ -28,6 +28,7 @@ class SeriesSettings(ConfigurableResource):
     sos_min_amplitude: float = Field(default=0.15, gt=0,
                                      description="min NDVI rise for a season to have started")
 
+    chunk: int = Field(default=1024, ge=64, description="block edge (pixels) of chunked array work")
     sos_radar_min_amplitude_db: float = Field(
         default=3.0, gt=0, description="min VH rise (dB) for the radar SOS where clouded out")
 

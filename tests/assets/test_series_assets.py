@@ -13,7 +13,7 @@ from rio_cogeo.cogeo import cog_validate
 from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.series import SEASON_TO_DATE, season_series, weekly_cube
 from cropassets.assets.sos import sos_map
-from cropassets.core.storage import open_zarr
+from cropassets.core.storage import dataset_to_series, open_zarr
 from cropassets.partitions import SEASONS, TILES, tile_week_partitions
 from cropassets.resources import DataRoot, build_resources
 from cropassets.settings import load_settings
@@ -48,11 +48,13 @@ def test_weekly_cube_and_series_shapes(run):
     assert list(cube["feature"].values) == ["ndvi", "lswi", "vv", "vh", "vh_vv"]
     assert cube["features"].shape[1:] == TILES[tile].shape
     assert cube.rio.crs.to_epsg() == 32647
-    series = open_zarr(root / "season_series" / tile / f"{weeks[2]}.zarr")
-    assert series["series"].dims == ("feature", "week", "y", "x")
-    assert series["series"].shape == (5, 3, *TILES[tile].shape)
+    series = dataset_to_series(open_zarr(root / "season_series" / tile / f"{weeks[2]}.zarr"))
+    assert series.dims == ("feature", "week", "y", "x")
+    assert series.shape == (5, 3, *TILES[tile].shape)
     assert list(series["week"].values) == weeks[:3]
-    vals = series["series"].values
+    vals = series.values
+    # stored per feature: backscatter in dB survives the int16 storage
+    assert -40 < np.nanmin(vals[3]) < np.nanmax(vals[3]) < 5
     # gap-filled: a pixel is NaN only where a feature was never observed in weeks 1..3
     cubes = np.stack([open_zarr(root / "weekly_cube" / tile / f"{w}.zarr")["features"].values
                       for w in weeks[:3]], axis=1)
@@ -89,10 +91,14 @@ def test_sos_cog_is_valid_and_tagged(run):
     assert np.all((started >= season_doy) & (started < season_doy + 21))
 
 
+def _series(root, tile, week):
+    return dataset_to_series(open_zarr(root / "season_series" / tile / f"{week}.zarr")).values
+
+
 def test_later_observations_change_nothing_of_week_w(run, tmp_path):
     """Rule 1: materializing later weeks (new scenes arriving) leaves week 3 identical."""
     root, tile, weeks, go = run["root"], run["tile"], run["weeks"], run["go"]
-    before_series = open_zarr(root / "season_series" / tile / f"{weeks[2]}.zarr")["series"].values
+    before_series = _series(root, tile, weeks[2])
     with rasterio.open(root / "sos_map" / tile / f"{weeks[2]}.tif") as src:
         before_sos = src.read(1)
     # new weeks arrive: ingest and process weeks 4..6, then recompute week 3 from scratch
@@ -100,7 +106,7 @@ def test_later_observations_change_nothing_of_week_w(run, tmp_path):
         go(w)
     shutil.rmtree(root / "season_series" / tile / f"{weeks[2]}.zarr")
     go(weeks[2], [season_series, sos_map])
-    after = open_zarr(root / "season_series" / tile / f"{weeks[2]}.zarr")["series"].values
+    after = _series(root, tile, weeks[2])
     np.testing.assert_array_equal(after, before_series)
     with rasterio.open(root / "sos_map" / tile / f"{weeks[2]}.tif") as src:
         np.testing.assert_array_equal(src.read(1), before_sos)

@@ -96,8 +96,23 @@ def test_gapfill_known_values():
 
 
 def test_padlen_rule():
-    assert [padlen_for(n) for n in range(1, 16)] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                     12, 12, 12]
+    assert [padlen_for(n) for n in range(1, 16)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        12,
+        12,
+    ]
     assert padlen_for(100, order=2) == 9  # scipy default 3 * max(len(a), len(b))
     b, a = butterworth_coefficients(0.25)
     assert padlen_for(52) == 3 * max(len(a), len(b))
@@ -143,8 +158,7 @@ def test_bad_cutoff_names_the_parameter(bad):
         lambda: butterworth_coefficients(bad),
         lambda: butterworth_matrix(10, bad),
         lambda: smooth_series(np.zeros((2, 10), np.float32), bad),
-        lambda: smooth_dataarray(xr.DataArray(np.zeros((2, 10)), dims=("p", "week")),
-                                 cutoff=bad),
+        lambda: smooth_dataarray(xr.DataArray(np.zeros((2, 10)), dims=("p", "week")), cutoff=bad),
     ):
         with pytest.raises(ValueError, match="cutoff"):
             call()
@@ -179,6 +193,21 @@ def test_smooth_series_axis():
     ref = smooth_series(x, 0.25)
     got = smooth_series(np.moveaxis(x, -1, 1), 0.25, axis=1)  # (feature, week, y, x)
     np.testing.assert_array_equal(got, np.moveaxis(ref, -1, 1))
+
+
+def test_any_memory_layout_gives_the_same_result():
+    rng = np.random.default_rng(4)
+    x = _gappy(rng, (3, 4, 5, 6, 9))
+    views = [np.asfortranarray(x), x[:, ::-1], np.moveaxis(x, 0, -1), x[::2, :, 1:, :, ::-2]]
+    for view in views:
+        dense = np.ascontiguousarray(view)
+        for axis in range(x.ndim):
+            np.testing.assert_array_equal(
+                smooth_series(view, 0.2, axis=axis), smooth_series(dense, 0.2, axis=axis)
+            )
+            np.testing.assert_array_equal(
+                gapfill_linear(view, axis=axis), gapfill_linear(dense, axis=axis)
+            )
 
 
 def test_smooth_series_all_nan_stays_nan():
@@ -218,10 +247,13 @@ def test_truncation_rule_result_at_week_w_ignores_later_weeks():
 def _cube(rng, week_chunk):
     data = _gappy(rng, (2, 32, 24, 20))  # (feature, y, x, week)
     data = np.ascontiguousarray(np.moveaxis(data, -1, 1))  # (feature, week, y, x)
-    coords = {"feature": ["vv", "ndvi"], "week": np.arange(1, 21), "y": np.arange(32),
-              "x": np.arange(24)}
-    da = xr.DataArray(data, dims=("feature", "week", "y", "x"), coords=coords,
-                      attrs={"units": "1"})
+    coords = {
+        "feature": ["vv", "ndvi"],
+        "week": np.arange(1, 21),
+        "y": np.arange(32),
+        "x": np.arange(24),
+    }
+    da = xr.DataArray(data, dims=("feature", "week", "y", "x"), coords=coords, attrs={"units": "1"})
     return da, da.chunk({"feature": 1, "week": week_chunk, "y": 16, "x": 12})
 
 
