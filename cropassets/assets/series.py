@@ -3,7 +3,6 @@
 import time
 
 import numpy as np
-import xarray as xr
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -19,8 +18,9 @@ from dagster import (
 
 from cropassets.core.composite import weekly_composite_chunked
 from cropassets.core.seasons import all_weeks, find_week
-from cropassets.core.smoothing import smooth_series
-from cropassets.core.storage import open_zarr, series_to_dataset, write_zarr_atomic
+from cropassets.core.series import season_series as build_series
+from cropassets.core.series import stack_cubes
+from cropassets.core.storage import dataset_to_series, open_zarr, write_zarr_atomic
 from cropassets.partitions import SEASONS, tile_week_partitions
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
@@ -80,17 +80,6 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
     })
 
 
-def load_cubes(data_root: DataRoot, tile: str, week_keys: list[str]) -> xr.Dataset:
-    """Stack weekly cubes in the given week order.
-
-    Returns ``features`` (feature, week, y, x) float32 and ``n_obs`` (sensor, week, y, x) uint8.
-    """
-    cubes = [open_zarr(data_root.partition_path("weekly_cube", tile, w)).load()
-             for w in week_keys]
-    return xr.concat(cubes, dim="week").assign_coords(week=week_keys).transpose(
-        "feature", "sensor", "week", "y", "x")
-
-
 @asset(
     partitions_def=tile_week_partitions,
     group_name="series",
@@ -113,25 +102,20 @@ def season_series(context: AssetExecutionContext, data_root: DataRoot,
     if upstream != expected:
         raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
     t0 = time.perf_counter()
-    cubes = load_cubes(data_root, keys["tile"], expected)
-    raw = cubes["features"].values
-    smooth = smooth_series(raw, series_settings.cutoff, series_settings.order, axis=1)
-    smooth_da = xr.DataArray(smooth, dims=("feature", "week", "y", "x"),
-                             coords={"feature": cubes["feature"].values, "week": expected,
-                                     "y": cubes["y"].values, "x": cubes["x"].values})
-    out, enc = series_to_dataset(smooth_da)
-    out["n_obs_s2"] = (("week", "y", "x"), cubes["n_obs"].sel(sensor="s2").values)
-    out = out.rio.write_crs(cubes.rio.crs).rio.write_transform(cubes.rio.transform())
+    paths = [data_root.partition_path("weekly_cube", keys["tile"], w) for w in expected]
+    cubes = stack_cubes(paths, expected, chunk=series_settings.chunk)
+    out, enc = build_series(cubes, series_settings.cutoff, series_settings.order)
     out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
                      week_of_season=week.index, cutoff=series_settings.cutoff,
                      order=series_settings.order)
     path = data_root.partition_path("season_series", keys["tile"], keys["week"])
     nbytes = write_zarr_atomic(out, path, enc)
+    written = open_zarr(path, dask=True)
     return MaterializeResult(metadata={
         "path": MetadataValue.path(str(path)),
         "weeks": week.index,
-        "nan_share_before_fill": float(np.isnan(raw).mean()),
-        "nan_share_after_fill": float(np.isnan(smooth).mean()),
+        "no_clear_s2_share": float((written["n_obs_s2"] == 0).mean().compute()),
+        "nan_share_after_fill": float(dataset_to_series(written).isnull().mean().compute()),
         "seconds": round(time.perf_counter() - t0, 2),
         "bytes": nbytes,
     })

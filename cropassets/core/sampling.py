@@ -1,0 +1,112 @@
+"""Sampling labelled pixels per field for training, with classes balanced within a budget."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+
+@dataclass(frozen=True)
+class FieldLabels:
+    """Per-field labels of one season: field id -> class code, plus the class names."""
+
+    class_of_field: dict[int, int]
+    class_names: dict[int, str]
+
+
+def load_field_labels(geojson: str | Path) -> FieldLabels:
+    """Read ``labels/<season>.geojson`` (properties field_id, class_code, class_name)."""
+    doc = json.loads(Path(geojson).read_text())
+    classes, names = {}, {}
+    for feat in doc["features"]:
+        p = feat["properties"]
+        classes[int(p["field_id"])] = int(p["class_code"])
+        names[int(p["class_code"])] = str(p["class_name"])
+    return FieldLabels(classes, names)
+
+
+def read_field_raster(path: str | Path) -> np.ndarray:
+    """Field-id raster (y, x) uint32 of a tile."""
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def interior_mask(fields: np.ndarray, radius: int = 1) -> np.ndarray:
+    """True where the (2r+1)² neighbourhood lies in one field: mixed edge pixels excluded."""
+    h, w = fields.shape
+    pad = np.pad(fields, radius, mode="edge")
+    same = np.ones(fields.shape, bool)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            same &= pad[dy:dy + h, dx:dx + w] == fields
+    return same
+
+
+def sample_pixels(fields: np.ndarray, labels: FieldLabels, per_field: int = 20,
+                  per_class: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sample interior pixels: at most ``per_field`` per field, ``per_class`` per class.
+
+    Budget rule: every field of a class contributes up to ``per_field`` pixels (so small
+    fields count); if a class then exceeds ``per_class`` pixels, fields are kept in a random
+    order until the class budget is reached (whole fields, so splits by field stay clean).
+
+    Args:
+        fields: (y, x) field ids.
+        labels: Class of each field.
+        per_field: Max pixels drawn per field.
+        per_class: Max pixels per class.
+        seed: Random seed.
+
+    Returns:
+        (flat pixel indices into ``fields``, field id of each), sorted by index.
+    """
+    rng = np.random.default_rng(seed)
+    ok = interior_mask(fields)
+    flat = fields.ravel()
+    idx = np.flatnonzero(ok.ravel())
+    order = np.argsort(flat[idx], kind="stable")
+    idx = idx[order]
+    ids, starts = np.unique(flat[idx], return_index=True)
+    groups = np.split(idx, starts[1:])
+    by_class: dict[int, list[np.ndarray]] = {}
+    for fid, pix in zip(ids, groups, strict=True):
+        code = labels.class_of_field.get(int(fid))
+        if code is None:
+            continue
+        take = pix if len(pix) <= per_field else rng.choice(pix, per_field, replace=False)
+        by_class.setdefault(code, []).append(np.sort(take))
+    chosen = []
+    for code in sorted(by_class):
+        picks = by_class[code]
+        total = 0
+        for i in rng.permutation(len(picks)):
+            if total >= per_class:
+                break
+            chosen.append(picks[i])
+            total += len(picks[i])
+    out = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+    return out, flat[out].astype(np.int64)
+
+
+def rasterize_fields(geojson: str | Path, tile) -> np.ndarray:
+    """Burn the label polygons (GeoJSON, EPSG:4326) onto a tile grid as field ids.
+
+    Args:
+        geojson: Label file with ``field_id`` properties.
+        tile: :class:`cropassets.core.grid.TileSpec` target grid.
+
+    Returns:
+        (y, x) uint32 field ids, 0 where no polygon covers the pixel centre.
+    """
+    from rasterio.features import rasterize
+    from rasterio.warp import transform_geom
+
+    doc = json.loads(Path(geojson).read_text())
+    shapes = [(transform_geom("EPSG:4326", tile.crs, f["geometry"]),
+               int(f["properties"]["field_id"])) for f in doc["features"]]
+    return rasterize(shapes, out_shape=tile.shape, transform=tile.transform, fill=0,
+                     dtype="uint32")

@@ -1,0 +1,252 @@
+"""Series → CNN input: truncate, gap-fill + smooth, CWT magnitude, normalise.
+
+:func:`prepare_inputs` is the single path that both training at sequence length ``k`` and
+inference at week ``k`` take (DESIGN rule 2), and it truncates *first* (rule 1): only the
+first ``k`` steps of the raw series are ever read, so observations after step ``k`` cannot
+change any output for ``k``.
+
+Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
+
+1. ``x[..., :k]`` (truncation).
+2. :func:`cropassets.core.smoothing.smooth_series` on the prefix (linear gap-fill, then
+   zero-phase Butterworth with the pad rule of length ``k``). A feature series with no
+   observation in the prefix stays all-NaN.
+3. Such all-NaN feature series are filled with the per-(feature, step) mean smoothed curve
+   of the training pixels (``InputStats.fill``), so a pixel whose optical series is fully
+   clouded still gets a prediction from its radar features. A pixel with *no* observation
+   in any feature is invalid (:func:`valid_pixels`): training excludes it and inference
+   returns nodata for it; its row in the prepared array holds the fill curve only.
+4. :func:`cropassets.core.cwt.cwt_magnitude` at the given scales (``default_scales(k)``
+   when none are given; store the scales with the model).
+5. :func:`cropassets.core.cwt.normalise_scalograms`: ``(log1p|W| - mean[f]) / std[f]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from cropassets.core.cwt import (
+    DEFAULT_WAVELET,
+    ScalogramStats,
+    cwt_magnitude,
+    default_scales,
+    normalise_scalograms,
+)
+from cropassets.core.smoothing import smooth_series
+
+__all__ = [
+    "DEFAULT_CUTOFF",
+    "DEFAULT_ORDER",
+    "InputStats",
+    "prepare_inputs",
+    "prepare_tensor",
+    "smoothed_prefix",
+    "valid_pixels",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_CUTOFF = 0.2
+"""Default Butterworth cutoff, cycles per time step (a period of 5 steps)."""
+DEFAULT_ORDER = 3
+"""Default Butterworth order."""
+MIN_STEPS = 3
+"""Shortest sequence length: the default cmor scales need more than 2 steps."""
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """Everything fitted on training pixels that inference must reapply unchanged.
+
+    Attributes:
+        scalogram: Per-feature mean/std of ``log1p`` scalogram magnitudes.
+        fill: (F, k) mean smoothed training curve per feature and step (feature units),
+            used for feature series with no observation in the prefix.
+    """
+
+    scalogram: ScalogramStats
+    fill: tuple[tuple[float, ...], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type form (lists of floats) for JSON or ``torch.save``."""
+        return {"scalogram": self.scalogram.to_dict(), "fill": [list(r) for r in self.fill]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | InputStats) -> InputStats:
+        """Inverse of :meth:`to_dict` (an :class:`InputStats` passes through)."""
+        if isinstance(d, InputStats):
+            return d
+        try:
+            fill = tuple(tuple(float(v) for v in row) for row in d["fill"])
+            scal = ScalogramStats.from_dict(d["scalogram"])
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"input stats need 'scalogram' and 'fill', got {d!r}") from err
+        if len(fill) != len(scal.mean) or len({len(r) for r in fill}) > 1:
+            raise ValueError("input stats 'fill' must be (F, k) with F matching 'scalogram'")
+        return cls(scalogram=scal, fill=fill)
+
+    @property
+    def n_steps(self) -> int:
+        """Sequence length k the stats were fitted for."""
+        return len(self.fill[0])
+
+
+def _check_series(series_raw: np.ndarray, n_steps: int) -> np.ndarray:
+    x = np.asarray(series_raw)
+    if x.ndim != 3:
+        raise ValueError(
+            f"series must be 3-D (N pixels, F features, T steps), got shape {x.shape}"
+        )
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"series must be real numbers, got dtype {x.dtype}")
+    if int(n_steps) != n_steps or n_steps < MIN_STEPS:
+        raise ValueError(f"n_steps must be an integer >= {MIN_STEPS}, got {n_steps!r}")
+    if x.shape[2] < n_steps:
+        raise ValueError(
+            f"series has {x.shape[2]} steps, fewer than the sequence length n_steps={n_steps}"
+        )
+    return x
+
+
+def valid_pixels(series_raw: np.ndarray, n_steps: int) -> np.ndarray:
+    """Pixels with at least one observation in any feature within the first ``n_steps``.
+
+    Args:
+        series_raw: (N, F, T_total) raw series, NaN = no observation.
+        n_steps: Sequence length k (only steps ``0..k-1`` are read).
+
+    Returns:
+        (N,) bool.
+    """
+    x = _check_series(series_raw, n_steps)[:, :, :n_steps]
+    return np.isfinite(x).any(axis=(1, 2))
+
+
+def smoothed_prefix(
+    series_raw: np.ndarray,
+    n_steps: int,
+    cutoff: float = DEFAULT_CUTOFF,
+    order: int = DEFAULT_ORDER,
+    fill: np.ndarray | Sequence[Sequence[float]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Truncate to the first ``n_steps`` steps, gap-fill + smooth, fill empty features.
+
+    Args:
+        series_raw: (N, F, T_total >= k) raw series, NaN = no observation.
+        n_steps: Sequence length k.
+        cutoff: Butterworth cutoff, cycles per time step.
+        order: Butterworth order.
+        fill: (F, k) curve for feature series without any observation; ``None`` fits it
+            as the NaN-mean over pixels of the smoothed prefix (training). A feature with
+            no observation in any pixel gets a zero curve (it then carries no information,
+            identically in training and inference) and a warning is logged.
+
+    Returns:
+        ``(smoothed (N, F, k) float32 without NaN, fill (F, k) float32)``.
+    """
+    x = _check_series(series_raw, n_steps)[:, :, :n_steps]  # truncate FIRST (rule 1)
+    sm = smooth_series(x, cutoff, order, axis=-1)
+    missing = np.isnan(sm[:, :, 0])  # smooth_series leaves only all-NaN series with NaN
+    n_features = x.shape[1]
+    if fill is None:
+        counts = (~missing).sum(axis=0)
+        total = np.where(missing[:, :, None], 0.0, sm.astype(np.float64)).sum(axis=0)
+        curve = total / np.maximum(counts, 1)[:, None]
+        if (counts == 0).any():
+            _log.warning(
+                "features %s have no observation in the first %d steps of any pixel; "
+                "they are filled with zeros",
+                np.flatnonzero(counts == 0).tolist(),
+                n_steps,
+            )
+        fill_arr = curve.astype(np.float32)
+    else:
+        fill_arr = np.asarray(fill, dtype=np.float32)
+        if fill_arr.shape != (n_features, n_steps):
+            raise ValueError(
+                f"fill curve has shape {fill_arr.shape}, expected (F, k) = "
+                f"({n_features}, {n_steps}): the stats belong to another feature list or "
+                f"sequence length"
+            )
+    if missing.any():
+        rows, feats = np.nonzero(missing)
+        sm[rows, feats] = fill_arr[feats]
+    return sm, fill_arr
+
+
+def prepare_tensor(
+    series_raw: np.ndarray,
+    n_steps: int,
+    cutoff: float = DEFAULT_CUTOFF,
+    order: int = DEFAULT_ORDER,
+    scales: np.ndarray | Sequence[float] | None = None,
+    wavelet: str = DEFAULT_WAVELET,
+    stats: InputStats | dict[str, Any] | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, InputStats]:
+    """:func:`prepare_inputs` returning a torch tensor, CWT computed on ``device``.
+
+    Smoothing runs on the CPU (numpy); the CWT and the normalisation run on ``device``
+    (CPU by default), so on CUDA the scalograms never pass through host memory.
+
+    Returns:
+        ``(X (N, F, S, k) float32 tensor on device, stats)``.
+    """
+    st = None if stats is None else InputStats.from_dict(stats)
+    sm, fill = smoothed_prefix(
+        series_raw, n_steps, cutoff, order, None if st is None else st.fill
+    )
+    sc = default_scales(n_steps) if scales is None else np.asarray(scales, dtype=np.float64)
+    xt = torch.from_numpy(sm)
+    if device is not None:
+        xt = xt.to(device)
+    mag = cwt_magnitude(xt, sc, wavelet)  # fp32 always: training and inference alike
+    out, scal = normalise_scalograms(mag, None if st is None else st.scalogram)
+    if st is None:
+        st = InputStats(scalogram=scal, fill=tuple(tuple(float(v) for v in r) for r in fill))
+    return out, st
+
+
+def prepare_inputs(
+    series_raw: np.ndarray,
+    n_steps: int,
+    cutoff: float = DEFAULT_CUTOFF,
+    order: int = DEFAULT_ORDER,
+    scales: np.ndarray | Sequence[float] | None = None,
+    wavelet: str = DEFAULT_WAVELET,
+    stats: InputStats | dict[str, Any] | None = None,
+) -> tuple[np.ndarray, InputStats]:
+    """Normalised scalograms of the first ``n_steps`` steps of raw series.
+
+    Training at length k (``stats=None``: fill curve and normalisation fitted on these
+    pixels) and inference at week k (``stats`` from the checkpoint) both call this.
+
+    Args:
+        series_raw: (N, F, T_total) raw series with ``T_total >= n_steps``, any float
+            dtype, NaN = no observation; feature units (index, dB, ...). Steps after
+            ``n_steps`` are never read.
+        n_steps: Sequence length k, in time steps (>= 3).
+        cutoff: Butterworth cutoff, cycles per time step, in (0, 0.5).
+        order: Butterworth order.
+        scales: (S,) CWT scales in time steps; ``None`` uses ``default_scales(n_steps)``.
+        wavelet: pywt continuous wavelet name.
+        stats: Stats fitted on training pixels (inference/validation), or ``None`` to fit
+            them on ``series_raw`` (only pass training pixels then; invalid pixels, see
+            :func:`valid_pixels`, should be removed first).
+
+    Returns:
+        ``(X, stats)``: X (N, F, S, k) float32 normalised log-magnitudes (rows of invalid
+        pixels hold the transform of the fill curve), and the stats used.
+
+    Raises:
+        ValueError: On a wrong shape, ``T_total < n_steps``, ``n_steps < 3``, or stats of
+            another feature count or sequence length.
+    """
+    out, st = prepare_tensor(series_raw, n_steps, cutoff, order, scales, wavelet, stats)
+    return out.numpy(), st
