@@ -2,9 +2,11 @@
 
 Builds a raw-scenes partition of ``--size``² pixels by tiling a real demo partition (lazily,
 with dask), then in a fresh child process per size runs the same core calls the assets run
-(``weekly_composite_chunked`` -> Zarr for ``--weeks`` weeks, then ``stack_cubes`` +
+(``write_weekly_composite`` -> Zarr for ``--weeks`` weeks, then ``stack_cubes`` +
 ``season_series`` -> Zarr) and reports wall time and peak RSS growth (``VmHWM`` after a
-reset, minus RSS before). Memory must not grow with tile area.
+reset, minus RSS before). Memory must not grow with tile area: from 3072² on every size
+has interior blocks (whose halo touches 9 stored chunks), so 3072² and 4096² must match;
+1024² (one block, no halo) is the small-tile floor.
 
     .venv/bin/python bench/bench_tile_memory.py [--sizes 1024 4096] [--weeks 4] [--chunk 1024]
 """
@@ -35,7 +37,7 @@ def child(size: int, weeks: int, chunk: int, work: str) -> None:
     import dask.array as da
     import numpy as np
 
-    from cropassets.core.composite import weekly_composite_chunked
+    from cropassets.core.composite import write_weekly_composite
     from cropassets.core.series import season_series, stack_cubes
     from cropassets.core.storage import open_zarr, raw_scenes_encoding, write_zarr_atomic
 
@@ -56,7 +58,7 @@ def child(size: int, weeks: int, chunk: int, work: str) -> None:
     work_p = Path(work)
     raw_path = work_p / "raw.zarr"
     write_zarr_atomic(raw, raw_path, raw_scenes_encoding(raw))
-    lazy = open_zarr(raw_path, dask=True)
+    lazy = open_zarr(raw_path)
     rss0 = _status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -64,24 +66,26 @@ def child(size: int, weeks: int, chunk: int, work: str) -> None:
     with dask.config.set(scheduler="threads", num_workers=2):
         cube_paths = []
         for w in range(weeks):
-            cube = weekly_composite_chunked(lazy, chunk=chunk)
             p = work_p / f"cube{w}.zarr"
-            write_zarr_atomic(cube, p)
+            write_weekly_composite(lazy, p, chunk=chunk)
             cube_paths.append(p)
         t_cube = time.perf_counter() - t0
-        cubes = stack_cubes(cube_paths, [f"w{w}" for w in range(weeks)], chunk=chunk)
+        peak_cube = _status("VmHWM")
+        cubes = stack_cubes(cube_paths, [f"w{w}" for w in range(weeks)], chunk=chunk // 2)
         out, enc = season_series(cubes, cutoff=0.2)
         write_zarr_atomic(out, work_p / "series.zarr", enc)
     wall = time.perf_counter() - t0
     peak = _status("VmHWM")
     print(json.dumps({"size": size, "weeks": weeks, "cube_s": t_cube, "total_s": wall,
-                      "rss_before_mib": rss0 / 2**20, "peak_growth_mib": (peak - rss0) / 2**20,
+                      "rss_before_mib": rss0 / 2**20,
+                      "cube_peak_growth_mib": (peak_cube - rss0) / 2**20,
+                      "peak_growth_mib": (peak - rss0) / 2**20,
                       "pixels": size * size}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 3072, 4096])
     ap.add_argument("--weeks", type=int, default=4)
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--child", type=int, default=0)
@@ -103,6 +107,7 @@ def main() -> None:
         results.append(res)
         print(f"{size}x{size}: weekly_cube x{res['weeks']} {res['cube_s']:.1f} s, + season_series "
               f"total {res['total_s']:.1f} s, peak RSS growth {res['peak_growth_mib']:.0f} MiB "
+              f"(after the cubes {res['cube_peak_growth_mib']:.0f} MiB) "
               f"({res['pixels'] / res['total_s'] / 1e6:.2f} Mpx/s)")
     if len(results) > 1:
         a, b = results[0], results[-1]

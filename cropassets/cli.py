@@ -28,7 +28,7 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     from cropassets.materialize import materialize_partitions
 
     failed = materialize_partitions(args.assets, tiles=args.tiles, weeks=args.weeks,
-                                    missing_only=args.missing)
+                                    missing_only=args.missing, workers=args.workers)
     return 1 if failed else 0
 
 
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="week range 'START...END' or one week (default: all)")
     mat.add_argument("--missing", action="store_true",
                      help="skip partitions already materialized")
+    mat.add_argument("--workers", type=int, default=1,
+                     help="processes to spread tiles over (each tile runs in week order)")
     mat.set_defaults(func=_cmd_materialize)
     return parser
 

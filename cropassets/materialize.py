@@ -7,8 +7,10 @@ but reuses one process, so the runs, their logs and metadata appear in the Dagst
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 from dagster import AssetKey, DagsterInstance, materialize
 
@@ -33,8 +35,13 @@ def select_weeks(spec: str | None) -> list[str]:
 
 
 def materialize_partitions(asset_names: list[str], tiles: list[str] | None = None,
-                           weeks: str | None = None, missing_only: bool = False) -> list[str]:
-    """Run each tile x week partition of the named assets; returns the failed keys."""
+                           weeks: str | None = None, missing_only: bool = False,
+                           workers: int = 1) -> list[str]:
+    """Run each tile x week partition of the named assets; returns the failed keys.
+
+    Partitions of one tile run in week order (a season series needs the earlier weeks'
+    cubes); with ``workers`` > 1, tiles are spread over that many processes.
+    """
     from cropassets.definitions import defs
 
     assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
@@ -43,26 +50,44 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
         if t not in TILES:
             raise SystemExit(f"unknown tile {t!r}; the tile grid has {sorted(TILES)}")
     keys = [f"{t}|{w}" for w in select_weeks(weeks) for t in tile_ids]
-    instance = DagsterInstance.get()
     if missing_only:
+        instance = DagsterInstance.get()
         done = set.intersection(*(set(instance.get_materialized_partitions(a.key))
                                   for a in assets))
         keys = [k for k in keys if k not in done]
-    resources = defs.resources
+    if not keys:
+        print("[materialize] nothing to do: every partition is materialized", file=sys.stderr)
+        return []
+    workers = max(1, min(workers, len(tile_ids)))
+    if workers == 1:
+        return _run_keys(asset_names, keys, "")
+    groups = [[k for k in keys if tile_ids.index(k.split("|")[0]) % workers == i]
+              for i in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_run_keys, asset_names, g, f"w{i} ") for i, g in
+                   enumerate(groups) if g]
+        return [k for f in futures for k in f.result()]
+
+
+def _run_keys(asset_names: list[str], keys: list[str], label: str) -> list[str]:
+    """Materialize ``keys`` one run each, in order, printing progress lines."""
+    from cropassets.definitions import defs
+
+    assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
+    instance = DagsterInstance.get()
     failed: list[str] = []
     t0 = time.perf_counter()
     for i, key in enumerate(keys, 1):
         result = materialize(list(defs.assets), selection=assets, partition_key=key,
-                             instance=instance, resources=resources,
+                             instance=instance, resources=defs.resources,
                              raise_on_error=False, tags={"cropassets/launcher": "cli-loop"},
                              run_config=QUIET_CONSOLE)
         if not result.success:
             failed.append(key)
         if i % 10 == 0 or i == len(keys) or not result.success:
             rate = i / (time.perf_counter() - t0)
-            print(f"[materialize] {'+'.join(asset_names)} {i}/{len(keys)} partitions "
+            print(f"[materialize] {label}{'+'.join(asset_names)} {i}/{len(keys)} partitions "
                   f"({rate:.2f}/s){'  FAILED ' + key if not result.success else ''}",
                   file=sys.stderr, flush=True)
-    if not keys:
-        print("[materialize] nothing to do: every partition is materialized", file=sys.stderr)
     return failed

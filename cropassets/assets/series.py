@@ -16,7 +16,7 @@ from dagster import (
     asset,
 )
 
-from cropassets.core.composite import weekly_composite_chunked
+from cropassets.core.composite import write_weekly_composite
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.series import season_series as build_series
 from cropassets.core.series import stack_cubes
@@ -61,11 +61,9 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
     raw = open_zarr(data_root.partition_path("raw_scenes", keys["tile"], keys["week"]),
                     dask=True)
     cfg = series_settings
-    cube = weekly_composite_chunked(raw, tuple(cfg.features), cfg.cloud_buffer_px,
-                                    cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
-    cube.attrs.update(week=keys["week"], tile=keys["tile"])
     path = data_root.partition_path("weekly_cube", keys["tile"], keys["week"])
-    nbytes = write_zarr_atomic(cube, path)
+    nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
+                                    cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
     cube = open_zarr(path).load()
     feats = cube["features"].values
     nan_share = {f: float(np.isnan(feats[i]).mean()) for i, f in enumerate(cfg.features)}
@@ -103,7 +101,7 @@ def season_series(context: AssetExecutionContext, data_root: DataRoot,
         raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
     t0 = time.perf_counter()
     paths = [data_root.partition_path("weekly_cube", keys["tile"], w) for w in expected]
-    cubes = stack_cubes(paths, expected, chunk=series_settings.chunk)
+    cubes = stack_cubes(paths, expected, chunk=series_settings.chunk // 2)
     out, enc = build_series(cubes, series_settings.cutoff, series_settings.order)
     out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
                      week_of_season=week.index, cutoff=series_settings.cutoff,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -154,3 +155,65 @@ def weekly_composite_chunked(raw: xr.Dataset, features: tuple[str, ...] = DEFAUL
     if raw.rio.crs is not None:
         ds = ds.rio.write_crs(raw.rio.crs).rio.write_transform(raw.rio.transform())
     return ds
+
+
+def write_weekly_composite(raw: xr.Dataset, path: str | Path,
+                           features: tuple[str, ...] = DEFAULT_FEATURES, dilate_px: int = 1,
+                           lee_window: int = 5, enl: float = 4.4, chunk: int = 1024) -> int:
+    """Composite a (lazily opened) raw-scenes partition block by block into a Zarr store.
+
+    Each ``chunk`` x ``chunk`` block is read with a halo of ``lee_window // 2 + dilate_px``
+    pixels (clamped at the tile edge, where the filters replicate edge pixels as the
+    unchunked call does), composited with :func:`weekly_composite`, trimmed and written
+    into its region of the output, so memory holds one block at a time whatever the tile
+    area. The store is written to a temporary directory and renamed into place.
+
+    Args:
+        raw: Raw-scenes dataset, dims (s2_time, s1_time, y, x); dask-backed or lazily
+            indexed, so only each block is read.
+        path: Output ``.zarr`` path.
+        features: Feature names.
+        dilate_px: Buffer (pixels) around SCL-masked pixels.
+        lee_window: Lee filter window (pixels).
+        enl: Equivalent number of looks of the S1 input.
+        chunk: Block edge in pixels (also the Zarr chunk size).
+
+    Returns:
+        Bytes written.
+    """
+    import dask.array as da
+
+    from cropassets.core.storage import atomic_dir, dir_size
+
+    features = check_features(features)
+    names = [n for n in _RAW_VARS if n in raw]
+    ny, nx = raw.sizes["y"], raw.sizes["x"]
+    halo = lee_window // 2 + dilate_px
+    chunks = {"y": chunk, "x": chunk}
+    template = xr.Dataset(
+        {"features": (("feature", "y", "x"),
+                      da.zeros((len(features), ny, nx), np.float32,
+                               chunks=(-1, chunk, chunk))),
+         "n_obs": (("sensor", "y", "x"), da.zeros((2, ny, nx), np.uint8,
+                                                  chunks=(-1, chunk, chunk)))},
+        coords={"feature": list(features), "sensor": ["s2", "s1"],
+                "y": raw["y"].values, "x": raw["x"].values})
+    if raw.rio.crs is not None:
+        template = template.rio.write_crs(raw.rio.crs).rio.write_transform(
+            raw.rio.transform())
+    with atomic_dir(path) as tmp:
+        template.to_zarr(tmp, mode="w", compute=False, zarr_format=2, consolidated=True)
+        for y0 in range(0, ny, chunk):
+            for x0 in range(0, nx, chunk):
+                y1, x1 = min(y0 + chunk, ny), min(x0 + chunk, nx)
+                ya, xa = max(0, y0 - halo), max(0, x0 - halo)
+                yb, xb = min(ny, y1 + halo), min(nx, x1 + halo)
+                block = raw[names].isel(y=slice(ya, yb), x=slice(xa, xb)).load()
+                out = weekly_composite(block, features, dilate_px, lee_window, enl)
+                out = out.isel(y=slice(y0 - ya, y0 - ya + (y1 - y0)),
+                               x=slice(x0 - xa, x0 - xa + (x1 - x0)))
+                out = out.drop_vars(list(out.coords))
+                out[["features", "n_obs"]].chunk(chunks).to_zarr(
+                    tmp, region={"y": slice(y0, y1), "x": slice(x0, x1)}, zarr_format=2)
+        size = dir_size(tmp)
+    return size

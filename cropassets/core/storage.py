@@ -11,6 +11,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,19 +59,29 @@ def _remove_tree(path: Path, attempts: int = 40) -> None:
         time.sleep(0.05)
 
 
-def write_zarr_atomic(ds: xr.Dataset, path: str | Path,
-                      encoding: dict[str, dict] | None = None) -> int:
-    """Write ``ds`` as a Zarr store at ``path`` atomically; returns the bytes written."""
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temporary directory beside ``path``; on success it replaces ``path``.
+
+    On any error the temporary directory is removed and ``path`` is left as it was.
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
     try:
-        ds.to_zarr(tmp, mode="w", encoding=encoding or {}, consolidated=True, zarr_format=2)
-        size = dir_size(tmp)
+        yield tmp
         replace_dir_atomic(tmp, final)
     except BaseException:
         _remove_tree(tmp)
         raise
+
+
+def write_zarr_atomic(ds: xr.Dataset, path: str | Path,
+                      encoding: dict[str, dict] | None = None) -> int:
+    """Write ``ds`` as a Zarr store at ``path`` atomically; returns the bytes written."""
+    with atomic_dir(path) as tmp:
+        ds.to_zarr(tmp, mode="w", encoding=encoding or {}, consolidated=True, zarr_format=2)
+        size = dir_size(tmp)
     return size
 
 

@@ -1,0 +1,43 @@
+"""Machine-learning core: CWT scalograms → CNN2D crop classifier, per season prefix.
+
+No Dagster import: the functions work on plain numpy arrays, any regular time step and any
+number of features.
+
+    from cropassets.ml import train, predict, incremental_analysis, find_knee
+
+    ck = train(series, labels, field_ids, n_steps=12, time_step_days=16)  # (N, F, T) raw
+    ck.save("cnn2d_k012.pt")
+    cls, conf = predict(ck, new_series)          # class index into ck.class_names, -1 nodata
+    report = incremental_analysis(series, labels, field_ids, test=(s2, y2, f2))
+    report.knee.length_steps, report.statements
+"""
+
+from cropassets.ml.analysis import IncrementalReport, incremental_analysis, plot
+from cropassets.ml.baseline import random_forest_baseline
+from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.knee import KneeResult, find_knee
+from cropassets.ml.model import CNN2D, ModelConfig
+from cropassets.ml.predict import evaluate, predict
+from cropassets.ml.prepare import InputStats, prepare_inputs
+from cropassets.ml.splits import FieldSplit, split_fields
+from cropassets.ml.train import TrainConfig, train
+
+__all__ = [
+    "CNN2D",
+    "Checkpoint",
+    "FieldSplit",
+    "IncrementalReport",
+    "InputStats",
+    "KneeResult",
+    "ModelConfig",
+    "TrainConfig",
+    "evaluate",
+    "find_knee",
+    "incremental_analysis",
+    "plot",
+    "predict",
+    "prepare_inputs",
+    "random_forest_baseline",
+    "split_fields",
+    "train",
+]

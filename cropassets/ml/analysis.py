@@ -1,0 +1,379 @@
+"""Incremental analysis: accuracy against sequence length, CNN beside a baseline, and the knee.
+
+For every length ``k`` a CNN2D is trained on the first ``k`` steps of the reference series
+(:func:`cropassets.ml.train.train`) and a random forest on the same smoothed prefix
+(:func:`cropassets.ml.baseline.random_forest_baseline`), both on one field split computed
+once. Each is scored on the validation fields of the reference data and, when a ``test``
+season is given (a different year, DESIGN rule 4), on its labelled pixels. The knee
+(:func:`cropassets.ml.knee.find_knee`) is taken on the CNN's validation accuracy; when the
+baseline is as good or better, the report says so in plain words.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cropassets.core.cwt import DEFAULT_WAVELET
+from cropassets.ml.baseline import random_forest_baseline
+from cropassets.ml.checkpoint import Checkpoint, asdict_safe, library_versions
+from cropassets.ml.knee import KneeResult, find_knee
+from cropassets.ml.predict import evaluate
+from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER, MIN_STEPS
+from cropassets.ml.splits import split_fields
+from cropassets.ml.train import TrainConfig, resolve_classes, train
+
+__all__ = ["IncrementalReport", "LengthResult", "incremental_analysis", "plot"]
+
+_KEEP = ("overall_accuracy", "macro_f1", "per_class_f1", "confusion", "n", "n_nodata")
+
+
+def _slim(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if m is None else {k: m[k] for k in _KEEP if k in m}
+
+
+@dataclass
+class LengthResult:
+    """Scores at one sequence length.
+
+    Attributes:
+        n_steps: Sequence length k, steps.
+        cnn: CNN metrics on the reference validation fields.
+        cnn_test: CNN metrics on the test season (or ``None``).
+        rf: Baseline metrics on the same validation fields (or ``None`` if skipped).
+        rf_test: Baseline metrics on the test season (or ``None``).
+        flops_per_sample: CNN forward FLOPs per pixel.
+        best_epoch: Epoch whose weights were kept.
+        cnn_seconds: CNN training wall time.
+        rf_seconds: Baseline wall time.
+    """
+
+    n_steps: int
+    cnn: dict[str, Any]
+    cnn_test: dict[str, Any] | None
+    rf: dict[str, Any] | None
+    rf_test: dict[str, Any] | None
+    flops_per_sample: int
+    best_epoch: int
+    cnn_seconds: float
+    rf_seconds: float
+
+
+@dataclass
+class IncrementalReport:
+    """Accuracy against sequence length for the CNN and the baseline, and the knee.
+
+    Attributes:
+        results: One :class:`LengthResult` per length, ascending.
+        knee: Knee of the CNN's validation ``knee_metric``.
+        knee_baseline: Knee of the baseline's validation curve (``None`` without it).
+        statements: Plain-language findings (who wins where, the knee).
+        time_step_days: Days per step.
+        features: Feature names.
+        class_names: Class names.
+        class_codes: Class labels.
+        split: Field ids of the train/val sets.
+        knee_metric: Metric the knee was taken on.
+        seed: Seed used.
+        versions: Library versions.
+        checkpoints: Trained checkpoints by length (kept only on request; not serialised).
+    """
+
+    results: list[LengthResult]
+    knee: KneeResult
+    knee_baseline: KneeResult | None
+    statements: list[str]
+    time_step_days: float
+    features: tuple[str, ...]
+    class_names: tuple[str, ...]
+    class_codes: list[Any]
+    split: dict[str, list[int]]
+    knee_metric: str
+    seed: int
+    versions: dict[str, str]
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict, repr=False)
+
+    @property
+    def lengths(self) -> list[int]:
+        """Sequence lengths analysed, steps."""
+        return [r.n_steps for r in self.results]
+
+    def curve(self, model: str = "cnn", metric: str = "overall_accuracy") -> list[float]:
+        """One metric per length for ``model`` in {cnn, cnn_test, rf, rf_test} (NaN if absent)."""
+        out = []
+        for r in self.results:
+            m = getattr(r, model)
+            out.append(float("nan") if m is None else float(m[metric]))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type form (without checkpoints)."""
+        return asdict_safe({
+            "time_step_days": self.time_step_days,
+            "features": self.features,
+            "class_names": self.class_names,
+            "class_codes": self.class_codes,
+            "knee_metric": self.knee_metric,
+            "seed": self.seed,
+            "versions": self.versions,
+            "statements": self.statements,
+            "knee": self.knee.to_dict(),
+            "knee_baseline": None if self.knee_baseline is None else self.knee_baseline.to_dict(),
+            "results": [r.__dict__ for r in self.results],
+            "split": self.split,
+        })
+
+    def to_json(self, path: str | Path | None = None, indent: int | None = 1) -> str:
+        """JSON text of :meth:`to_dict`; also written (atomically) to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=True)
+        if path is not None:
+            _atomic_write_bytes(Path(path), text.encode())
+        return text
+
+
+def _atomic_write_bytes(dest: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _statements(
+    results: list[LengthResult], knee: KneeResult, metric: str, has_rf: bool, days: float
+) -> list[str]:
+    out = [
+        f"Minimum sequence length: {knee.length_steps} steps ({knee.length_weeks:.1f} weeks, "
+        f"{knee.length_months:.1f} months at {days:g} days per step), CNN validation "
+        f"{metric} {knee.accuracy:.3f} against {knee.full_accuracy:.3f} at the longest length "
+        f"({knee.rule}: {knee.explanation})."
+    ]
+    if not has_rf:
+        return out
+    for which, label in (("", "validation fields"), ("_test", "the test season")):
+        cnn = [getattr(r, "cnn" + which) for r in results]
+        rf = [getattr(r, "rf" + which) for r in results]
+        if any(m is None for m in cnn + rf):
+            continue
+        wins = [r.n_steps for r, c, b in zip(results, cnn, rf, strict=True)
+                if b[metric] > c[metric]]
+        last, c_last, b_last = results[-1].n_steps, cnn[-1][metric], rf[-1][metric]
+        if wins:
+            out.append(
+                f"The random-forest baseline beats the CNN on {label} at "
+                f"{len(wins)} of {len(results)} lengths (steps {wins})."
+            )
+        else:
+            out.append(f"The CNN is at least as good as the baseline on {label} at every length.")
+        verdict = "beats" if b_last > c_last else "does not beat"
+        out.append(
+            f"At {last} steps on {label} the baseline {verdict} the CNN: {metric} "
+            f"RF {b_last:.3f} vs CNN {c_last:.3f}."
+        )
+    return out
+
+
+def incremental_analysis(
+    series: np.ndarray,
+    labels: np.ndarray,
+    field_ids: np.ndarray,
+    lengths: Sequence[int] | None = None,
+    *,
+    test: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray] | None = None,
+    class_names: Sequence[str] | dict[Any, str] | None = None,
+    features: Sequence[str] | None = None,
+    time_step_days: float = 7.0,
+    cutoff: float = DEFAULT_CUTOFF,
+    order: int = DEFAULT_ORDER,
+    wavelet: str = DEFAULT_WAVELET,
+    seed: int = 0,
+    config: TrainConfig | None = None,
+    max_epochs: int | None = None,
+    patience: int | None = None,
+    batch_size: int | None = None,
+    baseline: bool = True,
+    rf_estimators: int = 200,
+    knee_metric: str = "overall_accuracy",
+    tolerance: float = 0.02,
+    device: torch.device | str | None = None,
+    keep_checkpoints: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> IncrementalReport:
+    """Train one CNN (and one baseline) per sequence length and find the knee.
+
+    Args:
+        series: (N, F, T) raw reference series, NaN = no observation.
+        labels: (N,) class labels.
+        field_ids: (N,) field ids.
+        lengths: Sequence lengths in steps (default every length from 3 to T).
+        test: ``(series, labels[, field_ids])`` of another season (held-back labels).
+        class_names: As for :func:`~cropassets.ml.train.train`.
+        features: Feature names.
+        time_step_days: Days per step.
+        cutoff: Butterworth cutoff, cycles per step.
+        order: Butterworth order.
+        wavelet: pywt wavelet.
+        seed: Seed of the split, the CNNs and the forests.
+        config: CNN training settings.
+        max_epochs: Overrides ``config.max_epochs``.
+        patience: Overrides ``config.patience``.
+        batch_size: Overrides ``config.batch_size``.
+        baseline: Also fit the random-forest baseline.
+        rf_estimators: Trees of the baseline.
+        knee_metric: ``"overall_accuracy"`` or ``"macro_f1"``.
+        tolerance: Knee tolerance (see :func:`~cropassets.ml.knee.find_knee`).
+        device: Torch device.
+        keep_checkpoints: Keep every checkpoint in ``report.checkpoints``.
+        checkpoint_dir: Save every checkpoint there as ``cnn2d_k{k:03d}.pt``.
+        log: Progress callback.
+
+    Returns:
+        An :class:`IncrementalReport`.
+    """
+    cfg = config or TrainConfig()
+    say = log or (lambda _msg: None)
+    x = np.asarray(series)
+    t_total = x.shape[2]
+    ks = sorted({int(k) for k in (range(MIN_STEPS, t_total + 1) if lengths is None else lengths)})
+    if not ks or ks[0] < MIN_STEPS or ks[-1] > t_total:
+        raise ValueError(f"lengths must lie in {MIN_STEPS}..{t_total}, got {ks}")
+    _, codes, names = resolve_classes(np.asarray(labels), class_names)
+    split = split_fields(labels, field_ids, val_fraction=cfg.val_fraction, seed=seed,
+                         class_names=names)
+    results: list[LengthResult] = []
+    kept: dict[int, Checkpoint] = {}
+    feats: tuple[str, ...] = ()
+    for k in ks:
+        t0 = time.perf_counter()
+        ck = train(
+            x, labels, field_ids, k, class_names=class_names, features=features,
+            time_step_days=time_step_days, cutoff=cutoff, order=order, wavelet=wavelet,
+            seed=seed, device=device, max_epochs=max_epochs, patience=patience,
+            batch_size=batch_size, config=cfg, split=split, log=log,
+        )
+        feats = ck.features
+        cnn_s = time.perf_counter() - t0
+        cnn_test = None
+        if test is not None:
+            cnn_test = evaluate(ck, test[0], test[1], device=device)
+        rf = rf_test = None
+        rf_s = 0.0
+        if baseline:
+            b = random_forest_baseline(
+                x, labels, field_ids, k, split=split, class_names=class_names,
+                cutoff=cutoff, order=order, seed=seed, n_estimators=rf_estimators,
+                max_pixels_per_field=cfg.max_pixels_per_field,
+                test=None if test is None else (test[0], test[1]),
+            )
+            rf, rf_test, rf_s = b.metrics, b.test_metrics, b.seconds
+        res = LengthResult(
+            n_steps=k,
+            cnn=_slim(ck.metrics) or {},
+            cnn_test=_slim(cnn_test),
+            rf=_slim(rf),
+            rf_test=_slim(rf_test),
+            flops_per_sample=int(ck.metrics["flops_per_sample"]),
+            best_epoch=int(ck.metrics["best_epoch"]),
+            cnn_seconds=cnn_s,
+            rf_seconds=rf_s,
+        )
+        results.append(res)
+        msg = f"k={k}: CNN val {res.cnn['overall_accuracy']:.3f}"
+        if rf:
+            msg += f", RF val {rf['overall_accuracy']:.3f}"
+        if cnn_test:
+            msg += f", CNN test {cnn_test['overall_accuracy']:.3f}"
+        if rf_test:
+            msg += f", RF test {rf_test['overall_accuracy']:.3f}"
+        say(msg + f" ({cnn_s:.1f}s + {rf_s:.1f}s)")
+        if keep_checkpoints:
+            kept[k] = ck
+        if checkpoint_dir is not None:
+            ck.save(Path(checkpoint_dir) / f"cnn2d_k{k:03d}.pt")
+    knee = find_knee(ks, [r.cnn[knee_metric] for r in results], time_step_days=time_step_days,
+                     tolerance=tolerance)
+    knee_rf = None
+    if baseline:
+        knee_rf = find_knee(ks, [r.rf[knee_metric] for r in results if r.rf],
+                            time_step_days=time_step_days, tolerance=tolerance)
+    report = IncrementalReport(
+        results=results,
+        knee=knee,
+        knee_baseline=knee_rf,
+        statements=_statements(results, knee, knee_metric, baseline, time_step_days),
+        time_step_days=float(time_step_days),
+        features=feats,
+        class_names=names,
+        class_codes=codes,
+        split={k: v for k, v in split.to_dict().items() if v},
+        knee_metric=knee_metric,
+        seed=int(seed),
+        versions=library_versions(),
+        checkpoints=kept,
+    )
+    for s in report.statements:
+        say(s)
+    return report
+
+
+def plot(report: IncrementalReport, out_png: str | Path, *, dpi: int = 90) -> Path:
+    """Small PNG of accuracy against length for the CNN and the baseline, knee marked.
+
+    Validation curves are solid, test-season curves dashed. Written atomically with
+    matplotlib's Agg backend (no global pyplot state).
+
+    Returns:
+        The path written.
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    metric = report.knee_metric
+    ks = report.lengths
+    fig = Figure(figsize=(6.0, 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    styles = {
+        "cnn": ("CNN2D, validation fields", "C0", "-"),
+        "rf": ("random forest, validation fields", "C1", "-"),
+        "cnn_test": ("CNN2D, test season", "C0", "--"),
+        "rf_test": ("random forest, test season", "C1", "--"),
+    }
+    for key, (label, colour, ls) in styles.items():
+        y = report.curve(key, metric)
+        if not np.all(np.isnan(y)):
+            ax.plot(ks, y, ls, color=colour, marker="o", ms=3, lw=1.2, label=label)
+    kn = report.knee
+    ax.axvline(kn.length_steps, color="k", lw=0.8, ls=":")
+    ax.annotate(
+        f"knee {kn.length_steps} steps\n({kn.length_weeks:.1f} wk, {kn.length_months:.1f} mo)",
+        xy=(kn.length_steps, kn.accuracy), xytext=(5, -30), textcoords="offset points",
+        fontsize=7,
+    )
+    ax.set_xlabel(f"sequence length (steps of {report.time_step_days:g} days)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    dest = Path(out_png)
+    _atomic_write_bytes(dest, buf.getvalue())
+    return dest

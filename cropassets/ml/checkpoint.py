@@ -1,0 +1,239 @@
+"""The trained-model record: weights, preprocessing, class list and metrics.
+
+It holds everything inference needs to repeat training's processing. Saved with
+``torch.save`` of plain types only (tensors, str, int, float, list, dict), so it loads with
+``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cropassets.ml.model import CNN2D, ModelConfig
+from cropassets.ml.prepare import InputStats
+
+__all__ = ["FORMAT_VERSION", "Checkpoint", "library_versions"]
+
+FORMAT_VERSION = 1
+"""Version of the saved layout; :meth:`Checkpoint.load` refuses other versions."""
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of torch, numpy, pywt, scikit-learn and cropassets in this process."""
+    from importlib import metadata
+
+    import pywt
+    import sklearn
+
+    try:
+        own = metadata.version("cropassets")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout only
+        own = "unknown"
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pywt": pywt.__version__,
+        "sklearn": sklearn.__version__,
+        "cropassets": own,
+    }
+
+
+@dataclass
+class Checkpoint:
+    """A CNN2D trained for one sequence length, with its preprocessing and metrics.
+
+    Attributes:
+        weights: The model's ``state_dict`` (CPU tensors).
+        model_config: :class:`ModelConfig` as a dict.
+        features: F feature names, in input order.
+        scales: S CWT scales, in time steps.
+        wavelet: pywt wavelet name.
+        cutoff: Butterworth cutoff, cycles per time step.
+        order: Butterworth order.
+        time_step_days: Length of one time step, days.
+        n_steps: Sequence length k the model was trained on (inference reads steps 0..k-1).
+        stats: :class:`~cropassets.ml.prepare.InputStats` as a dict (fill curve and
+            scalogram normalisation fitted on the training fields).
+        class_codes: C class labels as given to training (ints or strings); class index
+            ``i`` of :func:`~cropassets.ml.predict.predict` means ``class_codes[i]``.
+        class_names: C class names.
+        metrics: Validation metrics (``overall_accuracy``, ``macro_f1``, ``per_class_f1``,
+            ``confusion``, ...), plus training facts (epochs, FLOPs per sample, ...).
+        versions: Library versions used for training.
+        split: Field ids of the train/val/test sets.
+        history: Per-epoch ``{"epoch", "train_loss", "val_loss", "val_accuracy"}``.
+        seed: Training seed.
+    """
+
+    weights: dict[str, torch.Tensor]
+    model_config: dict[str, Any]
+    features: tuple[str, ...]
+    scales: tuple[float, ...]
+    wavelet: str
+    cutoff: float
+    order: int
+    time_step_days: float
+    n_steps: int
+    stats: dict[str, Any]
+    class_codes: list[Any]
+    class_names: tuple[str, ...]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+    split: dict[str, list[int]] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    seed: int = 0
+
+    # ---------------------------------------------------------------- model and stats
+    @property
+    def config(self) -> ModelConfig:
+        """The architecture as a :class:`ModelConfig`."""
+        return ModelConfig.from_dict(self.model_config)
+
+    @property
+    def input_stats(self) -> InputStats:
+        """The preprocessing stats as :class:`InputStats`."""
+        return InputStats.from_dict(self.stats)
+
+    def build_model(self, device: torch.device | str | None = None) -> CNN2D:
+        """The network with the trained weights, in eval mode, on ``device`` (CPU)."""
+        model = CNN2D(self.config)
+        model.load_state_dict(self.weights)
+        model.eval()
+        return model.to(device or "cpu")
+
+    # ---------------------------------------------------------------- compatibility
+    def check_compatible(
+        self,
+        features: Sequence[str] | None = None,
+        scales: Sequence[float] | np.ndarray | None = None,
+        n_steps: int | None = None,
+        *,
+        wavelet: str | None = None,
+        cutoff: float | None = None,
+        order: int | None = None,
+        time_step_days: float | None = None,
+    ) -> None:
+        """Refuse use under a configuration that differs from training.
+
+        Every argument given is compared with the checkpoint; ``None`` skips a check.
+
+        Raises:
+            ValueError: Naming every mismatch (feature list and order, scale list, sequence
+                length, wavelet, smoothing, time step).
+        """
+        problems: list[str] = []
+        if features is not None and tuple(str(f) for f in features) != self.features:
+            problems.append(
+                f"feature list {list(features)} differs from the checkpoint's "
+                f"{list(self.features)} (names and order must match)"
+            )
+        if scales is not None:
+            sc = np.asarray(scales, dtype=np.float64).ravel()
+            mine = np.asarray(self.scales, dtype=np.float64)
+            if sc.shape != mine.shape or not np.allclose(sc, mine, rtol=1e-9, atol=0):
+                problems.append(
+                    f"scale list {np.round(sc, 4).tolist()} differs from the checkpoint's "
+                    f"{np.round(mine, 4).tolist()}"
+                )
+        if n_steps is not None and int(n_steps) != self.n_steps:
+            problems.append(
+                f"sequence length {n_steps} differs from the checkpoint's {self.n_steps}"
+            )
+        if wavelet is not None and wavelet != self.wavelet:
+            problems.append(f"wavelet {wavelet!r} differs from the checkpoint's {self.wavelet!r}")
+        if cutoff is not None and not np.isclose(cutoff, self.cutoff, rtol=1e-9, atol=0):
+            problems.append(f"cutoff {cutoff} differs from the checkpoint's {self.cutoff}")
+        if order is not None and int(order) != self.order:
+            problems.append(f"order {order} differs from the checkpoint's {self.order}")
+        if time_step_days is not None and not np.isclose(time_step_days, self.time_step_days):
+            problems.append(
+                f"time step {time_step_days} days differs from the checkpoint's "
+                f"{self.time_step_days}"
+            )
+        if problems:
+            raise ValueError(
+                "checkpoint is incompatible with the current configuration: "
+                + "; ".join(problems)
+            )
+
+    # ---------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type form (weights stay tensors)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["weights"] = {k: v.detach().cpu().clone() for k, v in self.weights.items()}
+        d["features"] = list(self.features)
+        d["scales"] = [float(s) for s in self.scales]
+        d["class_names"] = list(self.class_names)
+        d["format_version"] = FORMAT_VERSION
+        return d
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write atomically: a temporary file in the same folder, then ``os.replace``.
+
+        Returns:
+            The path written.
+        """
+        dest = Path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(self.to_dict(), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Checkpoint:
+        """Inverse of :meth:`to_dict`."""
+        version = d.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"checkpoint format version {version} is not supported (this library "
+                f"reads version {FORMAT_VERSION})"
+            )
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["features"] = tuple(kw["features"])
+        kw["scales"] = tuple(float(s) for s in kw["scales"])
+        kw["class_names"] = tuple(kw["class_names"])
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
+        """Read a checkpoint written by :meth:`save` (``weights_only=True``, onto CPU)."""
+        d = torch.load(Path(path), map_location="cpu", weights_only=True)
+        return cls.from_dict(d)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything except the weights, JSON-ready."""
+        d = self.to_dict()
+        d.pop("weights")
+        return asdict_safe(d)
+
+
+def asdict_safe(obj: Any) -> Any:
+    """Recursively turn numpy scalars/arrays and tuples into JSON-ready Python types."""
+    if isinstance(obj, dict):
+        return {str(k): asdict_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [asdict_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict_safe(asdict(obj))
+    return obj

@@ -1,0 +1,127 @@
+"""A small 2-D CNN over scalograms (feature channels × scale × time).
+
+Input dims (N, F, S, T): F features as channels, S scales, T time steps. Each block is
+``conv 3x3 (same padding) → BatchNorm → ReLU``; blocks after the first are preceded by a
+2x max-pool over the *scale* axis only (time resolution is kept, so a season as short as
+T = 3 steps passes). An adaptive average pool then brings any (S', T) map to a fixed
+``pool_scales × pool_steps`` grid, so the head sees coarse timing ("early / mid / late in
+the prefix") instead of a single global average, and the same architecture serves any
+sequence length T >= 3 and any S >= 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["CNN2D", "ModelConfig", "build_model", "flops_per_sample"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`CNN2D`.
+
+    Attributes:
+        in_features: Input channels F (one per series feature).
+        n_classes: Output classes C.
+        widths: Output channels of each conv block (at least one block).
+        pool_scales: Scale bins of the adaptive pool before the head.
+        pool_steps: Time bins of the adaptive pool before the head.
+        dropout: Dropout probability before the linear head.
+    """
+
+    in_features: int
+    n_classes: int
+    widths: tuple[int, ...] = (16, 32)
+    pool_scales: int = 2
+    pool_steps: int = 4
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.in_features < 1 or self.n_classes < 2:
+            raise ValueError(
+                f"need in_features >= 1 and n_classes >= 2, got {self.in_features}, "
+                f"{self.n_classes}"
+            )
+        if not self.widths or any(int(w) < 1 for w in self.widths):
+            raise ValueError(f"widths must be positive channel counts, got {self.widths}")
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type form (for checkpoints and JSON)."""
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+class CNN2D(nn.Module):
+    """Scalogram classifier; see the module docstring for the layout."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        c_in = config.in_features
+        for i, width in enumerate(config.widths):
+            if i > 0:
+                layers.append(nn.MaxPool2d(kernel_size=(2, 1), ceil_mode=True))
+            layers += [
+                nn.Conv2d(c_in, width, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            c_in = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d((config.pool_scales, config.pool_steps))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(config.dropout),
+            nn.Linear(c_in * config.pool_scales * config.pool_steps, config.n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, F, S, T) normalised scalograms → (N, C) logits."""
+        return self.head(self.pool(self.features(x)))
+
+
+def build_model(config: ModelConfig) -> CNN2D:
+    """A fresh :class:`CNN2D` (weights from the current torch RNG state)."""
+    return CNN2D(config)
+
+
+def flops_per_sample(model: nn.Module, n_features: int, n_scales: int, n_steps: int) -> int:
+    """Forward FLOPs for one sample, counted by ``torch.utils.flop_counter.FlopCounterMode``.
+
+    Counts convolutions and matrix multiplies (2 FLOPs per multiply-add); pooling, norms
+    and activations are not counted.
+
+    Args:
+        model: The network (evaluated in eval mode, no grad; its mode is restored).
+        n_features: Channels F.
+        n_scales: Scales S.
+        n_steps: Steps T.
+
+    Returns:
+        FLOPs per sample (int).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    p = next(model.parameters())
+    x = torch.zeros(1, n_features, n_scales, n_steps, dtype=p.dtype, device=p.device)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    model.train(was_training)
+    return int(counter.get_total_flops())

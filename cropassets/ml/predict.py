@@ -1,0 +1,137 @@
+"""Apply a checkpoint to raw series, streaming pixels in batches.
+
+Each batch goes through the checkpoint's own preprocessing (truncate to its ``n_steps``,
+gap-fill + smooth, CWT at its scales, its normalisation), then the CNN; scalograms exist
+for one batch at a time only, so memory stays flat however many pixels come in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.device import autocast_context, select_device
+from cropassets.ml.metrics import classification_metrics
+from cropassets.ml.prepare import prepare_tensor, valid_pixels
+
+__all__ = ["NODATA", "evaluate", "predict"]
+
+NODATA = -1
+"""Class index of pixels without any observation in the prefix (confidence 0.0)."""
+
+
+def predict(
+    checkpoint: Checkpoint,
+    series_raw: np.ndarray,
+    batch_size: int = 8192,
+    device: torch.device | str | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    precision: Literal["auto", "fp32"] = "fp32",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class and confidence per pixel.
+
+    Args:
+        checkpoint: A trained :class:`Checkpoint`.
+        series_raw: (N, F, T >= checkpoint.n_steps) raw series, NaN = no observation; only
+            the first ``checkpoint.n_steps`` steps are read (the week-k map uses only
+            observations up to week k).
+        batch_size: Pixels per batch (scalograms are held for one batch only).
+        device: Torch device (default: CUDA when available, else CPU).
+        features: Feature names of ``series_raw``; when given they must equal the
+            checkpoint's list (names and order), else ValueError.
+        precision: ``"fp32"`` (default, the precision training used on CPU) or ``"auto"``
+            (the CNN under :func:`~cropassets.ml.device.autocast_context`: bf16 on CUDA,
+            and on CPUs where it measures faster). The preprocessing is always fp32.
+
+    Returns:
+        ``(class_index (N,) int64, confidence (N,) float32)``: index into
+        ``checkpoint.class_names`` / ``class_codes`` and the softmax probability of that
+        class, in [0, 1]; ``(-1, 0.0)`` for pixels with no observation in any feature.
+
+    Raises:
+        ValueError: If the feature count or list differs from the checkpoint's, or the
+            series is shorter than ``checkpoint.n_steps``.
+    """
+    x = np.asarray(series_raw)
+    if x.ndim != 3:
+        raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
+    if features is not None:
+        checkpoint.check_compatible(features=features)
+    if x.shape[1] != len(checkpoint.features):
+        raise ValueError(
+            f"series has {x.shape[1]} features but the checkpoint was trained on "
+            f"{len(checkpoint.features)}: {list(checkpoint.features)}"
+        )
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = select_device() if device is None else torch.device(device)
+    k = checkpoint.n_steps
+    stats = checkpoint.input_stats
+    if stats.n_steps != k:
+        raise ValueError(f"checkpoint stats are for {stats.n_steps} steps, not {k}")
+    model = checkpoint.build_model(dev)
+    n = x.shape[0]
+    cls = np.full(n, NODATA, dtype=np.int64)
+    conf = np.zeros(n, dtype=np.float32)
+    amp = autocast_context(dev) if precision == "auto" else None
+    for start in range(0, n, int(batch_size)):
+        sl = slice(start, min(start + int(batch_size), n))
+        chunk = x[sl, :, :k]  # truncate before anything else (rule 1)
+        ok = valid_pixels(chunk, k)
+        if not ok.any():
+            continue
+        xin, _ = prepare_tensor(
+            chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
+            checkpoint.wavelet, stats, dev,
+        )
+        with torch.no_grad():
+            if amp is None:
+                logits = model(xin)
+            else:
+                with autocast_context(dev):
+                    logits = model(xin)
+            prob = torch.softmax(logits.float(), dim=1)
+            p, c = prob.max(dim=1)
+        idx = np.flatnonzero(ok) + start
+        cls[idx] = c.cpu().numpy()
+        conf[idx] = p.cpu().numpy()
+    return cls, conf
+
+
+def evaluate(
+    checkpoint: Checkpoint,
+    series_raw: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 8192,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Metrics of a checkpoint on labelled pixels (e.g. the current season's labels).
+
+    Pixels whose label is not among ``checkpoint.class_codes`` are left out and counted
+    in ``n_unknown_label``; nodata predictions count as errors.
+
+    Args:
+        checkpoint: A trained :class:`Checkpoint`.
+        series_raw: (N, F, T) raw series.
+        labels: (N,) class labels in the checkpoint's coding.
+        batch_size: Prediction batch size.
+        device: Torch device.
+
+    Returns:
+        :func:`~cropassets.ml.metrics.classification_metrics` plus ``n_unknown_label``.
+    """
+    y = np.asarray(labels)
+    codes = np.asarray(checkpoint.class_codes)
+    known = np.isin(y, codes)
+    y_idx = np.searchsorted(np.sort(codes), y[known])
+    order = np.argsort(codes)
+    y_idx = order[y_idx]
+    pred, _ = predict(checkpoint, np.asarray(series_raw)[known], batch_size, device)
+    m = classification_metrics(y_idx, pred, checkpoint.class_names)
+    m["n_unknown_label"] = int((~known).sum())
+    return m

@@ -1,0 +1,371 @@
+"""Train a CNN2D for one sequence length on labelled reference series.
+
+The training pixels are prepared by :func:`cropassets.ml.prepare.prepare_inputs` on their
+first ``n_steps`` steps, exactly as inference at week ``n_steps`` will prepare the map's
+pixels (DESIGN rules 1-2); the split is by field (rule 3).
+
+Recipe: class-weighted cross-entropy (weights ``n / (C * n_c)`` over training pixels, so
+every class counts the same whatever its pixel share), AdamW with a cosine learning-rate
+decay over ``max_epochs``, mini-batches in a seeded random order, early stopping on the
+(equally weighted) validation loss with restore of the best epoch's weights.
+
+Determinism: the whole run sits inside ``torch.random.fork_rng`` seeded with ``seed`` (the
+caller's global RNG state is untouched) with ``torch.use_deterministic_algorithms(True)``
+(restored afterwards), so the same seed, data, thread count and machine give identical
+weights and metrics on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cropassets.core.cwt import DEFAULT_WAVELET, default_scales
+from cropassets.ml.checkpoint import Checkpoint, library_versions
+from cropassets.ml.device import select_device
+from cropassets.ml.metrics import classification_metrics
+from cropassets.ml.model import CNN2D, ModelConfig, flops_per_sample
+from cropassets.ml.prepare import (
+    DEFAULT_CUTOFF,
+    DEFAULT_ORDER,
+    prepare_tensor,
+    valid_pixels,
+)
+from cropassets.ml.splits import FieldSplit, split_fields
+
+__all__ = ["Checkpoint", "TrainConfig", "resolve_classes", "train"]
+
+Logger = Callable[[str], None] | None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of :func:`train` (architecture: :class:`ModelConfig`).
+
+    Attributes:
+        max_epochs: Upper bound on passes over the training pixels.
+        patience: Epochs without a new best validation loss before stopping.
+        batch_size: Pixels per optimiser step.
+        lr: Peak AdamW learning rate (cosine decay to 5 % of it over ``max_epochs``).
+        weight_decay: AdamW weight decay.
+        widths: Conv block widths of the CNN2D.
+        pool_scales: Scale bins of the adaptive pool.
+        pool_steps: Time bins of the adaptive pool.
+        dropout: Dropout before the head.
+        val_fraction: Share of each class's fields used for validation.
+        max_pixels_per_field: Train on at most this many pixels of each training field
+            (a seeded random choice; ``None`` = all). Pixels of one field are near-copies,
+            so a cap costs little accuracy and bounds the cost of large fields;
+            validation always uses every pixel of the validation fields.
+    """
+
+    max_epochs: int = 60
+    patience: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    widths: tuple[int, ...] = (16, 32)
+    pool_scales: int = 2
+    pool_steps: int = 4
+    dropout: float = 0.2
+    val_fraction: float = 0.25
+    max_pixels_per_field: int | None = None
+
+
+def cap_pixels_per_field(
+    mask: np.ndarray, field_ids: np.ndarray, cap: int | None, seed: int
+) -> np.ndarray:
+    """Keep at most ``cap`` pixels of ``mask`` per field (seeded, order-independent).
+
+    Args:
+        mask: (N,) bool pixels eligible.
+        field_ids: (N,) field ids.
+        cap: Pixels kept per field (``None``: ``mask`` unchanged).
+        seed: Seed of the choice.
+
+    Returns:
+        (N,) bool subset of ``mask``.
+    """
+    if cap is None:
+        return mask
+    idx = np.flatnonzero(mask)
+    rng = np.random.default_rng(seed)
+    key = rng.random(len(idx))  # random rank of each pixel within its field
+    order = np.lexsort((key, field_ids[idx]))
+    f_sorted = field_ids[idx][order]
+    first = np.r_[0, np.flatnonzero(np.diff(f_sorted)) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    out = np.zeros_like(mask)
+    out[idx[order[rank < int(cap)]]] = True
+    return out
+
+
+def resolve_classes(
+    labels: np.ndarray, class_names: Sequence[str] | dict[Any, str] | None
+) -> tuple[np.ndarray, list[Any], tuple[str, ...]]:
+    """Class indices, codes and names for per-pixel labels.
+
+    Args:
+        labels: (N,) class labels (ints or strings).
+        class_names: ``None`` (names are the labels as text), a list aligned with the
+            sorted unique labels, or a mapping label → name.
+
+    Returns:
+        ``(index (N,) int64 in 0..C-1, codes (C,) as Python values, names (C,))``.
+    """
+    codes, index = np.unique(np.asarray(labels), return_inverse=True)
+    code_list = codes.tolist()
+    if class_names is None:
+        names = tuple(str(c) for c in code_list)
+    elif isinstance(class_names, dict):
+        names = tuple(str(class_names.get(c, c)) for c in code_list)
+    else:
+        if len(class_names) != len(code_list):
+            raise ValueError(
+                f"class_names has {len(class_names)} names but the labels hold "
+                f"{len(code_list)} classes {code_list}; give one name per sorted label or a "
+                f"mapping label -> name"
+            )
+        names = tuple(str(n) for n in class_names)
+    return index.astype(np.int64), code_list, names
+
+
+@contextlib.contextmanager
+def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
+    """Seeded, deterministic torch inside; caller's RNG and flags restored after."""
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        # CUDA kernels without a deterministic variant warn instead of failing
+        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+def _batches(n: int, batch_size: int) -> Iterator[slice]:
+    for i in range(0, n, batch_size):
+        yield slice(i, min(i + batch_size, n))
+
+
+def _evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, batch: int
+) -> tuple[float, np.ndarray]:
+    """Mean loss and predicted indices of (x, y) in eval mode."""
+    model.eval()
+    total, preds = 0.0, []
+    with torch.no_grad():
+        for sl in _batches(len(x), batch):
+            logits = model(x[sl])
+            total += float(loss_fn(logits, y[sl])) * (sl.stop - sl.start)
+            preds.append(logits.argmax(1).cpu())
+    pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+    return total / max(len(x), 1), pred
+
+
+def train(
+    series: np.ndarray,
+    labels: np.ndarray,
+    field_ids: np.ndarray,
+    n_steps: int,
+    *,
+    class_names: Sequence[str] | dict[Any, str] | None = None,
+    features: Sequence[str] | None = None,
+    time_step_days: float = 7.0,
+    cutoff: float = DEFAULT_CUTOFF,
+    order: int = DEFAULT_ORDER,
+    scales: Sequence[float] | np.ndarray | None = None,
+    wavelet: str = DEFAULT_WAVELET,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    max_epochs: int | None = None,
+    patience: int | None = None,
+    batch_size: int | None = None,
+    config: TrainConfig | None = None,
+    split: FieldSplit | None = None,
+    log: Logger = None,
+) -> Checkpoint:
+    """Train a CNN2D on the first ``n_steps`` steps of labelled reference series.
+
+    Args:
+        series: (N, F, T >= n_steps) raw series (any feature units, NaN = no observation;
+            not smoothed: smoothing happens here, after truncation).
+        labels: (N,) class labels (ints or strings), one class per field.
+        field_ids: (N,) field ids; splits never cut a field.
+        n_steps: Sequence length k in time steps (>= 3).
+        class_names: Names for the sorted unique labels (list) or a mapping label → name.
+        features: F feature names (defaults ``feature_0..``); stored and checked at
+            inference.
+        time_step_days: Days per time step (7 weekly, 16 for MODIS-like composites);
+            stored for reporting; the processing itself works in steps.
+        cutoff: Butterworth cutoff, cycles per time step.
+        order: Butterworth order.
+        scales: CWT scales in steps (default ``default_scales(n_steps)``).
+        wavelet: pywt continuous wavelet.
+        seed: Seed of the split, the initial weights, dropout and the batch order.
+        device: Torch device (default: :func:`~cropassets.ml.device.select_device`).
+        max_epochs: Overrides ``config.max_epochs``.
+        patience: Overrides ``config.patience``.
+        batch_size: Overrides ``config.batch_size``.
+        config: Optimisation and architecture settings.
+        split: A precomputed field split (default: :func:`split_fields` with ``seed``).
+        log: Called with one progress line per epoch and a summary.
+
+    Returns:
+        A :class:`Checkpoint` with validation metrics.
+
+    Raises:
+        ValueError: On inconsistent shapes, classes with too few fields, or no valid
+            training pixels.
+    """
+    cfg = config or TrainConfig()
+    max_epochs = cfg.max_epochs if max_epochs is None else int(max_epochs)
+    patience = cfg.patience if patience is None else int(patience)
+    batch_size = cfg.batch_size if batch_size is None else int(batch_size)
+    say = log or (lambda _msg: None)
+    x_all = np.asarray(series)
+    if x_all.ndim != 3:
+        raise ValueError(f"series must be (N, F, T), got shape {x_all.shape}")
+    n, n_feat, _ = x_all.shape
+    y_lab = np.asarray(labels)
+    fid = np.asarray(field_ids)
+    if y_lab.shape != (n,) or fid.shape != (n,):
+        raise ValueError(
+            f"labels and field_ids must be (N,) = ({n},), got {y_lab.shape} and {fid.shape}"
+        )
+    feats = tuple(f"feature_{i}" for i in range(n_feat)) if features is None else tuple(
+        str(f) for f in features
+    )
+    if len(feats) != n_feat:
+        raise ValueError(f"{len(feats)} feature names given for {n_feat} features")
+    y_idx, codes, names = resolve_classes(y_lab, class_names)
+    n_classes = len(codes)
+    if split is None:
+        split = split_fields(
+            y_lab, fid, val_fraction=cfg.val_fraction, seed=seed, class_names=names
+        )
+    tr_mask, va_mask, _ = split.masks(fid)
+    valid = valid_pixels(x_all, n_steps)
+    tr_mask &= valid
+    va_mask &= valid
+    tr_mask = cap_pixels_per_field(tr_mask, fid, cfg.max_pixels_per_field, seed)
+    if not tr_mask.any() or not va_mask.any():
+        raise ValueError(
+            f"no valid training or validation pixels in the first {n_steps} steps "
+            f"({int(tr_mask.sum())} train, {int(va_mask.sum())} val)"
+        )
+    sc = default_scales(n_steps) if scales is None else np.asarray(scales, dtype=np.float64)
+    dev = select_device() if device is None else torch.device(device)
+
+    t0 = time.perf_counter()
+    x_tr, stats = prepare_tensor(x_all[tr_mask], n_steps, cutoff, order, sc, wavelet, None, dev)
+    x_va, _ = prepare_tensor(x_all[va_mask], n_steps, cutoff, order, sc, wavelet, stats, dev)
+    y_tr = torch.from_numpy(y_idx[tr_mask]).to(dev)
+    y_va = torch.from_numpy(y_idx[va_mask]).to(dev)
+    say(
+        f"k={n_steps}: {len(y_tr)} train / {len(y_va)} val pixels "
+        f"({len(split.train)} / {len(split.val)} fields), input {tuple(x_tr.shape[1:])}, "
+        f"prepared in {time.perf_counter() - t0:.1f}s"
+    )
+    counts = np.bincount(y_idx[tr_mask], minlength=n_classes).astype(np.float64)
+    weights = len(y_tr) / (n_classes * np.maximum(counts, 1.0))
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=dev))
+
+    mcfg = ModelConfig(
+        in_features=n_feat,
+        n_classes=n_classes,
+        widths=cfg.widths,
+        pool_scales=cfg.pool_scales,
+        pool_steps=cfg.pool_steps,
+        dropout=cfg.dropout,
+    )
+    history: list[dict[str, float]] = []
+    with _deterministic(seed, dev):
+        model = CNN2D(mcfg).to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        gen = torch.Generator().manual_seed(seed)
+        best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+        for epoch in range(1, max_epochs + 1):
+            lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / max_epochs)))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            model.train()
+            order_ = torch.randperm(len(y_tr), generator=gen).to(dev)
+            total = 0.0
+            for sl in _batches(len(y_tr), batch_size):
+                idx = order_[sl]
+                if len(idx) < 2:  # BatchNorm needs two samples
+                    continue
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x_tr[idx]), y_tr[idx])
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            val_loss, val_pred = _evaluate(model, x_va, y_va, loss_fn, 1024)
+            val_acc = float((val_pred == y_idx[va_mask]).mean())
+            history.append({
+                "epoch": epoch,
+                "train_loss": total / len(y_tr),
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+            })
+            improved = val_loss < best_loss - 1e-6
+            if improved:
+                best_loss, best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            say(
+                f"k={n_steps} epoch {epoch}: train_loss={total / len(y_tr):.4f} "
+                f"val_loss={val_loss:.4f} val_acc={val_acc:.4f}{' *' if improved else ''}"
+            )
+            if epoch - best_epoch >= patience:
+                break
+        model.load_state_dict(best_state)
+        _, val_pred = _evaluate(model, x_va, y_va, loss_fn, 1024)
+    metrics = classification_metrics(y_idx[va_mask], val_pred, names)
+    metrics.update({
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "val_loss": best_loss,
+        "n_train_pixels": int(len(y_tr)),
+        "n_val_pixels": int(len(y_va)),
+        "n_train_fields": int(len(split.train)),
+        "n_val_fields": int(len(split.val)),
+        "n_invalid_pixels": int((~valid).sum()),
+        "flops_per_sample": flops_per_sample(model, n_feat, len(sc), n_steps),
+        "train_seconds": time.perf_counter() - t0,
+    })
+    say(
+        f"k={n_steps}: best epoch {best_epoch}/{len(history)}, val accuracy "
+        f"{metrics['overall_accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+    )
+    return Checkpoint(
+        weights={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        model_config=mcfg.to_dict(),
+        features=feats,
+        scales=tuple(float(s) for s in sc),
+        wavelet=wavelet,
+        cutoff=float(cutoff),
+        order=int(order),
+        time_step_days=float(time_step_days),
+        n_steps=int(n_steps),
+        stats=stats.to_dict(),
+        class_codes=codes,
+        class_names=names,
+        metrics=metrics,
+        versions=library_versions(),
+        split=split.to_dict(),
+        history=history,
+        seed=int(seed),
+    )
