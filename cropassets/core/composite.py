@@ -104,59 +104,6 @@ def weekly_composite(raw: xr.Dataset, features: tuple[str, ...] = DEFAULT_FEATUR
 _RAW_VARS = ("blue", "green", "red", "nir", "swir16", "scl", "vv", "vh")
 
 
-def weekly_composite_chunked(raw: xr.Dataset, features: tuple[str, ...] = DEFAULT_FEATURES,
-                             dilate_px: int = 1, lee_window: int = 5, enl: float = 4.4,
-                             chunk: int = 1024) -> xr.Dataset:
-    """:func:`weekly_composite` over (y, x) blocks with dask, in bounded memory.
-
-    Each block is extended by a halo of ``lee_window // 2 + dilate_px`` pixels (edge pixels
-    replicated, as the unchunked filters do), composited, and trimmed, so the result equals
-    the unchunked composite exactly while only a few blocks are in memory at once.
-
-    Args:
-        raw: Raw-scenes dataset, numpy- or dask-backed, dims (s2_time, s1_time, y, x).
-        features: Feature names, as for :func:`weekly_composite`.
-        dilate_px: Buffer (pixels) around SCL-masked pixels.
-        lee_window: Lee filter window (pixels).
-        enl: Equivalent number of looks of the S1 input.
-        chunk: Block edge in pixels.
-
-    Returns:
-        The same variables as :func:`weekly_composite`, dask-backed: ``features``
-        (feature, y, x) float32 and ``n_obs`` (sensor, y, x) uint8.
-    """
-    import dask.array as da
-
-    features = check_features(features)
-    names = [n for n in _RAW_VARS if n in raw]
-    raw = raw[names].chunk({"y": chunk, "x": chunk, "s2_time": -1, "s1_time": -1})
-    halo = lee_window // 2 + dilate_px
-    n_feat = len(features)
-
-    def block(*arrays: np.ndarray) -> np.ndarray:
-        dims = {n: raw[n].dims for n in names}
-        ds = xr.Dataset({n: (dims[n], a) for n, a in zip(names, arrays, strict=True)})
-        out = weekly_composite(ds, features, dilate_px, lee_window, enl)
-        return np.concatenate([out["features"].values,
-                               out["n_obs"].values.astype(np.float32)])
-
-    stacked = da.map_overlap(
-        block, *[raw[n].data for n in names],
-        depth={0: 0, 1: halo, 2: halo}, boundary="nearest", trim=True,
-        # block sizes as returned by ``block`` (halo included; map_overlap trims it)
-        chunks=((n_feat + 2,), tuple(c + 2 * halo for c in raw.chunks["y"]),
-                tuple(c + 2 * halo for c in raw.chunks["x"])), dtype=np.float32,
-        align_arrays=False)
-    ds = xr.Dataset(
-        {"features": (("feature", "y", "x"), stacked[:n_feat]),
-         "n_obs": (("sensor", "y", "x"), stacked[n_feat:].astype(np.uint8))},
-        coords={"feature": list(features), "sensor": ["s2", "s1"],
-                "y": raw["y"].values, "x": raw["x"].values})
-    if raw.rio.crs is not None:
-        ds = ds.rio.write_crs(raw.rio.crs).rio.write_transform(raw.rio.transform())
-    return ds
-
-
 def write_weekly_composite(raw: xr.Dataset, path: str | Path,
                            features: tuple[str, ...] = DEFAULT_FEATURES, dilate_px: int = 1,
                            lee_window: int = 5, enl: float = 4.4, chunk: int = 1024) -> int:
