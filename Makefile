@@ -26,10 +26,11 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/cropassets demo-world --out $(WORLD)
-	$(BIN)/cropassets materialize raw_scenes --missing
+	$(BIN)/cropassets materialize raw_scenes weekly_cube season_series sos_map --missing --workers 2
 	@echo
 	@echo "Demo world:        $(abspath $(WORLD))  (STAC catalog in $(WORLD)/stac)"
-	@echo "raw_scenes:        $(abspath data)/raw_scenes/<tile>/<week>.zarr"
+	@echo "Assets:            $(abspath data)/{raw_scenes,weekly_cube,season_series}/<tile>/<week>.zarr"
+	@echo "SOS maps (COG):    $(abspath data)/sos_map/<tile>/<week>.tif"
 	@echo "Dagster instance:  $(DAGSTER_HOME)"
 	@echo "Open the Dagster UI:  make ui   (then http://$(HOST):$(UI_PORT))"
 
@@ -50,6 +51,9 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_smoothing.py
+	$(BIN)/python bench/bench_tile_memory.py
+	$(BIN)/python bench/bench_cwt.py
 
 clean-data:
 	rm -rf data .dagster_home

@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,9 @@ def create_app(stac_dir: Path) -> FastAPI:
     The app re-reads ``api/collections.json`` at most every second and each parquet file on
     every search, so a later :func:`build_api_catalog` is seen by a running server.
     """
+    # stac-fastapi 6.2 answers through fastapi's deprecated ORJSONResponse on every request;
+    # harmless, and pinned (see pyproject), so keep it out of logs and test output.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     # Imported here: the package's stock ``main`` module would try to download extensions.
     from stac_fastapi.geoparquet.api import create
     from stac_fastapi.geoparquet.settings import Settings

@@ -38,10 +38,10 @@ def library_versions() -> dict[str, str]:
     except metadata.PackageNotFoundError:  # pragma: no cover - source checkout only
         own = "unknown"
     return {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "pywt": pywt.__version__,
-        "sklearn": sklearn.__version__,
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+        "pywt": str(pywt.__version__),
+        "sklearn": str(sklearn.__version__),
         "cropassets": own,
     }
 
