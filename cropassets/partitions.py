@@ -11,7 +11,7 @@ from __future__ import annotations
 from dagster import MultiPartitionsDefinition, StaticPartitionsDefinition
 
 from cropassets.core.grid import TileSpec, load_tiles
-from cropassets.core.seasons import Season, all_weeks, load_seasons
+from cropassets.core.seasons import Season, all_weeks, find_week, load_seasons
 from cropassets.settings import load_settings
 
 _settings = load_settings()
@@ -22,3 +22,13 @@ tile_partitions = StaticPartitionsDefinition(list(TILES))
 week_partitions = StaticPartitionsDefinition([w.key for w in all_weeks(SEASONS)])
 tile_week_partitions = MultiPartitionsDefinition({"tile": tile_partitions,
                                                   "week": week_partitions})
+
+MAX_WEEKS = max(s.weeks for s in SEASONS)
+"""Longest season, weeks: checkpoints exist for sequence lengths 1..MAX_WEEKS."""
+sequence_partitions = StaticPartitionsDefinition([f"{k:02d}" for k in range(1, MAX_WEEKS + 1)])
+"""Week of season k (sequence length), zero-padded: one CNN2D checkpoint per k."""
+
+
+def week_to_sequence_key(week_key: str) -> str:
+    """The checkpoint partition (``"07"``) that serves calendar week ``week_key``."""
+    return f"{find_week(SEASONS, week_key).index:02d}"

@@ -20,7 +20,7 @@ TEST_WORLD = _session_dir / "world"
 def pytest_configure(config):
     from cropassets.world.generate import generate_world
 
-    generate_world(TEST_WORLD, seed=7, size=96, tiles=2, seasons=TEST_WORLD_SEASONS)
+    generate_world(TEST_WORLD, seed=7, size=128, tiles=2, seasons=TEST_WORLD_SEASONS)
     os.environ.update({
         "CROPASSETS_DATA": str(_session_dir / "data"),
         "CROPASSETS_WORLD": str(TEST_WORLD),

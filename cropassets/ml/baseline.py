@@ -59,7 +59,8 @@ def random_forest_baseline(
     val_fraction: float = 0.25,
     n_estimators: int = 200,
     n_jobs: int = 2,
-    max_pixels_per_field: int | None = None,
+    max_pixels_per_field: int | None = 8,
+    presmoothed: bool = False,
     test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> BaselineResult:
     """Fit the forest on the training fields and score validation (and test) pixels.
@@ -79,7 +80,11 @@ def random_forest_baseline(
         n_estimators: Trees.
         n_jobs: Worker processes/threads of the forest.
         max_pixels_per_field: Cap on training pixels per field, chosen as
-            :func:`~cropassets.ml.train.train` chooses them for the same ``seed``.
+            :func:`~cropassets.ml.train.train` chooses them for the same ``seed`` (the
+            default matches ``TrainConfig.max_pixels_per_field``, so both models fit on
+            the same pixels).
+        presmoothed: Series already smoothed on their first ``n_steps`` steps (as for
+            :func:`~cropassets.ml.train.train`); applies to ``test`` too.
         test: ``(series, labels)`` of another season; labels unknown to training are
             left out; pixels without any observation count as errors (nodata).
 
@@ -98,8 +103,8 @@ def random_forest_baseline(
     tr &= valid
     va &= valid
     tr = cap_pixels_per_field(tr, fid, max_pixels_per_field, seed)
-    x_tr, fill = smoothed_prefix(x[tr], n_steps, cutoff, order)
-    x_va, _ = smoothed_prefix(x[va], n_steps, cutoff, order, fill)
+    x_tr, fill = smoothed_prefix(x[tr], n_steps, cutoff, order, None, presmoothed)
+    x_va, _ = smoothed_prefix(x[va], n_steps, cutoff, order, fill, presmoothed)
     rf = RandomForestClassifier(
         n_estimators=n_estimators,
         random_state=seed,
@@ -120,7 +125,7 @@ def random_forest_baseline(
         ok = valid_pixels(xt, n_steps)
         pt = np.full(len(xt), -1, dtype=np.int64)
         if ok.any():
-            sm, _ = smoothed_prefix(xt[ok], n_steps, cutoff, order, fill)
+            sm, _ = smoothed_prefix(xt[ok], n_steps, cutoff, order, fill, presmoothed)
             pt[ok] = rf.predict(sm.reshape(len(sm), -1))
         test_metrics = classification_metrics(yt_idx, pt, names)
         test_metrics["n_unknown_label"] = int((~known).sum())

@@ -19,6 +19,7 @@ import torch
 
 from cropassets.ml.model import CNN2D, ModelConfig
 from cropassets.ml.prepare import InputStats
+from cropassets.ml.splits import FieldSplit
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "library_versions"]
 
@@ -71,6 +72,8 @@ class Checkpoint:
         split: Field ids of the train/val/test sets.
         history: Per-epoch ``{"epoch", "train_loss", "val_loss", "val_accuracy"}``.
         seed: Training seed.
+        presmoothed: Training series were already smoothed on their k-step prefix (so
+            :func:`~cropassets.ml.predict.predict` expects the same by default).
     """
 
     weights: dict[str, torch.Tensor]
@@ -90,12 +93,23 @@ class Checkpoint:
     split: dict[str, list[int]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     seed: int = 0
+    presmoothed: bool = False
 
     # ---------------------------------------------------------------- model and stats
     @property
     def config(self) -> ModelConfig:
         """The architecture as a :class:`ModelConfig`."""
         return ModelConfig.from_dict(self.model_config)
+
+    @property
+    def field_split(self) -> FieldSplit:
+        """The train/val(/test) field split as a :class:`~cropassets.ml.splits.FieldSplit`."""
+        return FieldSplit(
+            **{
+                k: np.asarray(self.split.get(k, []), dtype=np.int64)
+                for k in ("train", "val", "test")
+            }
+        )
 
     @property
     def input_stats(self) -> InputStats:

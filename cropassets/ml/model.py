@@ -35,9 +35,9 @@ class ModelConfig:
 
     in_features: int
     n_classes: int
-    widths: tuple[int, ...] = (16, 32)
+    widths: tuple[int, ...] = (4, 8)
     pool_scales: int = 2
-    pool_steps: int = 4
+    pool_steps: int = 8
     dropout: float = 0.2
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ def predict(
     *,
     features: Sequence[str] | None = None,
     precision: Literal["auto", "fp32"] = "fp32",
+    presmoothed: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class and confidence per pixel.
 
@@ -47,6 +48,8 @@ def predict(
         precision: ``"fp32"`` (default, the precision training used on CPU) or ``"auto"``
             (the CNN under :func:`~cropassets.ml.device.autocast_context`: bf16 on CUDA,
             and on CPUs where it measures faster). The preprocessing is always fp32.
+        presmoothed: Series already smoothed on their first ``n_steps`` steps; ``None``
+            follows the checkpoint (what training saw).
 
     Returns:
         ``(class_index (N,) int64, confidence (N,) float32)``: index into
@@ -75,6 +78,7 @@ def predict(
     if stats.n_steps != k:
         raise ValueError(f"checkpoint stats are for {stats.n_steps} steps, not {k}")
     model = checkpoint.build_model(dev)
+    pre = checkpoint.presmoothed if presmoothed is None else bool(presmoothed)
     n = x.shape[0]
     cls = np.full(n, NODATA, dtype=np.int64)
     conf = np.zeros(n, dtype=np.float32)
@@ -87,7 +91,7 @@ def predict(
             continue
         xin, _ = prepare_tensor(
             chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
-            checkpoint.wavelet, stats, dev,
+            checkpoint.wavelet, stats, dev, True, pre,
         )
         with torch.no_grad():
             if amp is None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from cropassets.resources.labels import ReferenceLabels
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.stac import StacCatalog
 from cropassets.resources.storage import DataRoot
+from cropassets.resources.torch_device import TorchDevice
 from cropassets.settings import Settings, load_settings
 
 
@@ -16,7 +18,16 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
                             profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover),
         "data_root": DataRoot(root=str(s.data_root)),
         "series_settings": SeriesSettings(),
+        "labels": ReferenceLabels(labels_dir=str(s.world_dir / "labels")),
+        "torch_device": TorchDevice(),
     }
 
 
-__all__ = ["DataRoot", "SeriesSettings", "StacCatalog", "build_resources"]
+__all__ = [
+    "DataRoot",
+    "ReferenceLabels",
+    "SeriesSettings",
+    "StacCatalog",
+    "TorchDevice",
+    "build_resources",
+]

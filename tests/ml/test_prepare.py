@@ -10,13 +10,26 @@ from cropassets.ml.prepare import InputStats, prepare_inputs, smoothed_prefix, v
 
 
 def test_shape_dtype_and_default_scales(weekly):
-    x, stats = prepare_inputs(weekly.series, 10, cutoff=0.2, order=3)
+    x, stats = prepare_inputs(weekly.series, 10, cutoff=0.2, order=3, series_row=False)
     n, f, _ = weekly.series.shape
     assert x.shape == (n, f, len(default_scales(10)), 10)
     assert x.dtype == np.float32
     assert np.isfinite(x).all()
-    assert stats.n_steps == 10
+    assert stats.n_steps == 10 and not stats.series_row
     assert len(stats.scalogram.mean) == f
+
+
+def test_series_row_is_the_standardised_smoothed_series(weekly):
+    plain, _ = prepare_inputs(weekly.series, 10, series_row=False)
+    x, stats = prepare_inputs(weekly.series, 10)
+    assert stats.series_row and x.shape[2] == plain.shape[2] + 1
+    np.testing.assert_array_equal(x[:, :, :-1], plain)
+    sm, _ = smoothed_prefix(weekly.series, 10, fill=stats.fill)
+    z = (sm - np.asarray(stats.series_mean)[:, None]) / np.asarray(stats.series_std)[:, None]
+    np.testing.assert_allclose(x[:, :, -1], z, atol=1e-5)
+    # with given stats their choice wins over the argument (inference repeats training)
+    again, _ = prepare_inputs(weekly.series, 10, stats=stats, series_row=False)
+    np.testing.assert_array_equal(again, x)
 
 
 @pytest.mark.parametrize("k", [3, 7, 16, 27])
@@ -69,3 +82,15 @@ def test_stats_round_trip_and_mismatch(weekly):
 def test_bad_lengths(weekly, k):
     with pytest.raises(ValueError):
         prepare_inputs(weekly.series, k)
+
+
+def test_presmoothed_prefix_gives_the_same_inputs(weekly):
+    """Series smoothed on exactly the k-step prefix (as season_series stores them)."""
+    from cropassets.core.smoothing import smooth_series
+
+    k = 11
+    direct, st = prepare_inputs(weekly.series, k, cutoff=0.2, order=3)
+    pre = smooth_series(weekly.series[:, :, :k], 0.2, 3)
+    again, st2 = prepare_inputs(pre, k, cutoff=0.2, order=3, presmoothed=True)
+    assert st2 == st
+    np.testing.assert_array_equal(again, direct)

@@ -137,3 +137,20 @@ def test_too_few_fields_error_reaches_train(weekly):
     with pytest.raises(ValueError, match=r"'class_1'.*1 field"):
         train(weekly.series[keep], weekly.labels[keep], weekly.field_ids[keep], 5,
               class_names=weekly.class_names, config=TrainConfig(max_epochs=1))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_train_and_predict_match_cpu_classes(checkpoint, weekly):
+    ck = train(weekly.series, weekly.labels, weekly.field_ids, K, device="cuda", config=FAST)
+    assert ck.weights[next(iter(ck.weights))].device.type == "cpu"
+    cpu_cls, _ = predict(checkpoint, weekly.series, device="cpu")
+    gpu_cls, gpu_conf = predict(checkpoint, weekly.series, device="cuda", precision="auto")
+    assert (cpu_cls == gpu_cls).mean() > 0.98  # bf16 autocast may flip a near-tie
+    assert ((gpu_conf >= 0) & (gpu_conf <= 1)).all()
+
+
+def test_field_split_property(checkpoint):
+    s = checkpoint.field_split
+    assert s.train.tolist() == checkpoint.split["train"]
+    assert s.val.tolist() == checkpoint.split["val"] and s.test.size == 0

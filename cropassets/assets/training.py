@@ -1,0 +1,258 @@
+"""Training assets: labelled samples per week, CNN2D checkpoints per sequence length, knee."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    Nothing,
+    StaticPartitionMapping,
+    asset,
+)
+
+from cropassets.core.cwt import cwt_magnitude, default_scales
+from cropassets.core.plots import knee_png, markdown_image, scalogram_examples_png
+from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.smoothing import smooth_series
+from cropassets.core.training_data import labelled_series, load_npz, save_npz_atomic
+from cropassets.ml import find_knee
+from cropassets.ml.baseline import random_forest_baseline
+from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.predict import evaluate
+from cropassets.ml.train import train
+from cropassets.partitions import (
+    SEASONS,
+    TILES,
+    sequence_partitions,
+    week_partitions,
+    week_to_sequence_key,
+)
+from cropassets.resources.labels import ReferenceLabels
+from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.storage import DataRoot
+from cropassets.resources.torch_device import TorchDevice
+
+WEEK_TO_SEQUENCE = StaticPartitionMapping(
+    {w.key: week_to_sequence_key(w.key) for w in all_weeks(SEASONS)})
+"""Week w of any season feeds the checkpoint of its week of season k."""
+
+
+def samples_path(data_root: DataRoot, week: str) -> Path:
+    """Where the labelled samples of one week live."""
+    return Path(data_root.root) / "scalograms" / f"{week}.npz"
+
+
+def checkpoint_path(data_root: DataRoot, k: str) -> Path:
+    """Where the checkpoint of sequence length k lives."""
+    return Path(data_root.root) / "cnn2d_checkpoint" / f"k{k}.pt"
+
+
+@asset(
+    partitions_def=week_partitions,
+    group_name="training",
+    ins={"season_series": AssetIn(
+        dagster_type=Nothing,
+        partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name="week"))},
+    kinds={"numpy"},
+    description=(
+        "Labelled pixels of this week's season, sampled per field (interior pixels, at most "
+        "`per_field` per field and `per_class` per class, whole fields kept), with their "
+        "weekly composites up to this week (sample, feature, week; the cubes behind "
+        "season_series of this week), class codes and field ids for splitting by field. "
+        "Reference seasons train; the current season's held-back "
+        "labels only evaluate. Metadata shows example CWT scalograms per class; the CNN "
+        "input scalograms are recomputed from these series by the same prepare function "
+        "at training and at inference."
+    ),
+)
+def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
+               series_settings: SeriesSettings) -> MaterializeResult:
+    """Sample labelled pixels of every tile for one week."""
+    week = find_week(SEASONS, context.partition_key)
+    upto = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
+    paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
+    data = labelled_series(paths, TILES, labels.path(week.season.id), labels.per_field,
+                           labels.per_class, seed=week.index)
+    path = samples_path(data_root, week.key)
+    nbytes = save_npz_atomic(path, **data, role=np.array(week.season.role),
+                             season=np.array(week.season.id))
+    names = dict(zip(data["class_codes"].tolist(), data["class_names"].tolist(), strict=True))
+    meta = {
+        "path": MetadataValue.path(str(path)),
+        "season": week.season.id,
+        "role": week.season.role,
+        "week_of_season": week.index,
+        "samples": int(len(data["labels"])),
+        "fields": int(len(np.unique(data["field_ids"]))),
+        "samples_per_class": MetadataValue.json(
+            {names[int(c)]: int((data["labels"] == c).sum()) for c in np.unique(data["labels"])}),
+        "bytes": nbytes,
+    }
+    if week.index >= 3:
+        pick = np.concatenate([np.flatnonzero(data["labels"] == c)[:2]
+                               for c in np.unique(data["labels"])])
+        smooth = smooth_series(data["series"][pick], series_settings.cutoff,
+                               series_settings.order)
+        smooth = np.nan_to_num(smooth, nan=0.0)
+        mags = cwt_magnitude(smooth, default_scales(week.index))
+        png = scalogram_examples_png(mags, data["labels"][pick], names,
+                                     list(data["features"]), per_class=2)
+        meta["example_scalograms"] = MetadataValue.md(markdown_image(png, "scalograms"))
+    return MaterializeResult(metadata=meta)
+
+
+def _pool(files: list[Path]) -> dict[str, np.ndarray]:
+    """Concatenate sample files (several reference seasons); field ids made unique."""
+    parts = [load_npz(f) for f in files]
+    offset = 0
+    for p in parts:  # the same parcel in two seasons is two fields
+        p["field_ids"] = p["field_ids"] + offset
+        offset = int(p["field_ids"].max()) + 1
+    keys = ("series", "labels", "field_ids")
+    pooled = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    for k in ("features", "class_codes", "class_names"):
+        pooled[k] = parts[0][k]
+    return pooled
+
+
+@asset(
+    partitions_def=sequence_partitions,
+    group_name="training",
+    pool="gpu",
+    ins={"scalograms": AssetIn(dagster_type=Nothing, partition_mapping=WEEK_TO_SEQUENCE)},
+    kinds={"pytorch"},
+    description=(
+        "CNN2D trained on the reference seasons' labelled series truncated to their first k "
+        "weeks (k = this partition), exactly as inference at week k sees them; split by "
+        "field, early stopping on validation loss. Stores weights, architecture, features, "
+        "scales, normalisation, classes, metrics and versions. Also reports accuracy on the "
+        "current season's held-back labels and a random forest baseline on the same split."
+    ),
+)
+def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
+                     torch_device: TorchDevice, series_settings: SeriesSettings
+                     ) -> MaterializeResult:
+    """Train and evaluate the model of one sequence length."""
+    k = int(context.partition_key)
+    weeks = sorted(context.asset_partition_keys_for_input("scalograms"))
+    ref = [samples_path(data_root, w) for w in weeks
+           if find_week(SEASONS, w).season.role == "reference"]
+    cur = [samples_path(data_root, w) for w in weeks
+           if find_week(SEASONS, w).season.role == "current"
+           and samples_path(data_root, w).exists()]
+    missing = [p for p in ref if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"reference samples missing for k={k}: {missing}")
+    data = _pool(ref)
+    names = dict(zip(data["class_codes"].tolist(), data["class_names"].tolist(), strict=True))
+    t0 = time.perf_counter()
+    with torch_device.autocast():
+        ckpt = train(data["series"], data["labels"], data["field_ids"], n_steps=k,
+                     class_names=names, features=[str(f) for f in data["features"]],
+                     cutoff=series_settings.cutoff, order=series_settings.order,
+                     seed=torch_device.seed, device=torch_device.device,
+                     log=context.log.info)
+    t_train = time.perf_counter() - t0
+    test = _pool(cur) if cur else None
+    rf = random_forest_baseline(data["series"], data["labels"], data["field_ids"], k,
+                                split=ckpt.field_split, class_names=names,
+                                cutoff=series_settings.cutoff, order=series_settings.order,
+                                seed=torch_device.seed,
+                                test=(test["series"], test["labels"]) if test else None)
+    ckpt.metrics["baseline_rf"] = rf.metrics
+    if test is not None:
+        ckpt.metrics["current_season"] = evaluate(ckpt, test["series"], test["labels"],
+                                                  device=torch_device.device)
+        ckpt.metrics["baseline_rf_current_season"] = rf.test_metrics
+    path = checkpoint_path(data_root, context.partition_key)
+    ckpt.save(path)
+    m = ckpt.metrics
+    cur_acc = m.get("current_season", {}).get("overall_accuracy")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "sequence_length_weeks": k,
+        "overall_accuracy": float(m["overall_accuracy"]),
+        "macro_f1": float(m["macro_f1"]),
+        "current_season_accuracy": float(cur_acc) if cur_acc is not None else float("nan"),
+        "rf_overall_accuracy": float(rf.metrics["overall_accuracy"]),
+        "per_class_f1": MetadataValue.json(m["per_class_f1"]),
+        "confusion": MetadataValue.json(m["confusion"]),
+        "train_samples": int(len(data["labels"])),
+        "train_seconds": round(t_train, 1),
+        "device": str(torch_device.device),
+    })
+
+
+@asset(
+    group_name="training",
+    ins={"cnn2d_checkpoint": AssetIn(dagster_type=Nothing)},
+    kinds={"json"},
+    description=(
+        "Accuracy (overall, macro-F1, per class) against sequence length over all trained "
+        "weeks, for the CNN2D and the random-forest baseline on the same field splits, and "
+        "on the current season's held-back labels; the knee (kneed, concave increasing, "
+        "with the documented fallback) gives the minimum season length in weeks and months."
+    ),
+)
+def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> MaterializeResult:
+    """Collect checkpoint metrics, find the knee, write JSON + PNG."""
+    rows = []
+    for k in sequence_partitions.get_partition_keys():
+        p = checkpoint_path(data_root, k)
+        if p.exists():
+            m = Checkpoint.load(p).metrics
+            rows.append({"k": int(k), "cnn": m["overall_accuracy"], "macro_f1": m["macro_f1"],
+                         "per_class_f1": m["per_class_f1"],
+                         "rf": m["baseline_rf"]["overall_accuracy"],
+                         "current": m.get("current_season", {}).get("overall_accuracy"),
+                         "rf_current": (m.get("baseline_rf_current_season") or {}).get(
+                             "overall_accuracy")})
+    if len(rows) < 3:
+        raise ValueError(f"knee_report needs checkpoints for >= 3 lengths, found {len(rows)}")
+    lengths = [r["k"] for r in rows]
+    knee = find_knee(lengths, [r["cnn"] for r in rows])
+    rf_wins = [r["k"] for r in rows if r["rf"] > r["cnn"]]
+    current = [r["current"] for r in rows]
+    report = {
+        "lengths_weeks": lengths, "rows": rows,
+        "knee": {"length_weeks": knee.length_weeks, "length_months": knee.length_months,
+                 "length_steps": knee.length_steps, "rule": knee.rule,
+                 "explanation": knee.explanation, "accuracy": knee.accuracy,
+                 "full_accuracy": knee.full_accuracy},
+        "baseline_wins_at_weeks": rf_wins,
+        "statement": (f"The random forest baseline beats the CNN2D at weeks {rf_wins}."
+                      if rf_wins else "The CNN2D matches or beats the random forest baseline "
+                      "at every length."),
+    }
+    out = Path(data_root.root) / "knee_report"
+    out.mkdir(parents=True, exist_ok=True)
+    png = knee_png(lengths, [r["cnn"] for r in rows], [r["rf"] for r in rows],
+                   knee.length_steps, current if all(c is not None for c in current) else None)
+    save_bytes_atomic(out / "knee.png", png)
+    save_bytes_atomic(out / "knee.json", json.dumps(report, indent=2).encode())
+    return MaterializeResult(metadata={
+        "knee_week": knee.length_steps,
+        "knee_months": round(knee.length_months, 1),
+        "knee_rule": knee.rule,
+        "accuracy_at_knee": float(knee.accuracy),
+        "full_season_accuracy": float(knee.full_accuracy),
+        "baseline_statement": report["statement"],
+        "plot": MetadataValue.md(markdown_image(png, "accuracy vs sequence length")),
+        "report": MetadataValue.path(str(out / "knee.json")),
+    })
+
+
+def save_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write bytes via a temp file and rename."""
+    import os
+    import uuid
+
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,39 @@
+"""Torch device resource: CUDA when present (bf16 autocast), else CPU with a thread count."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from cropassets.ml.device import autocast_context, select_device
+
+
+class TorchDevice(ConfigurableResource):
+    """Where training and prediction run.
+
+    Assets using it also run in the ``gpu`` concurrency pool (see ``deploy/dagster.yaml``),
+    so one op at a time holds the accelerator.
+    """
+
+    prefer: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
+    cpu_threads: int = Field(default=2, ge=1, description="torch threads when on the CPU")
+    seed: int = Field(default=0, description="seed for training (deterministic on CPU)")
+    _device: torch.device | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Resolve the device once per run."""
+        self._device = select_device(self.prefer, threads=self.cpu_threads)
+
+    @property
+    def device(self) -> torch.device:
+        """The resolved ``torch.device``."""
+        if self._device is None:
+            self._device = select_device(self.prefer, threads=self.cpu_threads)
+        return self._device
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """bf16 autocast on CUDA (and on CPUs where it measured faster), else a no-op."""
+        return autocast_context(self.device)

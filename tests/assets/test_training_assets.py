@@ -1,0 +1,97 @@
+"""scalograms -> cnn2d_checkpoint[k] -> knee_report through Dagster on the test world."""
+
+import json
+
+import numpy as np
+import pytest
+from dagster import DagsterInstance, materialize
+
+from cropassets.assets.ingest import raw_scenes
+from cropassets.assets.series import season_series, weekly_cube
+from cropassets.assets.training import (
+    WEEK_TO_SEQUENCE,
+    checkpoint_path,
+    cnn2d_checkpoint,
+    knee_report,
+    samples_path,
+    scalograms,
+)
+from cropassets.core.training_data import load_npz
+from cropassets.ml.checkpoint import Checkpoint
+from cropassets.partitions import SEASONS, TILES, sequence_partitions, week_partitions
+from cropassets.resources import DataRoot, build_resources
+
+pytestmark = pytest.mark.slow  # trains four CNNs on the test world (about 1-2 min)
+
+ALL = [raw_scenes, weekly_cube, season_series, scalograms, cnn2d_checkpoint, knee_report]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    resources = build_resources() | {"data_root": DataRoot(root=str(root))}
+    with DagsterInstance.local_temp(str(tmp_path_factory.mktemp("home"))) as instance:
+        def go(assets, key=None):
+            r = materialize(ALL, selection=assets, partition_key=key, instance=instance,
+                            resources=resources)
+            assert r.success
+            return r
+
+        for season in SEASONS:
+            for w in season.week_starts():
+                for tile in TILES:
+                    go([raw_scenes, weekly_cube, season_series], f"{tile}|{w.isoformat()}")
+                go([scalograms], w.isoformat())
+        results = {k: go([cnn2d_checkpoint], k) for k in ("03", "04", "05", "06")}
+        knee = go([knee_report])
+        yield root, results, knee
+
+
+def test_week_partitions_map_to_their_week_of_season():
+    for season in SEASONS:
+        for i, w in enumerate(season.week_starts(), 1):
+            mapped = WEEK_TO_SEQUENCE.get_downstream_partitions_for_partitions(
+                week_partitions.subset_with_partition_keys([w.isoformat()]), week_partitions,
+                sequence_partitions).get_partition_keys()
+            assert list(mapped) == [f"{i:02d}"]
+
+
+def test_samples_are_labelled_per_field(trained):
+    root, _, _ = trained
+    week = SEASONS[0].week_starts()[3].isoformat()
+    s = load_npz(root / "scalograms" / f"{week}.npz")
+    assert s["series"].shape[1:] == (5, 4) and s["series"].dtype == np.float32
+    assert len(s["labels"]) == len(s["field_ids"]) == len(s["series"])
+    # one class per field
+    for f in np.unique(s["field_ids"]):
+        assert len(np.unique(s["labels"][s["field_ids"] == f])) == 1
+    assert str(s["role"]) == "reference"
+
+
+def test_checkpoint_contents_and_current_season_metrics(trained):
+    root, results, _ = trained
+    ckpt = Checkpoint.load(checkpoint_path(DataRoot(root=str(root)), "06"))
+    assert ckpt.n_steps == 6 and list(ckpt.features) == ["ndvi", "lswi", "vv", "vh", "vh_vv"]
+    assert len(ckpt.scales) > 0 and ckpt.class_names
+    for key in ("overall_accuracy", "macro_f1", "per_class_f1", "confusion"):
+        assert key in ckpt.metrics
+    assert "current_season" in ckpt.metrics and "baseline_rf" in ckpt.metrics
+    assert set(ckpt.split["train"]).isdisjoint(ckpt.split["val"])
+    md = results["06"].asset_materializations_for_node("cnn2d_checkpoint")[0].metadata
+    assert 0 <= md["overall_accuracy"].value <= 1
+    # rice floods early: even 6 weeks beat chance among 7 classes clearly
+    assert md["overall_accuracy"].value > 0.4
+
+
+def test_knee_report_written(trained):
+    root, _, knee = trained
+    md = knee.asset_materializations_for_node("knee_report")[0].metadata
+    assert 3 <= md["knee_week"].value <= 6
+    report = json.loads((root / "knee_report" / "knee.json").read_text())
+    assert report["lengths_weeks"] == [3, 4, 5, 6]
+    assert "statement" in report
+    assert (root / "knee_report" / "knee.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_samples_path_layout(tmp_path):
+    assert samples_path(DataRoot(root=str(tmp_path)), "2024-05-06").name == "2024-05-06.npz"
