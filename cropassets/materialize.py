@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dagster import AssetKey, DagsterInstance, materialize
 
 from cropassets.core.seasons import all_weeks, find_week
-from cropassets.partitions import SEASONS, TILES
+from cropassets.partitions import SEASONS, TILES, tile_week_partitions, week_partitions
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Run config keeping Dagster's per-event console lines out of the progress output (the
@@ -45,12 +45,24 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
     from cropassets.definitions import defs
 
     assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
+    kinds = {type(a.partitions_def).__name__ if a.partitions_def else None for a in assets}
+    if len({a.partitions_def for a in assets}) > 1:
+        raise SystemExit(f"assets {asset_names} have different partitions ({kinds}); "
+                         "materialize them in separate calls")
+    pdef = assets[0].partitions_def
     tile_ids = tiles or list(TILES)
     for t in tile_ids:
         if t not in TILES:
             raise SystemExit(f"unknown tile {t!r}; the tile grid has {sorted(TILES)}")
-    keys = [f"{t}|{w}" for w in select_weeks(weeks) for t in tile_ids]
-    if missing_only:
+    if pdef is None:
+        keys: list[str | None] = [None]
+    elif pdef == tile_week_partitions:
+        keys = [f"{t}|{w}" for w in select_weeks(weeks) for t in tile_ids]
+    elif pdef == week_partitions:
+        keys = list(select_weeks(weeks))
+    else:
+        keys = list(pdef.get_partition_keys())
+    if missing_only and pdef is not None:
         instance = DagsterInstance.get()
         done = set.intersection(*(set(instance.get_materialized_partitions(a.key))
                                   for a in assets))
@@ -58,7 +70,7 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
     if not keys:
         print("[materialize] nothing to do: every partition is materialized", file=sys.stderr)
         return []
-    workers = max(1, min(workers, len(tile_ids)))
+    workers = max(1, min(workers, len(tile_ids))) if pdef == tile_week_partitions else 1
     if workers == 1:
         return _run_keys(asset_names, keys, "")
     groups = [[k for k in keys if tile_ids.index(k.split("|")[0]) % workers == i]
@@ -70,7 +82,7 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
         return [k for f in futures for k in f.result()]
 
 
-def _run_keys(asset_names: list[str], keys: list[str], label: str) -> list[str]:
+def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> list[str]:
     """Materialize ``keys`` one run each, in order, printing progress lines."""
     from cropassets.definitions import defs
 
@@ -84,10 +96,10 @@ def _run_keys(asset_names: list[str], keys: list[str], label: str) -> list[str]:
                              raise_on_error=False, tags={"cropassets/launcher": "cli-loop"},
                              run_config=QUIET_CONSOLE)
         if not result.success:
-            failed.append(key)
-        if i % 10 == 0 or i == len(keys) or not result.success:
+            failed.append(str(key))
+        if i % 10 == 0 or i == len(keys) or len(keys) <= 30 or not result.success:
             rate = i / (time.perf_counter() - t0)
             print(f"[materialize] {label}{'+'.join(asset_names)} {i}/{len(keys)} partitions "
-                  f"({rate:.2f}/s){'  FAILED ' + key if not result.success else ''}",
+                  f"({rate:.2f}/s){'  FAILED ' + str(key) if not result.success else ''}",
                   file=sys.stderr, flush=True)
     return failed

@@ -78,7 +78,7 @@ def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: Refe
     upto = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
     paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
     data = labelled_series(paths, TILES, labels.path(week.season.id), labels.per_field,
-                           labels.per_class, seed=week.index)
+                           labels.per_class, seed=0)
     path = samples_path(data_root, week.key)
     nbytes = save_npz_atomic(path, **data, role=np.array(week.season.role),
                              season=np.array(week.season.id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,18 +96,54 @@ def sample_pixels(fields: np.ndarray, labels: FieldLabels, per_field: int = 20,
 def rasterize_fields(geojson: str | Path, tile) -> np.ndarray:
     """Burn the label polygons (GeoJSON, EPSG:4326) onto a tile grid as field ids.
 
+    Polygons outside the tile's bounding box are skipped and all remaining vertices are
+    reprojected in one batched call. Results are cached per (file, modification time, tile).
+
     Args:
-        geojson: Label file with ``field_id`` properties.
+        geojson: Label file with ``field_id`` properties (Polygon / MultiPolygon).
         tile: :class:`cropassets.core.grid.TileSpec` target grid.
 
     Returns:
         (y, x) uint32 field ids, 0 where no polygon covers the pixel centre.
     """
-    from rasterio.features import rasterize
-    from rasterio.warp import transform_geom
+    path = Path(geojson).resolve()
+    return _rasterize_cached(str(path), path.stat().st_mtime_ns, tile).copy()
 
-    doc = json.loads(Path(geojson).read_text())
-    shapes = [(transform_geom("EPSG:4326", tile.crs, f["geometry"]),
-               int(f["properties"]["field_id"])) for f in doc["features"]]
-    return rasterize(shapes, out_shape=tile.shape, transform=tile.transform, fill=0,
+
+@functools.lru_cache(maxsize=32)
+def _rasterize_cached(path: str, mtime_ns: int, tile) -> np.ndarray:
+    from rasterio.features import rasterize
+    from rasterio.warp import transform
+
+    w, s, e, n = tile.bbox_wgs84()
+    rings: list[np.ndarray] = []
+    owners: list[tuple[int, int, int]] = []  # (feature index, polygon index, ring index)
+    fids: list[int] = []
+    for f in json.loads(Path(path).read_text())["features"]:
+        geom = f["geometry"]
+        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+        coords = np.concatenate([np.asarray(r, float) for p in polys for r in p])
+        if (coords[:, 0].max() < w or coords[:, 0].min() > e or coords[:, 1].max() < s
+                or coords[:, 1].min() > n):
+            continue
+        fids.append(int(f["properties"]["field_id"]))
+        for pi, poly in enumerate(polys):
+            for ri, ring in enumerate(poly):
+                rings.append(np.asarray(ring, float))
+                owners.append((len(fids) - 1, pi, ri))
+    if not rings:
+        return np.zeros(tile.shape, np.uint32)
+    lengths = [len(r) for r in rings]
+    allxy = np.concatenate(rings)
+    xs, ys = transform("EPSG:4326", tile.crs, allxy[:, 0].tolist(), allxy[:, 1].tolist())
+    xy = np.column_stack([xs, ys])
+    shapes: dict[int, list[list[list[list[float]]]]] = {}
+    for (fi, _pi, ri), chunk in zip(owners, np.split(xy, np.cumsum(lengths)[:-1]), strict=True):
+        polys = shapes.setdefault(fi, [])
+        if ri == 0:
+            polys.append([])
+        polys[-1].append(chunk.tolist())
+    geoms = [({"type": "MultiPolygon", "coordinates": polys}, fids[fi])
+             for fi, polys in shapes.items()]
+    return rasterize(geoms, out_shape=tile.shape, transform=tile.transform, fill=0,
                      dtype="uint32")

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import zarr
 
 from cropassets.core.grid import TileSpec
 from cropassets.core.sampling import load_field_labels, rasterize_fields, sample_pixels
@@ -46,10 +47,9 @@ def labelled_series(cube_paths: dict[str, list[Path]], tiles: dict[str, TileSpec
         fields = rasterize_fields(labels_geojson, tile)
         pix, fids = sample_pixels(fields, labels, per_field, budget, seed + i)
         weeks = []
+        features = _cube_features(paths[0])
         for path in paths:
-            cube = open_zarr(path)
-            features = [str(f) for f in cube["feature"].values]
-            weeks.append(cube["features"].values.reshape(len(features), -1)[:, pix])
+            weeks.append(_read_cube(path).reshape(len(features), -1)[:, pix])
         parts["series"].append(np.stack(weeks, axis=-1).transpose(1, 0, 2).astype(np.float32))
         parts["labels"].append(np.array([labels.class_of_field[int(f)] for f in fids],
                                         dtype=np.int64))
@@ -61,6 +61,17 @@ def labelled_series(cube_paths: dict[str, list[Path]], tiles: dict[str, TileSpec
     out.update(features=np.array(features), class_codes=np.array(codes),
                class_names=np.array([labels.class_names[c] for c in codes]))
     return out
+
+
+def _cube_features(path: Path) -> list[str]:
+    return [str(f) for f in open_zarr(path)["feature"].values]
+
+
+def _read_cube(path: Path) -> np.ndarray:
+    """The (feature, y, x) float32 array of a weekly cube, read straight from Zarr."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"partition {path} has not been written")
+    return zarr.open_array(Path(path) / "features", mode="r")[:]
 
 
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> int:
