@@ -8,6 +8,7 @@ but reuses one process, so the runs, their logs and metadata appear in the Dagst
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +18,8 @@ from dagster import AssetKey, DagsterInstance, materialize
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.partitions import SEASONS, TILES, tile_week_partitions, week_partitions
 
+PID_TAG = "cropassets/pid"
+"""Run tag holding the process id of the CLI loop that executes the run."""
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Run config keeping Dagster's per-event console lines out of the progress output (the
 events are still stored in the instance and shown in the UI)."""
@@ -82,18 +85,56 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
         return [k for f in futures for k in f.result()]
 
 
+def release_dead_cli_slots(instance: DagsterInstance) -> list[str]:
+    """Free concurrency-pool slots held by CLI-loop runs whose process no longer exists.
+
+    A run killed mid-step (SIGKILL, a closed terminal) never releases its pool slot, and the
+    next run of a pooled asset would wait forever; the daemon's run monitoring frees such
+    slots only under ``dagster dev``. Runs of this loop carry their process id as a tag, so
+    a dead one is recognised, marked failed and its slots freed. Returns the run ids.
+    """
+    storage = instance.event_log_storage
+    freed: list[str] = []
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        run_ids = {s.run_id for s in info.claimed_slots} | {p.run_id for p in info.pending_steps}
+        for run_id in sorted(run_ids - set(freed)):
+            run = instance.get_run_by_id(run_id)
+            pid = run.tags.get(PID_TAG) if run else None
+            if run is None or pid is None or _alive(int(pid)):
+                continue
+            if not run.is_finished:
+                instance.report_run_failed(run, "its process died (freed by cropassets)")
+            storage.free_concurrency_slots_for_run(run_id)
+            freed.append(run_id)
+    return freed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> list[str]:
     """Materialize ``keys`` one run each, in order, printing progress lines."""
     from cropassets.definitions import defs
 
     assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
     instance = DagsterInstance.get()
+    for run_id in release_dead_cli_slots(instance):
+        print(f"[materialize] freed pool slots of dead run {run_id}", file=sys.stderr)
     failed: list[str] = []
     t0 = time.perf_counter()
     for i, key in enumerate(keys, 1):
         result = materialize(list(defs.assets), selection=assets, partition_key=key,
                              instance=instance, resources=defs.resources,
-                             raise_on_error=False, tags={"cropassets/launcher": "cli-loop"},
+                             raise_on_error=False,
+                             tags={"cropassets/launcher": "cli-loop", PID_TAG: str(os.getpid())},
                              run_config=QUIET_CONSOLE)
         if not result.success:
             failed.append(str(key))

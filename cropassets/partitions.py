@@ -24,9 +24,12 @@ tile_week_partitions = MultiPartitionsDefinition({"tile": tile_partitions,
                                                   "week": week_partitions})
 
 MAX_WEEKS = max(s.weeks for s in SEASONS)
-"""Longest season, weeks: checkpoints exist for sequence lengths 1..MAX_WEEKS."""
-sequence_partitions = StaticPartitionsDefinition([f"{k:02d}" for k in range(1, MAX_WEEKS + 1)])
-"""Week of season k (sequence length), zero-padded: one CNN2D checkpoint per k."""
+"""Longest season, weeks."""
+MIN_WEEKS = 3
+"""Shortest sequence a CNN2D is trained for (the CWT needs 3 steps): weeks 1-2 get no map."""
+sequence_partitions = StaticPartitionsDefinition(
+    [f"{k:02d}" for k in range(MIN_WEEKS, MAX_WEEKS + 1)])
+"""Week of season k (sequence length), zero-padded: one CNN2D checkpoint per k >= 3."""
 
 
 def week_to_sequence_key(week_key: str) -> str:

@@ -27,6 +27,7 @@ from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.predict import evaluate
 from cropassets.ml.train import train
 from cropassets.partitions import (
+    MIN_WEEKS,
     SEASONS,
     TILES,
     sequence_partitions,
@@ -39,8 +40,8 @@ from cropassets.resources.storage import DataRoot
 from cropassets.resources.torch_device import TorchDevice
 
 WEEK_TO_SEQUENCE = StaticPartitionMapping(
-    {w.key: week_to_sequence_key(w.key) for w in all_weeks(SEASONS)})
-"""Week w of any season feeds the checkpoint of its week of season k."""
+    {w.key: week_to_sequence_key(w.key) for w in all_weeks(SEASONS) if w.index >= MIN_WEEKS})
+"""Week w of any season feeds the checkpoint of its week of season k (k >= 3)."""
 
 
 def samples_path(data_root: DataRoot, week: str) -> Path:
