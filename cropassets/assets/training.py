@@ -20,6 +20,7 @@ from cropassets.core.cwt import cwt_magnitude, default_scales
 from cropassets.core.plots import knee_png, markdown_image, scalogram_examples_png
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.smoothing import smooth_series
+from cropassets.core.storage import write_bytes_atomic
 from cropassets.core.training_data import labelled_series, load_npz, save_npz_atomic
 from cropassets.ml import find_knee
 from cropassets.ml.baseline import random_forest_baseline
@@ -235,8 +236,8 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
     out.mkdir(parents=True, exist_ok=True)
     png = knee_png(lengths, [r["cnn"] for r in rows], [r["rf"] for r in rows],
                    knee.length_steps, current if all(c is not None for c in current) else None)
-    save_bytes_atomic(out / "knee.png", png)
-    save_bytes_atomic(out / "knee.json", json.dumps(report, indent=2).encode())
+    write_bytes_atomic(out / "knee.png", png)
+    write_bytes_atomic(out / "knee.json", json.dumps(report, indent=2).encode())
     return MaterializeResult(metadata={
         "knee_week": knee.length_steps,
         "knee_months": round(knee.length_months, 1),
@@ -247,13 +248,3 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
         "plot": MetadataValue.md(markdown_image(png, "accuracy vs sequence length")),
         "report": MetadataValue.path(str(out / "knee.json")),
     })
-
-
-def save_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write bytes via a temp file and rename."""
-    import os
-    import uuid
-
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -59,6 +59,22 @@ def _remove_tree(path: Path, attempts: int = 40) -> None:
         time.sleep(0.05)
 
 
+def write_bytes_atomic(path: str | Path, data: bytes) -> int:
+    """Write ``data`` to ``path`` via a hidden temporary file in the same folder and a rename.
+
+    Readers see the old file or the new one, never a partial one. Returns the bytes written.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(data)
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a hidden temporary directory beside ``path``; on success it replaces ``path``.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,7 @@ import zarr
 
 from cropassets.core.grid import TileSpec
 from cropassets.core.sampling import load_field_labels, rasterize_fields, sample_pixels
-from cropassets.core.storage import open_zarr
+from cropassets.core.storage import open_zarr, write_bytes_atomic
 
 
 def labelled_series(cube_paths: dict[str, list[Path]], tiles: dict[str, TileSpec],
@@ -76,14 +74,9 @@ def _read_cube(path: Path) -> np.ndarray:
 
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> int:
     """Write arrays to ``path`` (.npz) via a temp file and rename; returns bytes."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, final)
-    return len(buf.getvalue())
+    return write_bytes_atomic(path, buf.getvalue())
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from cropassets.core.cwt import DEFAULT_WAVELET
+from cropassets.core.storage import write_bytes_atomic
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint, asdict_safe, library_versions
 from cropassets.ml.knee import KneeResult, find_knee
@@ -134,23 +135,8 @@ class IncrementalReport:
         """JSON text of :meth:`to_dict`; also written (atomically) to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=True)
         if path is not None:
-            _atomic_write_bytes(Path(path), text.encode())
+            write_bytes_atomic(Path(path), text.encode())
         return text
-
-
-def _atomic_write_bytes(dest: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _statements(
@@ -381,5 +367,5 @@ def plot(report: IncrementalReport, out_png: str | Path, *, dpi: int = 90) -> Pa
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     dest = Path(out_png)
-    _atomic_write_bytes(dest, buf.getvalue())
+    write_bytes_atomic(dest, buf.getvalue())
     return dest

@@ -185,11 +185,16 @@ def _distinct(items: list[dict[str, Any]], key: str) -> list[Any]:
     return sorted({it["properties"][key] for it in items})
 
 
+def _item_assets(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The collection's ``item_assets``: the first item's assets without per-item fields."""
+    per_item = ("href", "proj:shape", "proj:transform")
+    return {k: {kk: vv for kk, vv in a.items() if kk not in per_item}
+            for k, a in (items[0]["assets"].items() if items else [])}
+
+
 def s2_collection(items: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``sentinel-2-l2a`` Collection dict with extent and summaries from ``items``."""
-    item_assets = {k: {kk: vv for kk, vv in a.items() if kk not in ("href", "proj:shape",
-                                                                  "proj:transform")}
-                   for k, a in (items[0]["assets"].items() if items else [])}
+    item_assets = _item_assets(items)
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
@@ -220,9 +225,7 @@ def s2_collection(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def s1_collection(items: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``sentinel-1-rtc`` Collection dict with extent and summaries from ``items``."""
-    item_assets = {k: {kk: vv for kk, vv in a.items() if kk not in ("href", "proj:shape",
-                                                                  "proj:transform")}
-                   for k, a in (items[0]["assets"].items() if items else [])}
+    item_assets = _item_assets(items)
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
