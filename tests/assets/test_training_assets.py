@@ -53,7 +53,7 @@ def test_week_partitions_map_to_their_week_of_season():
             mapped = WEEK_TO_SEQUENCE.get_downstream_partitions_for_partitions(
                 week_partitions.subset_with_partition_keys([w.isoformat()]), week_partitions,
                 sequence_partitions).get_partition_keys()
-            assert list(mapped) == [f"{i:02d}"]
+            assert list(mapped) == ([f"{i:02d}"] if i >= 3 else [])  # no model for weeks 1-2
 
 
 def test_samples_are_labelled_per_field(trained):
