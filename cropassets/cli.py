@@ -66,9 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cropassets`` command."""
+    from cropassets.core.grid import TileGridError
+    from cropassets.core.seasons import SeasonError
+
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
-    rc = args.func(args)
+    try:
+        rc = args.func(args)
+    except (SeasonError, TileGridError) as exc:  # bad input: a clear line, no traceback
+        print(f"cropassets {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     print(f"[cropassets] {args.command} finished in {time.perf_counter() - t0:.1f} s",
           file=sys.stderr)
     return rc

@@ -33,3 +33,27 @@ def test_dead_run_slot_is_freed_and_live_one_kept(tmp_path):
         info = storage.get_concurrency_info("gpu")
         assert {s.run_id for s in info.claimed_slots} <= {live.run_id}
         assert release_dead_cli_slots(instance) == []
+
+
+def test_cli_materializes_partitions_and_names_a_bad_week(tmp_path):
+    from cropassets.partitions import SEASONS, TILES
+    from cropassets.settings import load_settings
+
+    tile, week = next(iter(TILES)), SEASONS[0].start.isoformat()
+    env = dict(os.environ, CROPASSETS_DATA=str(tmp_path / "data"),
+               DAGSTER_HOME=str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    cmd = [sys.executable, "-m", "cropassets.cli", "materialize", "raw_scenes",
+           "--tiles", tile, "--weeks", f"{week}...{week}"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[materialize] raw_scenes 1/1 partitions" in done.stderr
+    assert (tmp_path / "data/raw_scenes" / tile / f"{week}.zarr").is_dir()
+    again = subprocess.run(cmd + ["--missing"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert "nothing to do" in again.stderr
+    bad = subprocess.run(cmd[:-1] + ["2023-01-02"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "'2023-01-02' lies outside every season" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert load_settings(env).data_root == tmp_path / "data"
