@@ -35,6 +35,8 @@ import rustac
 import uvicorn
 from fastapi import FastAPI
 
+from cropassets.core.storage import write_bytes_atomic
+
 DUCKDB_EXTENSIONS = ("spatial", "icu", "parquet")
 """DuckDB extensions rustac needs; each comes from the wheel ``duckdb-extension-<name>``."""
 
@@ -155,19 +157,6 @@ def _signature(path: Path) -> list[int] | None:
     except FileNotFoundError:
         return None
     return [st.st_mtime_ns, st.st_size, st.st_ino]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _read_ndjson(path: Path) -> list[dict[str, Any]]:
@@ -302,8 +291,8 @@ def build_api_catalog(stac_dir: Path) -> Path:
             api_collections = [
                 _api_collection(c, items_sigs[c["id"]] is not None) for c in collections
             ]
-            _atomic_write_bytes(out, json.dumps(api_collections, indent=1).encode())
-            _atomic_write_bytes(api_dir / _MANIFEST, json.dumps(new_manifest).encode())
+            write_bytes_atomic(out, json.dumps(api_collections, indent=1).encode())
+            write_bytes_atomic(api_dir / _MANIFEST, json.dumps(new_manifest).encode())
     return out
 
 

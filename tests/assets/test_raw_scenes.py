@@ -11,6 +11,7 @@ import rasterio
 from dagster import DagsterInstance, materialize
 
 from cropassets.assets.ingest import raw_scenes
+from cropassets.core.sampling import interior_mask
 from cropassets.core.seasons import SeasonError
 from cropassets.core.storage import open_zarr
 from cropassets.materialize import select_weeks
@@ -92,24 +93,13 @@ def test_partition_through_dagster_lands_fields_in_place(instance):
     # forest parcels have high NDVI, judged from the truth field raster of the tile grid
     classes, (fields, transform) = _class_raster(world, tile.id, season.id)
     assert transform == tile.transform
-    interior = _eroded(fields)
+    interior = interior_mask(fields, radius=2)
     ndvi = (nir - red) / (nir + red)
     water = clear & interior & (classes == 6)
     forest = clear & interior & (classes == 5)
     assert water.sum() > 20 and forest.sum() > 20
     assert np.median(nir[water]) < 0.08
     assert np.median(ndvi[forest]) > 0.6
-
-
-def _eroded(fields: np.ndarray, r: int = 2) -> np.ndarray:
-    """Pixels whose (2r+1)^2 neighbourhood is one field (away from parcel edges)."""
-    pad = np.pad(fields, r, mode="edge")
-    same = np.ones(fields.shape, bool)
-    h, w = fields.shape
-    for dy in range(2 * r + 1):
-        for dx in range(2 * r + 1):
-            same &= pad[dy:dy + h, dx:dx + w] == fields
-    return same
 
 
 def test_week_without_scenes_is_a_valid_empty_result(instance, tmp_path):
