@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
@@ -34,7 +35,8 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
         transform: Affine transform of the grid.
         nodata: Nodata value written to the file.
         overview_resampling: ``"mode"`` for classes, ``"average"``/``"nearest"`` otherwise.
-        colormap: Palette (``{value: (r, g, b, a)}``) of a single-band class map.
+        colormap: Palette (``{value: (r, g, b, a)}``) of band 1 (a class band); further
+            bands (e.g. a confidence band) stay grey-scale.
         tags: Dataset tags (values are stringified) so the file describes itself.
         band_descriptions: One description per band.
         blocksize: Internal tile size in pixels.
@@ -43,9 +45,8 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
         The final path.
     """
     arr = data[None] if data.ndim == 2 else data
-    if colormap and arr.shape[0] != 1:
-        raise ValueError(f"{path}: a colormap needs single-band data (TIFF palettes are "
-                         f"one sample per pixel), got {arr.shape[0]} bands")
+    if colormap and arr.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{path}: a colormap needs uint8/uint16 classes, got {arr.dtype}")
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}.tif")
@@ -55,6 +56,9 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
         with MemoryFile() as mem:
             with mem.open(**profile) as dst:
                 dst.write(arr)
+                if colormap:  # palette on band 1 only; rio-cogeo copies it from the source
+                    dst.colorinterp = [ColorInterp.palette] + [ColorInterp.gray] * (len(arr) - 1)
+                    dst.write_colormap(1, dict(colormap))
                 if band_descriptions:
                     for i, desc in enumerate(band_descriptions, 1):
                         dst.set_band_description(i, desc)
@@ -64,7 +68,7 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
                 out_profile = dict(cog_profiles.get("deflate"), blockxsize=blocksize,
                                    blockysize=blocksize)
                 cog_translate(src, tmp, out_profile, overview_resampling=overview_resampling,
-                              colormap=dict(colormap) if colormap else None, quiet=True,
+                              quiet=True,
                               in_memory=True, forward_band_tags=True)
         valid, errors, _ = cog_validate(tmp, quiet=True)
         if not valid:

@@ -16,6 +16,7 @@ import torch
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.device import autocast_context, select_device
 from cropassets.ml.metrics import classification_metrics
+from cropassets.ml.model import inference_model
 from cropassets.ml.prepare import prepare_tensor, valid_pixels
 
 __all__ = ["NODATA", "evaluate", "predict"]
@@ -27,7 +28,7 @@ NODATA = -1
 def predict(
     checkpoint: Checkpoint,
     series_raw: np.ndarray,
-    batch_size: int = 8192,
+    batch_size: int = 2048,
     device: torch.device | str | None = None,
     *,
     features: Sequence[str] | None = None,
@@ -41,7 +42,8 @@ def predict(
         series_raw: (N, F, T >= checkpoint.n_steps) raw series, NaN = no observation; only
             the first ``checkpoint.n_steps`` steps are read (the week-k map uses only
             observations up to week k).
-        batch_size: Pixels per batch (scalograms are held for one batch only).
+        batch_size: Pixels per batch (scalograms are held for one batch only); 2048 keeps
+            a batch's scalograms in cache on CPU (faster than 8192 by ~2x).
         device: Torch device (default: CUDA when available, else CPU).
         features: Feature names of ``series_raw``; when given they must equal the
             checkpoint's list (names and order), else ValueError.
@@ -77,7 +79,8 @@ def predict(
     stats = checkpoint.input_stats
     if stats.n_steps != k:
         raise ValueError(f"checkpoint stats are for {stats.n_steps} steps, not {k}")
-    model = checkpoint.build_model(dev)
+    model = inference_model(checkpoint.build_model(dev), dev)
+    channels_last = dev.type == "cpu"
     pre = checkpoint.presmoothed if presmoothed is None else bool(presmoothed)
     n = x.shape[0]
     cls = np.full(n, NODATA, dtype=np.int64)
@@ -93,7 +96,9 @@ def predict(
             chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
             checkpoint.wavelet, stats, dev, True, pre,
         )
-        with torch.no_grad():
+        if channels_last:
+            xin = xin.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
             if amp is None:
                 logits = model(xin)
             else:

@@ -1,0 +1,152 @@
+"""Week layers: the manifest and MosaicJSONs through which the tiler serves one week.
+
+Layout (docs/CONTRACTS.md "Maps and week layers")::
+
+    <root>/week_layers/<week>.json                  manifest (WeekLayer), written last
+    <root>/week_layers/<week>/<product>.mosaic.json MosaicJSON of the week's COGs of all tiles
+
+Each file is written to a temporary name and renamed, mosaics before the manifest, so a
+reader that finds a manifest finds everything it names, complete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cogeo_mosaic.mosaic import MosaicJSON
+
+from cropassets.core.legend import LegendEntry
+from cropassets.core.seasons import SeasonWeek
+from cropassets.core.storage import write_bytes_atomic
+
+PRODUCTS = ("crop", "sos")
+"""Files per tile and week: the crop COG (class + confidence bands) and the SOS COG."""
+
+LAYERS = ("crop", "confidence", "sos")
+"""Served layers: ``crop`` and ``confidence`` are bands 1 and 2 of the crop COG."""
+
+MIN_ZOOM_SPAN = 6
+"""Mosaics are served from (native zoom - 6): a 10 m tile at zoom 8 is a few pixels."""
+
+WEEK_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def manifest_path(root: str | Path, week: str) -> Path:
+    """Path of the manifest of ``week`` (an ISO date key, validated)."""
+    if not WEEK_KEY.match(week or ""):
+        raise ValueError(f"week {week!r} is not a week key (YYYY-MM-DD)")
+    return Path(root) / "week_layers" / f"{week}.json"
+
+
+def mosaic_path(root: str | Path, week: str, product: str) -> Path:
+    """Path of the MosaicJSON of ``product`` in ``week``."""
+    if product not in PRODUCTS:
+        raise ValueError(f"product {product!r} is not one of {PRODUCTS}")
+    return manifest_path(root, week).with_suffix("") / f"{product}.mosaic.json"
+
+
+def doy(day: date) -> int:
+    """Day of year (1-based)."""
+    return day.timetuple().tm_yday
+
+
+def write_week_layer(root: str | Path, week: SeasonWeek,
+                     tiles: Mapping[str, Mapping[str, Path | None]],
+                     tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
+                     knee_week: int | None, model: Mapping[str, Any] | None,
+                     reason: str = "") -> dict[str, Any]:
+    """Write the MosaicJSONs and the manifest of one week; returns the manifest.
+
+    Args:
+        root: Data root; every path in the manifest is relative to it.
+        week: The week.
+        tiles: Tile id -> {"crop": COG path or None, "sos": COG path or None}; a product is
+            published for the week when at least one tile has it.
+        tile_bounds: Tile id -> (west, south, east, north) in degrees.
+        legend: Classes of the crop layer.
+        knee_week: Knee of accuracy vs season length (weeks), None if not known yet.
+        model: Model summary of this week (``week``, ``accuracy``,
+            ``current_season_accuracy``), None when no model exists yet.
+        reason: Why the crop layer is missing, if it is.
+    """
+    root = Path(root).resolve()
+    man_path = manifest_path(root, week.key)
+    tile_rows: dict[str, dict[str, Any]] = {}
+    mosaics: dict[str, str] = {}
+    zooms: list[tuple[int, int]] = []
+    for product in PRODUCTS:
+        files = {t: Path(p[product]).resolve() for t, p in sorted(tiles.items())
+                 if p.get(product) is not None}
+        for t, f in files.items():
+            if not f.is_relative_to(root):
+                raise ValueError(f"{product} COG of tile {t} ({f}) is outside the data root")
+            if not f.exists():
+                raise FileNotFoundError(f"{product} COG of tile {t} ({f}) has not been written")
+            row = tile_rows.setdefault(t, {"bounds": [round(v, 7) for v in tile_bounds[t]]})
+            row[product] = f.relative_to(root).as_posix()
+        if not files:
+            continue
+        urls = [str(f) for f in files.values()]
+        maxzoom = MosaicJSON.from_urls(urls[:1], quiet=True).maxzoom
+        # zoomed-out views (whole region) are read from the COG overviews
+        mosaic = MosaicJSON.from_urls(urls, minzoom=max(0, maxzoom - MIN_ZOOM_SPAN),
+                                      maxzoom=maxzoom, quiet=True)
+        zooms.append((mosaic.minzoom, mosaic.maxzoom))
+        out = mosaic_path(root, week.key, product)
+        write_bytes_atomic(out, mosaic.model_dump_json(exclude_none=True).encode())
+        mosaics[product] = out.relative_to(root).as_posix()
+    bounds = _union([r["bounds"] for r in tile_rows.values()])
+    season = week.season
+    manifest = {
+        "week": week.key,
+        "season": season.id,
+        "season_start": season.start.isoformat(),
+        "role": season.role,
+        "week_of_season": week.index,
+        "last_observation_date": (week.end - timedelta(days=1)).isoformat(),
+        "knee_week": knee_week,
+        "preliminary": knee_week is None or week.index < knee_week,
+        "model": dict(model) if model else None,
+        "layers": {"crop": "crop" in mosaics, "confidence": "crop" in mosaics,
+                   "sos": "sos" in mosaics},
+        "reason": reason if "crop" not in mosaics else "",
+        "tiles": tile_rows,
+        "mosaics": mosaics,
+        "bounds": bounds,
+        "minzoom": min((z[0] for z in zooms), default=None),
+        "maxzoom": max((z[1] for z in zooms), default=None),
+        "classes": [e.to_dict() for e in legend],
+        "sos_range": [doy(season.start), doy(season.start) + 7 * season.weeks],
+        "published": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    write_bytes_atomic(man_path, json.dumps(manifest, indent=1).encode())
+    return manifest
+
+
+def read_week_layer(root: str | Path, week: str) -> dict[str, Any]:
+    """The manifest of ``week``; FileNotFoundError if the week was not published."""
+    path = manifest_path(root, week)
+    if not path.exists():
+        raise FileNotFoundError(f"week {week} has no published layer ({path})")
+    return json.loads(path.read_text())
+
+
+def list_week_layers(root: str | Path) -> list[dict[str, Any]]:
+    """Manifests of every published week, in week order."""
+    folder = Path(root) / "week_layers"
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))
+            if WEEK_KEY.match(p.stem)]
+
+
+def _union(boxes: list[list[float]]) -> list[float] | None:
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes)]
