@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dagster import Definitions, load_assets_from_modules
 
-from cropassets.assets import ingest, series, sos, training
+from cropassets.assets import ingest, maps, series, sos, training
 from cropassets.resources import build_resources
 
 defs = Definitions(
-    assets=load_assets_from_modules([ingest, series, sos, training]),
+    assets=load_assets_from_modules([ingest, series, sos, training, maps]),
     resources=build_resources(),
 )

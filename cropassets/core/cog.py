@@ -67,9 +67,12 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
             with mem.open() as src:  # reopened read-only: cog_translate needs that
                 out_profile = dict(cog_profiles.get("deflate"), blockxsize=blocksize,
                                    blockysize=blocksize)
+                if arr.shape[0] > 1:  # extra samples are data (e.g. confidence), not alpha;
+                    # PHOTOMETRIC=MINISBLACK keeps band 1's palette and no alpha band
+                    out_profile["photometric"] = "MINISBLACK"
                 cog_translate(src, tmp, out_profile, overview_resampling=overview_resampling,
-                              quiet=True,
-                              in_memory=True, forward_band_tags=True)
+                              quiet=True, in_memory=True, forward_band_tags=True,
+                              config={"GDAL_PAM_ENABLED": "NO"})
         valid, errors, _ = cog_validate(tmp, quiet=True)
         if not valid:
             raise CogError(f"{final}: not a valid COG: {errors}")

@@ -108,3 +108,42 @@ def write_crop_cog(path: str | Path, class_code: np.ndarray, confidence: np.ndar
     return write_cog(path, data, crs, transform, CLASS_NODATA, overview_resampling="mode",
                      colormap=legend_colormap(legend), tags=tags,
                      band_descriptions=["class", "confidence"])
+
+
+def class_shares(class_code: np.ndarray, legend: Sequence[LegendEntry],
+                 pixel_area_m2: float) -> dict[str, dict[str, float]]:
+    """Area (ha) and share (% of mapped pixels) of each legend class in a class map."""
+    mapped = class_code != CLASS_NODATA
+    n = max(int(mapped.sum()), 1)
+    counts = np.bincount(class_code[mapped].ravel(), minlength=256)
+    return {e.name: {"hectares": round(float(counts[e.code]) * pixel_area_m2 / 1e4, 2),
+                     "percent": round(100.0 * float(counts[e.code]) / n, 2)} for e in legend}
+
+
+def map_accuracy(class_code: np.ndarray, fields: np.ndarray,
+                 class_of_field: Mapping[int, int]) -> dict[str, float | int]:
+    """Agreement of a class map with labelled fields (current season's held-back labels).
+
+    Args:
+        class_code: (y, x) uint8 map, 255 = nodata.
+        fields: (y, x) field ids on the same grid (0 = no field).
+        class_of_field: Field id -> true class code.
+
+    Returns:
+        ``overall_accuracy`` over labelled pixels with a prediction, ``labelled_pixels``,
+        ``nodata_pixels`` (labelled but unmapped); accuracy NaN when nothing is labelled.
+    """
+    if class_code.shape != fields.shape:
+        raise ValueError(f"map {class_code.shape} and field raster {fields.shape} differ")
+    top = int(fields.max()) if fields.size else 0
+    lut = np.zeros(top + 1, dtype=np.int32)
+    for fid, code in class_of_field.items():
+        if 0 < int(fid) <= top:
+            lut[int(fid)] = int(code)
+    truth = lut[fields]
+    labelled = truth > 0
+    mapped = labelled & (class_code != CLASS_NODATA)
+    n = int(mapped.sum())
+    acc = float((class_code[mapped] == truth[mapped]).mean()) if n else float("nan")
+    return {"overall_accuracy": acc, "labelled_pixels": n,
+            "nodata_pixels": int((labelled & ~mapped).sum())}

@@ -478,10 +478,12 @@ def normalise_scalograms(
         )
     st = torch.from_numpy(np.ascontiguousarray(s)) if is_numpy else s
     st = st.to(torch.float32)
-    if not bool(torch.isfinite(st).all()):
-        raise ValueError("s must be finite magnitudes, found NaN or inf")
-    if st.numel() and float(st.min()) < 0:
-        raise ValueError(f"s must be non-negative magnitudes, found minimum {float(st.min())}")
+    if st.numel():
+        lo, hi = torch.aminmax(st)  # one pass: NaN propagates, inf shows in hi
+        if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+            raise ValueError("s must be finite magnitudes, found NaN or inf")
+        if float(lo) < 0:
+            raise ValueError(f"s must be non-negative magnitudes, found minimum {float(lo)}")
     n_features = st.shape[1]
     z = torch.log1p(st)
     if stats is None:

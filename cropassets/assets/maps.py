@@ -1,0 +1,234 @@
+"""Maps: the model of each calendar week, crop-type COGs per tile and week, week layers."""
+
+import hashlib
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    Nothing,
+    StaticPartitionMapping,
+    asset,
+)
+
+from cropassets.assets.series import SEASON_TO_DATE
+from cropassets.assets.training import checkpoint_path
+from cropassets.core.crop_map import class_shares, map_accuracy, predict_tile, write_crop_cog
+from cropassets.core.layers import write_week_layer
+from cropassets.core.legend import class_legend
+from cropassets.core.sampling import load_field_labels, rasterize_fields
+from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.storage import write_bytes_atomic
+from cropassets.ml.checkpoint import Checkpoint
+from cropassets.partitions import (
+    MIN_WEEKS,
+    SEASONS,
+    TILES,
+    sequence_partitions,
+    tile_week_partitions,
+    week_partitions,
+)
+from cropassets.resources.labels import ReferenceLabels
+from cropassets.resources.storage import DataRoot
+from cropassets.resources.torch_device import TorchDevice
+
+SEQUENCE_TO_WEEKS = StaticPartitionMapping({
+    k: [w.key for w in all_weeks(SEASONS) if w.index == int(k)]
+    for k in sequence_partitions.get_partition_keys()})
+"""Checkpoint k serves week k of every season (the weeks whose week of season is k)."""
+
+BY_WEEK = MultiToSingleDimensionPartitionMapping(partition_dimension_name="week")
+NO_MODEL_REASON = f"no model before week {MIN_WEEKS} of the season"
+
+
+def week_model_path(data_root: DataRoot, week: str) -> Path:
+    """Where the model record of a calendar week lives."""
+    return Path(data_root.root) / "week_model" / f"{week}.json"
+
+
+def read_knee_week(data_root: DataRoot) -> int | None:
+    """Knee week from ``knee_report`` (None before the report exists)."""
+    p = Path(data_root.root) / "knee_report" / "knee.json"
+    return int(json.loads(p.read_text())["knee"]["length_steps"]) if p.exists() else None
+
+
+@asset(
+    partitions_def=week_partitions,
+    group_name="maps",
+    ins={"cnn2d_checkpoint": AssetIn(dagster_type=Nothing, partition_mapping=SEQUENCE_TO_WEEKS),
+         "knee_report": AssetIn(dagster_type=Nothing)},
+    output_required=False,
+    kinds={"json"},
+    description=(
+        "Which model maps this calendar week: the checkpoint of its week of season k, its "
+        "SHA-256, validation and current-season accuracy, the classes, the knee week and "
+        "whether maps of this week are preliminary (k < knee). Weeks 1-2 of a season have no "
+        "model: nothing is materialized and no crop map is made. <data>/week_model/<week>.json"
+    ),
+)
+def week_model(context: AssetExecutionContext, data_root: DataRoot):
+    """Record the checkpoint that serves one calendar week."""
+    week = find_week(SEASONS, context.partition_key)
+    if week.index < MIN_WEEKS:
+        context.log.info(f"week {week.key} is week {week.index} of season {week.season.id}: "
+                         f"{NO_MODEL_REASON}; nothing to record")
+        return
+    ck_path = checkpoint_path(data_root, f"{week.index:02d}")
+    if not ck_path.exists():
+        raise FileNotFoundError(f"checkpoint k={week.index:02d} for week {week.key} has not "
+                                f"been trained: {ck_path}")
+    ckpt = Checkpoint.load(ck_path)
+    knee = read_knee_week(data_root)
+    cur = ckpt.metrics.get("current_season", {}).get("overall_accuracy")
+    record = {
+        "week": week.key, "season": week.season.id, "week_of_season": week.index,
+        "checkpoint": ck_path.relative_to(Path(data_root.root)).as_posix(),
+        "checkpoint_sha256": hashlib.sha256(ck_path.read_bytes()).hexdigest(),
+        "accuracy": float(ckpt.metrics["overall_accuracy"]),
+        "current_season_accuracy": float(cur) if cur is not None else None,
+        "class_codes": [int(c) for c in ckpt.class_codes],
+        "class_names": list(ckpt.class_names),
+        "knee_week": knee,
+        "preliminary": knee is None or week.index < knee,
+    }
+    path = week_model_path(data_root, week.key)
+    write_bytes_atomic(path, json.dumps(record, indent=1).encode())
+    yield MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "week_of_season": week.index,
+        "checkpoint": record["checkpoint"],
+        "accuracy": record["accuracy"],
+        "current_season_accuracy": float(cur) if cur is not None else float("nan"),
+        "knee_week": knee if knee is not None else -1,
+        "preliminary": record["preliminary"],
+    })
+
+
+@asset(
+    partitions_def=tile_week_partitions,
+    group_name="maps",
+    ins={"week_model": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
+         "weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
+    output_required=False,
+    kinds={"cog", "pytorch"},
+    description=(
+        "Crop type of every pixel of the tile at this week: the weekly composites of weeks "
+        "1..w, gap-filled, smoothed, CWT, CNN2D of week of season w, streamed in batches. "
+        "COG uint8, band 1 class code (palette = legend, nodata 255 where nothing was ever "
+        "observed), band 2 confidence 0-100; mode overviews; tags name season, weeks, model, "
+        "knee and the preliminary flag. Weeks without a model make no map. "
+        "<data>/crop_map/<tile>/<week>.tif"
+    ),
+)
+def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
+             torch_device: TorchDevice):
+    """Predict and write the crop map of one tile x week."""
+    keys = context.partition_key.keys_by_dimension
+    week = find_week(SEASONS, keys["week"])
+    tile = TILES[keys["tile"]]
+    record_path = week_model_path(data_root, week.key)
+    if week.index < MIN_WEEKS or not record_path.exists():
+        context.log.info(f"no crop map for {keys['tile']} {week.key}: " + (
+            NO_MODEL_REASON if week.index < MIN_WEEKS else "week_model not materialized"))
+        return
+    record = json.loads(record_path.read_text())
+    ckpt = Checkpoint.load(Path(data_root.root) / record["checkpoint"])
+    cubes = [data_root.partition_path("weekly_cube", tile.id, w.key)
+             for w in all_weeks([week.season]) if w.index <= week.index]
+    t0 = time.perf_counter()
+    cls, conf = predict_tile(cubes, ckpt, device=torch_device.device)
+    seconds = time.perf_counter() - t0
+    legend = class_legend(record["class_codes"], record["class_names"])
+    path = data_root.partition_path("crop_map", tile.id, week.key, ".tif")
+    write_crop_cog(path, cls, conf, tile.crs, tile.transform, legend, tags={
+        "product": "crop_type", "season": week.season.id,
+        "season_start": week.season.start.isoformat(), "week": week.key,
+        "week_of_season": week.index,
+        "last_observation_date": (week.end - timedelta(days=1)).isoformat(),
+        "model_week": record["week_of_season"], "knee_week": record["knee_week"],
+        "preliminary": str(record["preliminary"]).lower(),
+        "model_accuracy": round(record["accuracy"], 4),
+        "model_sha256": record["checkpoint_sha256"],
+        "classes": json.dumps([e.to_dict() for e in legend]),
+        "band_1": "class code (see classes), 255 = no observation",
+        "band_2": "confidence, percent (softmax probability of the class)",
+    })
+    meta = {
+        "path": MetadataValue.path(str(path)),
+        "preliminary": record["preliminary"],
+        "model_week": record["week_of_season"],
+        "nodata_share": float((cls == 255).mean()),
+        "mean_confidence": float(conf[conf != 255].mean()) if (conf != 255).any() else 0.0,
+        "class_areas": MetadataValue.json(class_shares(cls, legend, tile.resolution ** 2)),
+        "pixels_per_second": round(cls.size / seconds),
+        "predict_seconds": round(seconds, 2),
+    }
+    try:
+        label_file = labels.path(week.season.id)
+    except FileNotFoundError:
+        label_file = None
+    if label_file is not None:
+        fields = load_field_labels(label_file)
+        acc = map_accuracy(cls, rasterize_fields(label_file, tile), fields.class_of_field)
+        meta["accuracy_vs_labels"] = acc["overall_accuracy"]
+        meta["labelled_pixels"] = acc["labelled_pixels"]
+    yield MaterializeResult(metadata=meta)
+
+
+@asset(
+    partitions_def=week_partitions,
+    group_name="maps",
+    ins={"crop_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
+         "sos_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK)},
+    kinds={"json"},
+    description=(
+        "What the tiler serves for this week: one MosaicJSON per product over every tile's "
+        "COG (crop: class + confidence bands; SOS) and a manifest with the week, its season, "
+        "the knee week, the preliminary flag, model accuracy, the legend and per-tile files; "
+        "mosaics are written before the manifest, each atomically. A week without a model "
+        "publishes its SOS layer and lists the crop layer as not available. "
+        "<data>/week_layers/<week>.json"
+    ),
+)
+def week_layers(context: AssetExecutionContext, data_root: DataRoot,
+                labels: ReferenceLabels) -> MaterializeResult:
+    """Publish one week of all tiles for the tiler."""
+    week = find_week(SEASONS, context.partition_key)
+    files = {}
+    for t in TILES:
+        crop = data_root.partition_path("crop_map", t, week.key, ".tif")
+        sos = data_root.partition_path("sos_map", t, week.key, ".tif")
+        files[t] = {"crop": crop if crop.exists() else None,
+                    "sos": sos if sos.exists() else None}
+    record_path = week_model_path(data_root, week.key)
+    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    if record is not None:
+        legend = class_legend(record["class_codes"], record["class_names"])
+    else:
+        names = load_field_labels(labels.path(week.season.id)).class_names
+        legend = class_legend(sorted(names), [names[c] for c in sorted(names)])
+    model = None if record is None else {
+        "week": record["week_of_season"], "accuracy": record["accuracy"],
+        "current_season_accuracy": record["current_season_accuracy"],
+        "checkpoint_sha256": record["checkpoint_sha256"]}
+    reason = NO_MODEL_REASON if record is None else (
+        "" if any(f["crop"] for f in files.values()) else "crop maps not materialized yet")
+    manifest = write_week_layer(
+        data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
+        record["knee_week"] if record else read_knee_week(data_root), model, reason=reason)
+    return MaterializeResult(metadata={
+        "manifest": MetadataValue.path(str(Path(data_root.root) / "week_layers"
+                                           / f"{week.key}.json")),
+        "crop_available": manifest["layers"]["crop"],
+        "sos_available": manifest["layers"]["sos"],
+        "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
+        "preliminary": manifest["preliminary"],
+        "reason": manifest["reason"],
+    })

@@ -1,0 +1,563 @@
+// Web map of the weekly crop-type maps (served by the tiler at "/").
+//
+// Plain ES module, no build step: MapLibre GL JS is served by the tiler from
+// node_modules/maplibre-gl/dist at static/maplibre/. Nothing is fetched from anywhere but
+// the tiler: the style has no basemap, no glyphs and no sprites.
+//
+// API (docs/CONTRACTS.md "Tiler HTTP API"): api/weeks, api/legend, api/point, the layers'
+// TileJSON and the COG downloads. Test hooks: window.cropmap and data-* attributes on #map.
+
+import { Map as MapLibreMap, NavigationControl, Popup, ScaleControl } from "./maplibre/maplibre-gl.mjs";
+
+const LAYERS = ["crop", "confidence", "sos"];
+const LAYER_TITLES = { crop: "Crop type", confidence: "Confidence", sos: "Start of season (SOS)" };
+const PRODUCT_TITLES = { crop: "crop type (class + confidence bands)", sos: "start of season (day of year)" };
+const BACKGROUND = "#f2f0eb";
+const DATA_ID = "data";
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k in node) node[k] = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+};
+/** URL of an API path relative to the page (works behind a path prefix too). */
+const apiUrl = (path) => new URL(path, document.baseURI).href;
+
+async function getJSON(url) {
+  const res = await fetch(url, { headers: { accept: "application/json" } });
+  if (!res.ok) {
+    let detail = "";
+    try { detail = (await res.json()).detail; } catch { /* not JSON */ }
+    throw new Error(`${res.status} ${detail || res.statusText} (${url})`);
+  }
+  return res.json();
+}
+
+// ---------------------------------------------------------------- normalising the API
+
+/** A week of /api/weeks as the page uses it. */
+function normWeek(w, season) {
+  const layersIn = w.layers || {};
+  const available = w.available ?? Boolean(layersIn.crop);
+  const layers = {
+    crop: Boolean(layersIn.crop ?? available),
+    confidence: Boolean(layersIn.confidence ?? layersIn.crop ?? available),
+    sos: Boolean(layersIn.sos ?? true),
+  };
+  const kneeWeek = w.knee_week ?? season.knee_week ?? null;
+  const index = w.week_of_season ?? w.index ?? null;
+  return {
+    key: w.week ?? w.id ?? w.key,
+    index,
+    available: Boolean(available),
+    preliminary: Boolean(w.preliminary ?? (kneeWeek == null || (index != null && index < kneeWeek))),
+    kneeWeek,
+    reason: w.reason || "",
+    model: w.model || null,
+    layers,
+    tilejson: normTileJSONRefs(w.tilejson),
+    downloads: normDownloads(w.downloads),
+    sosRange: w.sos_range || null,
+    lastObservation: w.last_observation_date || null,
+    season,
+  };
+}
+
+/** {layer: TileJSON URL} from a dict, a single URL with "{layer}", or nothing. */
+function normTileJSONRefs(ref) {
+  const out = {};
+  if (!ref) return out;
+  if (typeof ref === "string") {
+    for (const layer of LAYERS) out[layer] = ref.includes("{layer}") ? ref.replace("{layer}", layer) : null;
+    return out;
+  }
+  for (const layer of LAYERS) {
+    const v = ref[layer];
+    out[layer] = typeof v === "string" ? v : (v && (v.url || v.href)) || null;
+  }
+  return out;
+}
+
+/** [{tile, product, url}] from a list or a dict keyed by tile or by product. */
+function normDownloads(d) {
+  const out = [];
+  if (!d) return out;
+  if (Array.isArray(d)) {
+    for (const r of d) out.push({ tile: r.tile, product: r.product, url: r.url || r.href });
+  } else {
+    for (const [k, v] of Object.entries(d)) {
+      if (!v) continue;
+      if (typeof v === "string") { out.push({ tile: "", product: k, url: v }); continue; }
+      const byProduct = k === "crop" || k === "sos";
+      for (const [k2, url] of Object.entries(v)) {
+        const u = typeof url === "string" ? url : url && (url.url || url.href);
+        if (!u) continue;
+        out.push(byProduct ? { tile: k2, product: k, url: u } : { tile: k, product: k2, url: u });
+      }
+    }
+  }
+  out.sort((a, b) => (a.tile + a.product).localeCompare(b.tile + b.product));
+  return out;
+}
+
+function cssColor(c) {
+  if (typeof c === "string") return c;
+  if (Array.isArray(c)) {
+    const [r, g, b, a = 255] = c;
+    return `rgba(${r}, ${g}, ${b}, ${a > 1 ? a / 255 : a})`;
+  }
+  return "transparent";
+}
+
+/** Colour stops [{value, color}] of a ramp legend in any of the usual shapes. */
+function rampStops(ramp, min, max) {
+  if (!ramp) return [];
+  const stops = ramp.stops || ramp.colors || ramp.colormap || ramp.palette;
+  if (Array.isArray(stops) && stops.length) {
+    if (Array.isArray(stops[0]) && stops[0].length === 2 && !Array.isArray(stops[0][0])
+        && (typeof stops[0][1] === "string" || Array.isArray(stops[0][1]))) {
+      return stops.map(([value, color]) => ({ value, color: cssColor(color) }));
+    }
+    if (typeof stops[0] === "object" && !Array.isArray(stops[0]) && "color" in stops[0]) {
+      return stops.map((s) => ({ value: s.value, color: cssColor(s.color) }));
+    }
+    const n = stops.length;
+    return stops.map((c, i) => ({ value: min + ((max - min) * i) / Math.max(1, n - 1), color: cssColor(c) }));
+  }
+  if (stops && typeof stops === "object") {
+    return Object.entries(stops).map(([v, c]) => ({ value: Number(v), color: cssColor(c) }))
+      .sort((a, b) => a.value - b.value);
+  }
+  return [];
+}
+
+function rampRange(ramp, fallback) {
+  const r = ramp && (ramp.range || ramp.rescale || ramp.domain);
+  if (Array.isArray(r) && r.length === 2) return r.map(Number);
+  if (ramp && ramp.min != null && ramp.max != null) return [Number(ramp.min), Number(ramp.max)];
+  return fallback;
+}
+
+function doyToDate(year, doy) {
+  const d = new Date(Date.UTC(Number(year), 0, 1));
+  d.setUTCDate(d.getUTCDate() + Number(doy) - 1);
+  return d.toISOString().slice(0, 10);
+}
+
+// ---------------------------------------------------------------- state
+
+const state = {
+  weeksDoc: null,
+  legend: null,
+  seasons: [],
+  seasonIndex: 0,
+  weekIndex: 0,
+  layer: "crop",
+  map: null,
+  popup: null,
+  renderToken: 0,
+  rendering: Promise.resolve(),
+};
+
+const currentSeason = () => state.seasons[state.seasonIndex];
+const currentWeek = () => currentSeason()?.weeks[state.weekIndex] ?? null;
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  return { season: p.get("season"), week: p.get("week"), layer: p.get("layer") };
+}
+
+function writeHash() {
+  const w = currentWeek();
+  if (!w) return;
+  const p = new URLSearchParams({ season: currentSeason().id, week: w.key, layer: state.layer });
+  history.replaceState(null, "", `#${p}`);
+}
+
+function setStatus(text, kind = "info") {
+  const s = $("status");
+  s.textContent = text;
+  s.dataset.kind = kind;
+}
+
+// ---------------------------------------------------------------- controls
+
+function fillSeasons() {
+  const select = $("season-select");
+  select.replaceChildren(...state.seasons.map((s, i) => el("option", {
+    value: String(i), textContent: `${s.id}${s.role ? ` (${s.role})` : ""}`,
+  })));
+  select.value = String(state.seasonIndex);
+  $("season-control").hidden = state.seasons.length < 2;
+}
+
+function fillWeekSlider() {
+  const slider = $("week-slider");
+  const n = currentSeason().weeks.length;
+  slider.min = "0";
+  slider.max = String(Math.max(0, n - 1));
+  slider.value = String(state.weekIndex);
+  slider.disabled = n < 2;
+}
+
+function weekLabel(w) {
+  return `week ${w.index ?? "?"} (${w.key})`;
+}
+
+function updateWeekInfo() {
+  const w = currentWeek();
+  const slider = $("week-slider");
+  const label = weekLabel(w);
+  $("week-label").textContent = label;
+  slider.setAttribute("aria-valuetext", label);
+  const badge = $("week-badge");
+  const info = $("week-state");
+  if (!w.available) {
+    badge.textContent = "not available";
+    badge.dataset.kind = "unavailable";
+    info.textContent = `Crop map not available for this week${w.reason ? `: ${w.reason}` : ""}.`
+      + (w.layers.sos ? " The start-of-season layer is shown instead." : "");
+  } else {
+    const acc = w.model && w.model.accuracy != null
+      ? ` Model accuracy ${Math.round(w.model.accuracy * 100)} %` : "";
+    const cur = w.model && w.model.current_season_accuracy != null
+      ? ` (current season ${Math.round(w.model.current_season_accuracy * 100)} %)` : "";
+    if (w.preliminary) {
+      badge.textContent = "preliminary";
+      badge.dataset.kind = "preliminary";
+      info.textContent = `Preliminary: week ${w.index} is before the knee week`
+        + `${w.kneeWeek != null ? ` (${w.kneeWeek})` : ""}; the map still improves as the season goes on.`
+        + (acc ? `${acc}${cur}.` : "");
+    } else {
+      badge.textContent = "";
+      badge.dataset.kind = "final";
+      info.textContent = acc ? `${acc.trim()}${cur}.` : "";
+    }
+  }
+  if (w.lastObservation) info.append(el("br"), `Observations up to ${w.lastObservation}.`);
+  const m = $("map");
+  Object.assign(m.dataset, {
+    season: currentSeason().id,
+    week: w.key,
+    weekIndex: String(state.weekIndex),
+    weekOfSeason: String(w.index ?? ""),
+    available: String(w.available),
+    preliminary: String(w.preliminary),
+    layer: state.layer,
+  });
+}
+
+function legendSwatch(color) {
+  return el("span", { className: "swatch", style: `background:${color}`, "aria-hidden": "true" });
+}
+
+function rampLegend(stops, ticks, caption) {
+  const gradient = stops.length
+    ? `linear-gradient(to right, ${stops.map((s) => s.color).join(", ")})`
+    : "linear-gradient(to right, #eee, #333)";
+  return el("div", { className: "ramp" },
+    el("div", { className: "ramp-bar", style: `background:${gradient}`, role: "img", "aria-label": caption }),
+    el("div", { className: "ramp-ticks" }, ...ticks.map((t) => el("span", { textContent: t }))),
+    el("p", { className: "ramp-caption", textContent: caption }));
+}
+
+function updateLegend() {
+  const box = $("legend");
+  const w = currentWeek();
+  const legend = state.legend || {};
+  box.dataset.layer = state.layer;
+  let content;
+  if (state.layer === "crop") {
+    const classes = legend.crop || [];
+    content = el("ul", { className: "classes" }, ...classes.map((c) => el("li", {
+      dataset: { code: String(c.code), color: c.color },
+    }, legendSwatch(c.color), el("span", { textContent: c.name }))));
+  } else if (state.layer === "confidence") {
+    const ramp = legend.confidence;
+    const [lo, hi] = rampRange(ramp, [0, 100]);
+    content = rampLegend(rampStops(ramp, lo, hi), [`${lo} %`, `${(lo + hi) / 2} %`, `${hi} %`],
+      "Confidence: probability of the mapped class, 0–100 %");
+  } else {
+    const ramp = legend.sos;
+    const [lo, hi] = w.sosRange || rampRange(ramp, [1, 366]);
+    const year = (w.season.start || w.key).slice(0, 4);
+    content = rampLegend(rampStops(ramp, lo, hi), [
+      `day ${lo} (${doyToDate(year, lo)})`, `day ${hi} (${doyToDate(year, hi)})`,
+    ], "Start of season: day of year of emergence");
+  }
+  const title = el("p", { className: "legend-layer", textContent: LAYER_TITLES[state.layer] });
+  box.replaceChildren(title, content);
+}
+
+function updateDownloads() {
+  const w = currentWeek();
+  const list = $("downloads");
+  const items = w.downloads.map((d) => el("li", {},
+    el("a", {
+      href: new URL(d.url, document.baseURI).href,
+      download: "",
+      textContent: `${d.tile ? `${d.tile}: ` : ""}${PRODUCT_TITLES[d.product] || d.product} (${w.key})`,
+      dataset: { tile: d.tile, product: d.product },
+    })));
+  if (!items.length) items.push(el("li", { textContent: "No files published for this week." }));
+  list.replaceChildren(...items);
+}
+
+// ---------------------------------------------------------------- map layers
+
+function layerShown(w, layer) {
+  return Boolean(w && w.layers[layer] && (layer === "sos" || w.available));
+}
+
+async function tileJSON(w, layer) {
+  const url = w.tilejson[layer]
+    || `layers/${encodeURIComponent(layer)}/${encodeURIComponent(w.key)}/WebMercatorQuad/tilejson.json`;
+  return getJSON(apiUrl(url));
+}
+
+function removeDataLayer() {
+  const map = state.map;
+  if (map.getLayer(DATA_ID)) map.removeLayer(DATA_ID);
+  if (map.getSource(DATA_ID)) map.removeSource(DATA_ID);
+}
+
+/** Show the selected layer and week; resolves once the map has rendered it. */
+function render() {
+  const token = ++state.renderToken;
+  const w = currentWeek();
+  const layer = state.layer;
+  const m = $("map");
+  m.dataset.state = "loading";
+  updateWeekInfo();
+  updateLegend();
+  updateDownloads();
+  writeHash();
+  state.popup?.remove();
+  const xyz = $("xyz-url");
+  const job = (async () => {
+    if (!layerShown(w, layer)) {
+      removeDataLayer();
+      xyz.value = "";
+      xyz.placeholder = `no ${layer} layer for this week`;
+      m.dataset.layerShown = "false";
+      return;
+    }
+    const tj = await tileJSON(w, layer);
+    if (token !== state.renderToken) return;
+    removeDataLayer();
+    const tiles = tj.tiles.map((t) => new URL(t, document.baseURI).href);
+    const source = { type: "raster", tiles, tileSize: 256 };
+    if (Array.isArray(tj.bounds)) source.bounds = tj.bounds;
+    if (tj.minzoom != null) source.minzoom = tj.minzoom;
+    if (tj.maxzoom != null) source.maxzoom = tj.maxzoom;
+    state.map.addSource(DATA_ID, source);
+    state.map.addLayer({
+      id: DATA_ID,
+      type: "raster",
+      source: DATA_ID,
+      // exact class colours: no smoothing between pixels, no fade between tiles
+      paint: { "raster-resampling": "nearest", "raster-fade-duration": 0 },
+    });
+    xyz.value = tiles[0];
+    m.dataset.layerShown = "true";
+  })().then(() => waitIdle()).then(() => {
+    if (token !== state.renderToken) return;
+    m.dataset.state = "idle";
+    setStatus(layerShown(w, layer)
+      ? `${LAYER_TITLES[layer]}, ${weekLabel(w)}`
+      : `${LAYER_TITLES[layer]}: not available for ${weekLabel(w)}`);
+  }, (err) => {
+    if (token !== state.renderToken) return;
+    m.dataset.state = "error";
+    setStatus(`Could not load the ${layer} layer of ${w.key}: ${err.message}`, "error");
+  });
+  state.rendering = job;
+  return job;
+}
+
+function waitIdle() {
+  const map = state.map;
+  return new Promise((resolve) => {
+    map.once("idle", () => resolve());
+    map.triggerRepaint();
+  });
+}
+
+// ---------------------------------------------------------------- point pop-up
+
+function pickPointRecord(doc, weekKey) {
+  if (Array.isArray(doc)) return doc.find((r) => r.week === weekKey) || null;
+  if (doc && Array.isArray(doc.weeks)) return doc.weeks.find((r) => r.week === weekKey) || null;
+  if (doc && doc.weeks && typeof doc.weeks === "object") return doc.weeks[weekKey] || null;
+  return doc;
+}
+
+function pointFields(rec) {
+  const cls = rec.class && typeof rec.class === "object" ? rec.class : {};
+  return {
+    code: rec.class_code ?? cls.code ?? rec.code ?? null,
+    name: rec.class_name ?? cls.name ?? rec.name ?? null,
+    confidence: rec.confidence ?? null,
+    sosDoy: rec.sos_doy ?? null,
+    sosDate: rec.sos_date ?? null,
+    preliminary: rec.preliminary,
+  };
+}
+
+async function showPoint(lngLat) {
+  const w = currentWeek();
+  const row = (k, v) => el("div", { className: "row" }, el("dt", { textContent: k }), el("dd", { textContent: v }));
+  const box = el("div", { className: "point-info", dataset: { state: "loading" } },
+    el("p", { className: "point-title", textContent: `${weekLabel(w)}` }),
+    el("p", { textContent: "Loading…" }));
+  const popup = new Popup({ closeButton: true, maxWidth: "280px" })
+    .setLngLat(lngLat).setDOMContent(box).addTo(state.map);
+  state.popup?.remove();
+  state.popup = popup;
+  const q = new URLSearchParams({ lon: lngLat.lng.toFixed(6), lat: lngLat.lat.toFixed(6), week: w.key });
+  let rec = null;
+  let error = "";
+  try {
+    rec = pickPointRecord(await getJSON(apiUrl(`api/point?${q}`)), w.key);
+  } catch (err) {
+    error = err.message;
+  }
+  if (state.popup !== popup) return;
+  const f = rec ? pointFields(rec) : null;
+  const dl = el("dl");
+  if (f && (f.name != null || f.code != null)) {
+    dl.append(row("Class", `${f.name ?? "unknown"}${f.code != null ? ` (code ${f.code})` : ""}`));
+    dl.append(row("Confidence", f.confidence != null ? `${Math.round(f.confidence)} %` : "–"));
+  } else {
+    dl.append(row("Class", w.available ? "no data here" : "not available this week"));
+  }
+  if (f && (f.sosDate || f.sosDoy)) {
+    dl.append(row("SOS", `${f.sosDate ?? ""}${f.sosDoy != null ? ` (day ${f.sosDoy})` : ""}`.trim()));
+  } else {
+    dl.append(row("SOS", "–"));
+  }
+  if (f && f.preliminary) dl.append(row("Status", "preliminary"));
+  if (error) dl.append(row("Error", error));
+  box.replaceChildren(el("p", { className: "point-title", textContent: weekLabel(w) }), dl,
+    el("p", { className: "point-where", textContent: `${lngLat.lng.toFixed(5)}, ${lngLat.lat.toFixed(5)}` }));
+  Object.assign(box.dataset, {
+    state: error ? "error" : "done",
+    className: f?.name ?? "",
+    classCode: f?.code != null ? String(f.code) : "",
+  });
+}
+
+// ---------------------------------------------------------------- start-up
+
+async function start() {
+  const [weeksDoc, legend] = await Promise.all([getJSON(apiUrl("api/weeks")), getJSON(apiUrl("api/legend"))]);
+  state.weeksDoc = weeksDoc;
+  state.legend = legend;
+  state.seasons = (weeksDoc.seasons || []).map((s) => {
+    const season = { id: String(s.id), start: s.start || "", role: s.role || "", knee_week: weeksDoc.knee_week };
+    season.weeks = (s.weeks || []).map((w) => normWeek(w, season));
+    return season;
+  }).filter((s) => s.weeks.length);
+  if (!state.seasons.length) {
+    setStatus("No week has been published yet.", "error");
+    $("map").dataset.state = "empty";
+    return;
+  }
+  const hash = readHash();
+  let si = state.seasons.findIndex((s) => s.id === hash.season);
+  if (si < 0) si = state.seasons.findIndex((s) => s.role === "current");
+  state.seasonIndex = si < 0 ? state.seasons.length - 1 : si;
+  const weeks = currentSeason().weeks;
+  let wi = weeks.findIndex((w) => w.key === hash.week);
+  if (wi < 0) {
+    // newest week with a crop map, else the newest week
+    wi = weeks.map((w) => w.available).lastIndexOf(true);
+    if (wi < 0) wi = weeks.length - 1;
+  }
+  state.weekIndex = wi;
+  if (LAYERS.includes(hash.layer)) state.layer = hash.layer;
+  for (const r of document.querySelectorAll('input[name="layer"]')) r.checked = r.value === state.layer;
+  fillSeasons();
+  fillWeekSlider();
+
+  const b = weeksDoc.bounds || currentWeek().season.bounds;
+  const map = new MapLibreMap({
+    container: "map",
+    style: {
+      version: 8,
+      sources: {},
+      layers: [{ id: "background", type: "background", paint: { "background-color": BACKGROUND } }],
+    },
+    bounds: b,
+    fitBoundsOptions: { padding: 24 },
+    dragRotate: false,
+    pitchWithRotate: false,
+    touchPitch: false,
+    maxPitch: 0,
+  });
+  state.map = map;
+  map.addControl(new NavigationControl({ showCompass: false }), "top-right");
+  map.addControl(new ScaleControl({ unit: "metric" }), "bottom-left");
+  map.on("click", (e) => { showPoint(e.lngLat); });
+  await new Promise((resolve) => map.once("load", resolve));
+
+  $("week-slider").addEventListener("input", (e) => { state.weekIndex = Number(e.target.value); render(); });
+  $("season-select").addEventListener("change", (e) => {
+    state.seasonIndex = Number(e.target.value);
+    state.weekIndex = currentSeason().weeks.length - 1;
+    fillWeekSlider();
+    render();
+  });
+  for (const r of document.querySelectorAll('input[name="layer"]')) {
+    r.addEventListener("change", () => { if (r.checked) { state.layer = r.value; render(); } });
+  }
+  $("xyz-copy").addEventListener("click", async () => {
+    const input = $("xyz-url");
+    input.select();
+    try { await navigator.clipboard.writeText(input.value); setStatus("XYZ URL copied."); } catch {
+      setStatus("Press Ctrl+C to copy the selected URL.");
+    }
+  });
+  await render();
+}
+
+const ready = start().catch((err) => {
+  setStatus(`The map could not start: ${err.message}`, "error");
+  $("map").dataset.state = "error";
+  throw err;
+});
+
+window.cropmap = {
+  ready,
+  get map() { return state.map; },
+  get state() {
+    const w = currentWeek();
+    return {
+      season: currentSeason()?.id, weekIndex: state.weekIndex, week: w?.key, layer: state.layer,
+      available: w?.available, preliminary: w?.preliminary, layerShown: layerShown(w, state.layer),
+      weeks: currentSeason()?.weeks.map((x) => x.key) ?? [],
+    };
+  },
+  /** Select week ``i`` (0-based) of the season, as the slider does; resolves when rendered. */
+  setWeek(i) {
+    const n = currentSeason().weeks.length;
+    state.weekIndex = Math.max(0, Math.min(n - 1, Number(i)));
+    $("week-slider").value = String(state.weekIndex);
+    return render();
+  },
+  /** Select a layer (crop | confidence | sos), as the radio buttons do; resolves when rendered. */
+  setLayer(name) {
+    if (!LAYERS.includes(name)) throw new Error(`layer ${name} is not one of ${LAYERS.join(", ")}`);
+    state.layer = name;
+    for (const r of document.querySelectorAll('input[name="layer"]')) r.checked = r.value === name;
+    return render();
+  },
+  /** Resolves when the map has no pending tiles or transitions. */
+  idle: () => state.rendering.then(() => waitIdle()),
+};
