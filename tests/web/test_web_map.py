@@ -1,0 +1,241 @@
+"""The web map (tiler/static) in a real Chromium against a real tiler serving the truth maps.
+
+Needs /usr/bin/chromium (``apt-get install -y chromium``) and node_modules/maplibre-gl
+(``npm ci``); skipped with the reason when either is missing. Screenshots are written to
+test-artifacts/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from map_fixtures import publish_truth_maps  # tests/ is on sys.path (root conftest)
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+MAPLIBRE = REPO / "node_modules" / "maplibre-gl" / "dist" / "maplibre-gl.mjs"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 800}
+TOLERANCE = 3  # per RGB channel; the layers use nearest resampling, so colours stay exact
+MIN_PIXELS = 50  # pixels of a class colour that count as "the class is drawn"
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="no /usr/bin/chromium (install it: apt-get install -y chromium)"),
+    pytest.mark.skipif(not MAPLIBRE.exists(),
+                       reason="no node_modules/maplibre-gl (install it: npm ci)"),
+]
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _rgb(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def _colour_counts(img: np.ndarray, classes: list[dict]) -> dict[str, int]:
+    """Pixels of each class colour (within TOLERANCE) in an RGB screenshot."""
+    return {c["name"]: int((np.abs(img - np.array(_hex_rgb(c["color"]))).max(axis=-1)
+                            <= TOLERANCE).sum()) for c in classes}
+
+
+class Site:
+    """The page of a running tiler in a headless Chromium, with what it logged."""
+
+    def __init__(self, page, base: str, maps, legend: dict):
+        self.page = page
+        self.base = base
+        self.maps = maps
+        self.classes = legend["crop"]
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(
+            f"console: {m.text} ({m.location.get('url', '')})"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: self.errors.append(
+            f"request failed: {r.url} ({r.failure})"))
+        page.on("request", self._request)
+
+    def _request(self, request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname != "127.0.0.1":
+            self.foreign.append(request.url)
+
+    def show(self, layer: str, week: str) -> dict:
+        """Select layer and week through the page's hooks; the page state afterwards."""
+        index = self.maps.weeks.index(week)
+        self.page.evaluate("([l, i]) => cropmap.setLayer(l).then(() => cropmap.setWeek(i))",
+                           [layer, index])
+        return self.state()
+
+    def state(self) -> dict:
+        self.page.wait_for_function("document.getElementById('map').dataset.state === 'idle'")
+        return self.page.evaluate("cropmap.state")
+
+    def map_png(self) -> bytes:
+        return self.page.locator("#map canvas.maplibregl-canvas").screenshot()
+
+    def save(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    from tiler_server import running_tiler  # tests/ is on sys.path (root conftest)
+
+    world = Path(os.environ["CROPASSETS_WORLD"])  # the session test world (tests/conftest.py)
+    root = tmp_path_factory.mktemp("web-maps")
+    maps = publish_truth_maps(world, root)
+    with running_tiler(root) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            legend = page.request.get(f"{base.rstrip('/')}/api/legend").json()
+            s = Site(page, base.rstrip("/"), maps, legend)
+            page.goto(f"{s.base}/")
+            page.evaluate("cropmap.ready")
+            s.state()
+            yield s
+        finally:
+            browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_page_errors(site):
+    before = len(site.errors)
+    yield
+    assert site.errors[before:] == [], "the page logged errors"
+    assert site.foreign == [], "the page fetched something from outside the tiler"
+
+
+def test_crop_layer_renders_class_colours_with_legend(site):
+    week = site.maps.mapped_weeks[-1]
+    state = site.show("crop", week)
+    assert state["layerShown"] and state["available"]
+    counts = _colour_counts(_rgb(site.map_png()), site.classes)
+    drawn = [name for name, n in counts.items() if n >= MIN_PIXELS]
+    assert len(drawn) >= 2, f"class colours on the map: {counts}"
+    legend = site.page.locator("#legend")
+    for c in site.classes:
+        assert legend.locator(f"li[data-code='{c['code']}']").inner_text().strip() == c["name"]
+    site.save("web_map.png")
+
+
+def test_week_slider_steps_weeks(site):
+    site.show("crop", site.maps.mapped_weeks[-1])
+    slider = site.page.get_by_label("Week", exact=True)
+    slider.focus()
+    slider.press("Home")
+    state = site.state()
+    assert state["weekIndex"] == 0 and state["week"] == site.maps.weeks[0]
+    # week 1: no model yet -> not available, with the manifest's reason; no crop layer
+    assert not state["available"] and not state["layerShown"]
+    assert site.page.locator("#week-label").inner_text() == f"week 1 ({site.maps.weeks[0]})"
+    assert site.page.locator("#week-badge").inner_text() == "not available"
+    assert "no model before week 3" in site.page.locator("#week-state").inner_text()
+    assert site.page.locator("#xyz-url").input_value() == ""
+    counts = _colour_counts(_rgb(site.map_png()), site.classes)
+    assert max(counts.values()) < MIN_PIXELS, f"week 1 shows class colours: {counts}"
+    site.save("web_map_week1.png")
+    # week 3: first model, before the knee -> preliminary, crop layer drawn
+    slider.press("ArrowRight")
+    slider.press("ArrowRight")
+    state = site.state()
+    assert state["week"] == site.maps.weeks[2] and state["available"] and state["layerShown"]
+    assert site.page.locator("#week-label").inner_text() == f"week 3 ({site.maps.weeks[2]})"
+    assert site.page.locator("#week-badge").inner_text() == "preliminary"
+    counts = _colour_counts(_rgb(site.map_png()), site.classes)
+    assert sum(n >= MIN_PIXELS for n in counts.values()) >= 2, counts
+    # after the knee: no preliminary badge
+    slider.press("End")
+    site.state()
+    assert site.page.locator("#week-badge").inner_text() == ""
+
+
+def test_confidence_tiles_change_with_the_week(site):
+    first, last = site.maps.mapped_weeks[0], site.maps.mapped_weeks[-1]
+    site.show("confidence", first)
+    png_first = site.map_png()
+    assert "%" in site.page.locator("#legend").inner_text()
+    site.show("confidence", last)
+    png_last = site.map_png()
+    site.save("web_map_confidence.png")
+    changed = (np.abs(_rgb(png_first) - _rgb(png_last)).max(axis=-1) > TOLERANCE).sum()
+    assert changed > 1000, "the confidence layer looks the same in two weeks"
+
+
+def test_sos_layer_shown_without_a_model(site):
+    state = site.show("sos", site.maps.weeks[0])
+    assert state["layerShown"] and not state["available"]
+    assert "/layers/sos/" in site.page.locator("#xyz-url").input_value()
+    legend = site.page.locator("#legend").inner_text()
+    assert "day" in legend and site.maps.weeks[0][:4] in legend
+    img = _rgb(site.map_png())
+    background = img[2, 2]
+    assert (np.abs(img - background).max(axis=-1) > 10).sum() > 1000, "no SOS pixels drawn"
+
+
+def test_click_on_field_shows_its_class(site):
+    week = site.maps.mapped_weeks[-1]
+    site.show("crop", week)
+    lon, lat = site.maps.field_point
+    xy = site.page.evaluate("([lon, lat]) => { const p = cropmap.map.project([lon, lat]);"
+                            " return [p.x, p.y]; }", [lon, lat])
+    box = site.page.locator("#map canvas.maplibregl-canvas").bounding_box()
+    site.page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    info = site.page.locator(".maplibregl-popup .point-info[data-state='done']")
+    info.wait_for()
+    name = next(c["name"] for c in site.classes if c["code"] == site.maps.field_class)
+    assert info.get_attribute("data-class-name") == name
+    text = info.inner_text()
+    assert name in text and "%" in text and "SOS" in text
+    site.save("web_map_popup.png")
+    site.page.locator(".maplibregl-popup-close-button").click()
+
+
+def test_xyz_template_and_downloads(site):
+    week = site.maps.mapped_weeks[-1]
+    site.show("crop", week)
+    xyz = site.page.locator("#xyz-url").input_value()
+    assert xyz.startswith(f"{site.base}/") and "/{z}/{x}/{y}" in xyz and week in xyz
+    # the template works as given (what QGIS does): a tile over the known field
+    lon, lat = site.maps.field_point
+    z = 14
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - np.arcsinh(np.tan(np.radians(lat))) / np.pi) / 2 * n)
+    tile = site.page.request.get(xyz.replace("{z}", str(z)).replace("{x}", str(x))
+                                 .replace("{y}", str(y)))
+    assert tile.status == 200 and tile.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    tiles = sorted({t for t in _tiles(site.maps.root, week)})
+    links = site.page.locator("#downloads a")
+    got = sorted((links.nth(i).get_attribute("data-tile"), links.nth(i).get_attribute("data-product"))
+                 for i in range(links.count()))
+    assert got == sorted((t, p) for t in tiles for p in ("crop", "sos"))
+    href = site.page.locator(f"#downloads a[data-tile='{tiles[0]}'][data-product='crop']")
+    cog = site.page.request.get(href.get_attribute("href"))
+    assert cog.status == 200 and cog.body()[:4] in (b"II*\x00", b"MM\x00*")
+    # a week without a model offers only the SOS COGs
+    site.show("crop", site.maps.weeks[0])
+    products = {links.nth(i).get_attribute("data-product") for i in range(links.count())}
+    assert products == {"sos"}
+
+
+def _tiles(root: Path, week: str) -> list[str]:
+    return sorted(p.name for p in (root / "crop_map").iterdir() if (p / f"{week}.tif").exists())
+

@@ -1,0 +1,165 @@
+"""Published week layers as the tiler sees them: manifests, MosaicJSONs and COG paths.
+
+Everything the tiler opens is found here, from ids the client sends (week key, layer,
+tile, product), never from a client path or URL. Each id is checked against the published
+manifests, and every resolved file must lie inside the data root; anything else is an
+:class:`~fastapi.HTTPException` whose detail names the value and what was expected (and
+never a filesystem path). Files are re-read when their mtime or size changes, so weeks
+published while the server runs appear without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cogeo_mosaic.mosaic import MosaicJSON
+from fastapi import HTTPException
+
+from cropassets.core.layers import LAYERS, PRODUCTS, WEEK_KEY
+
+logger = logging.getLogger(__name__)
+
+LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos"}
+"""The COG product that holds each served layer."""
+
+
+class Catalog:
+    """Read-only view of the week layers published under one data root."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self._cache: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._lock = threading.Lock()
+
+    # ---- files -------------------------------------------------------------------------
+    def inside(self, relative: str | Path, what: str) -> Path:
+        """Absolute path of ``relative`` (to the root); 404 if it resolves outside the root."""
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root):
+            logger.warning("%s resolves outside the data root: %s", what, relative)
+            raise HTTPException(404, f"{what} is not available (it is not in the data root)")
+        return path
+
+    def _load(self, path: Path, parse: Callable[[bytes], Any]) -> Any:
+        """``parse(bytes of path)``, cached until the file's mtime or size changes."""
+        st = path.stat()
+        key = (st.st_mtime_ns, st.st_size)
+        hit = self._cache.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = parse(path.read_bytes())
+        with self._lock:
+            self._cache[path] = (key, value)
+        return value
+
+    # ---- manifests ---------------------------------------------------------------------
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every published week manifest, in week order (read fresh when files change)."""
+        folder = self.root / "week_layers"
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            if not WEEK_KEY.match(path.stem):
+                continue
+            try:
+                out.append(self._load(path, json.loads))
+            except (OSError, ValueError):  # removed or replaced between glob and read
+                logger.warning("skipping unreadable manifest %s", path.name)
+        return out
+
+    def week_keys(self) -> list[str]:
+        """Keys of the published weeks."""
+        return [m["week"] for m in self.manifests()]
+
+    def _listing(self, keys: list[str]) -> str:
+        if not keys:
+            return "no week is published yet"
+        shown = ", ".join(keys[:60]) + (" ..." if len(keys) > 60 else "")
+        return f"published weeks: {shown}"
+
+    def week(self, week: str) -> dict[str, Any]:
+        """The manifest of ``week``; 400 if not a week key, 404 if not published."""
+        if not WEEK_KEY.match(week or ""):
+            raise HTTPException(400, f"week {_shown(week)} is not a week key (YYYY-MM-DD); "
+                                     f"{self._listing(self.week_keys())}")
+        path = self.root / "week_layers" / f"{week}.json"
+        try:
+            return self._load(path, json.loads)
+        except FileNotFoundError:
+            raise HTTPException(404, f"week {week} is not published; "
+                                     f"{self._listing(self.week_keys())}") from None
+
+    def layer_week(self, layer: str, week: str) -> dict[str, Any]:
+        """The manifest of ``week`` if ``layer`` is published in it, else 404 with the reason."""
+        if layer not in LAYERS:
+            raise HTTPException(404, f"layer {_shown(layer)} does not exist; "
+                                     f"layers: {', '.join(LAYERS)}")
+        manifest = self.week(week)
+        if not manifest.get("layers", {}).get(layer):
+            with_layer = [m["week"] for m in self.manifests() if m["layers"].get(layer)]
+            reason = f" ({manifest['reason']})" if manifest.get("reason") else ""
+            raise HTTPException(404, f"week {week} has no {layer} layer{reason}; weeks with "
+                                     f"it: {', '.join(with_layer) or 'none'}")
+        return manifest
+
+    # ---- mosaics and COGs --------------------------------------------------------------
+    def mosaic(self, layer: str, week: str) -> tuple[Path, MosaicJSON]:
+        """Path and document of the MosaicJSON serving ``layer`` in ``week``.
+
+        The document is checked once per file version: every asset must be a local file
+        inside the data root, or the week is refused (404) and the reason logged.
+        """
+        manifest = self.layer_week(layer, week)
+        product = LAYER_PRODUCT[layer]
+        rel = manifest.get("mosaics", {}).get(product)
+        if not rel:
+            raise HTTPException(404, f"week {week} has no {product} mosaic")
+        path = self.inside(rel, f"the {product} mosaic of week {week}")
+        try:
+            doc = self._load(path, lambda b: self._checked_mosaic(b, week, product))
+        except FileNotFoundError:
+            raise HTTPException(404, f"the {product} mosaic of week {week} is missing") from None
+        return path, doc
+
+    def _checked_mosaic(self, body: bytes, week: str, product: str) -> MosaicJSON:
+        doc = MosaicJSON(**json.loads(body))
+        for assets in doc.tiles.values():
+            for asset in assets:
+                full = (doc.asset_prefix or "") + asset
+                if "://" in full or not Path(full).resolve().is_relative_to(self.root):
+                    logger.error("%s mosaic of %s names a file outside the data root: %s",
+                                 product, week, full)
+                    raise HTTPException(404, f"the {product} mosaic of week {week} names files "
+                                             "outside the data root; republish the week")
+        return doc
+
+    def cog(self, week: str, tile: str, product: str) -> Path:
+        """Path of the published COG of ``product`` for ``tile`` in ``week`` (404 if none)."""
+        if product not in PRODUCTS:
+            raise HTTPException(404, f"product {_shown(product)} does not exist; "
+                                     f"products: {', '.join(PRODUCTS)}")
+        manifest = self.week(week)
+        tiles = manifest.get("tiles", {})
+        if tile not in tiles:
+            raise HTTPException(404, f"tile {_shown(tile)} is not published in week {week}; "
+                                     f"tiles: {', '.join(sorted(tiles)) or 'none'}")
+        rel = tiles[tile].get(product)
+        if not rel:
+            reason = f" ({manifest['reason']})" if manifest.get("reason") else ""
+            raise HTTPException(404, f"tile {tile} has no {product} COG in week {week}{reason}")
+        path = self.inside(rel, f"the {product} COG of tile {tile} in week {week}")
+        if not path.is_file():
+            raise HTTPException(404, f"the {product} COG of tile {tile} in week {week} is missing")
+        return path
+
+
+def _shown(value: str | None, limit: int = 40) -> str:
+    """``repr`` of a client value, shortened for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
