@@ -1,13 +1,17 @@
 """scalograms -> cnn2d_checkpoint[k] -> knee_report through Dagster on the test world."""
 
 import json
+from datetime import timedelta
 
 import numpy as np
 import pytest
+import rasterio
 from dagster import DagsterInstance, materialize
 
 from cropassets.assets.ingest import raw_scenes
+from cropassets.assets.maps import crop_map, week_layers, week_model
 from cropassets.assets.series import season_series, weekly_cube
+from cropassets.assets.sos import sos_map
 from cropassets.assets.training import (
     WEEK_TO_SEQUENCE,
     checkpoint_path,
@@ -23,7 +27,8 @@ from cropassets.resources import DataRoot, build_resources
 
 pytestmark = pytest.mark.slow  # trains four CNNs on the test world (about 1-2 min)
 
-ALL = [raw_scenes, weekly_cube, season_series, scalograms, cnn2d_checkpoint, knee_report]
+ALL = [raw_scenes, weekly_cube, season_series, scalograms, cnn2d_checkpoint, knee_report,
+       sos_map, week_model, crop_map, week_layers]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,16 @@ def trained(tmp_path_factory):
                 go([scalograms], w.isoformat())
         results = {k: go([cnn2d_checkpoint], k) for k in ("03", "04", "05", "06")}
         knee = go([knee_report])
-        yield root, results, knee
+        current = next(s for s in SEASONS if s.role == "current")
+        maps = {}
+        for w in current.week_starts():
+            wk = w.isoformat()
+            maps[("week_model", wk)] = go([week_model], wk)
+            for tile in TILES:
+                go([sos_map], f"{tile}|{wk}")
+                maps[("crop_map", tile, wk)] = go([crop_map], f"{tile}|{wk}")
+            maps[("week_layers", wk)] = go([week_layers], wk)
+        yield root, results, knee, maps
 
 
 def test_week_partitions_map_to_their_week_of_season():
@@ -57,7 +71,7 @@ def test_week_partitions_map_to_their_week_of_season():
 
 
 def test_samples_are_labelled_per_field(trained):
-    root, _, _ = trained
+    root, _, _, _ = trained
     week = SEASONS[0].week_starts()[3].isoformat()
     s = load_npz(root / "scalograms" / f"{week}.npz")
     assert s["series"].shape[1:] == (5, 4) and s["series"].dtype == np.float32
@@ -69,7 +83,7 @@ def test_samples_are_labelled_per_field(trained):
 
 
 def test_checkpoint_contents_and_current_season_metrics(trained):
-    root, results, _ = trained
+    root, results, _, _ = trained
     ckpt = Checkpoint.load(checkpoint_path(DataRoot(root=str(root)), "06"))
     assert ckpt.n_steps == 6 and list(ckpt.features) == ["ndvi", "lswi", "vv", "vh", "vh_vv"]
     assert len(ckpt.scales) > 0 and ckpt.class_names
@@ -84,7 +98,7 @@ def test_checkpoint_contents_and_current_season_metrics(trained):
 
 
 def test_knee_report_written(trained):
-    root, _, knee = trained
+    root, _, knee, _ = trained
     md = knee.asset_materializations_for_node("knee_report")[0].metadata
     assert 3 <= md["knee_week"].value <= 6
     report = json.loads((root / "knee_report" / "knee.json").read_text())
@@ -95,3 +109,39 @@ def test_knee_report_written(trained):
 
 def test_samples_path_layout(tmp_path):
     assert samples_path(DataRoot(root=str(tmp_path)), "2024-05-06").name == "2024-05-06.npz"
+
+
+def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
+    root, _, knee, maps = trained
+    knee_week = knee.asset_materializations_for_node("knee_report")[0].metadata["knee_week"].value
+    current = next(s for s in SEASONS if s.role == "current")
+    for i, w in enumerate(current.week_starts(), 1):
+        wk = w.isoformat()
+        mats = maps[("week_model", wk)].asset_materializations_for_node("week_model")
+        manifest = json.loads((root / "week_layers" / f"{wk}.json").read_text())
+        assert manifest["knee_week"] == knee_week
+        assert manifest["preliminary"] is (i < knee_week)
+        for tile in TILES:
+            cog = root / "crop_map" / tile / f"{wk}.tif"
+            run = maps[("crop_map", tile, wk)]
+            if i < 3:  # no model: nothing materialized, no map, the week listed unavailable
+                assert not mats and not cog.exists()
+                assert not run.asset_materializations_for_node("crop_map")
+                continue
+            assert mats and cog.exists()
+            with rasterio.open(cog) as src:
+                tags = src.tags()
+                cls = src.read(1)
+            assert tags["preliminary"] == str(i < knee_week).lower()
+            assert tags["model_week"] == str(i) and tags["season"] == current.id
+            assert tags["last_observation_date"] == (w + timedelta(days=6)).isoformat()
+            assert set(np.unique(cls).tolist()) <= {1, 2, 3, 4, 5, 6, 7, 255}
+            md = run.asset_materializations_for_node("crop_map")[0].metadata
+            # held-back current-season labels: far above chance (1/7) by week 6
+            if i == len(current.week_starts()):
+                assert md["accuracy_vs_labels"].value > 0.5
+            assert abs(sum(v["percent"] for v in md["class_areas"].value.values()) - 100) < 0.1
+        assert manifest["layers"]["crop"] is (i >= 3)
+        assert manifest["layers"]["sos"] is True
+        if i < 3:
+            assert "no model" in manifest["reason"]

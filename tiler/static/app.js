@@ -106,6 +106,12 @@ function normDownloads(d) {
   return out;
 }
 
+/** An absolute URL template; keeps {z}/{x}/{y} unescaped (new URL() would escape them). */
+function absoluteTemplate(t) {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t)) return t;
+  return new URL(t, document.baseURI).href.replace(/%7B/gi, "{").replace(/%7D/gi, "}");
+}
+
 function cssColor(c) {
   if (typeof c === "string") return c;
   if (Array.isArray(c)) {
@@ -222,7 +228,7 @@ function updateWeekInfo() {
     badge.textContent = "not available";
     badge.dataset.kind = "unavailable";
     info.textContent = `Crop map not available for this week${w.reason ? `: ${w.reason}` : ""}.`
-      + (w.layers.sos ? " The start-of-season layer is shown instead." : "");
+      + (w.layers.sos ? " The start-of-season (SOS) layer is available." : "");
   } else {
     const acc = w.model && w.model.accuracy != null
       ? ` Model accuracy ${Math.round(w.model.accuracy * 100)} %` : "";
@@ -351,7 +357,7 @@ function render() {
     const tj = await tileJSON(w, layer);
     if (token !== state.renderToken) return;
     removeDataLayer();
-    const tiles = tj.tiles.map((t) => new URL(t, document.baseURI).href);
+    const tiles = tj.tiles.map(absoluteTemplate);
     const source = { type: "raster", tiles, tileSize: 256 };
     if (Array.isArray(tj.bounds)) source.bounds = tj.bounds;
     if (tj.minzoom != null) source.minzoom = tj.minzoom;

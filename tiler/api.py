@@ -1,0 +1,186 @@
+"""JSON API of the web map and the COG downloads: weeks, legend, point query, files.
+
+Routes (docs/CONTRACTS.md "Tiler HTTP API")::
+
+    GET /api/weeks                             published weeks grouped by season
+    GET /api/legend[?week=]                    class palette and the ramps of the layers
+    GET /api/point?lon=&lat=[&week=]           class, confidence and SOS at a point, per week
+    GET /download/{week}/{tile}/{product}.tif  the published COG itself
+    GET /healthz                               liveness and number of published weeks
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import numpy as np
+import rasterio
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from rio_tiler.errors import PointOutsideBounds
+from rio_tiler.io import Reader
+from starlette.requests import Request
+
+from cropassets.core.layers import LAYERS, PRODUCTS, doy
+from tiler import render
+from tiler.catalog import Catalog
+from tiler.factory import GDAL_ENV, TMS_ID
+
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def api_router(catalog: Catalog) -> APIRouter:
+    """Routes of the JSON API and downloads over ``catalog``."""
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["api"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the server answers and reads its data root."""
+        return {"status": "ok", "weeks": len(catalog.manifests())}
+
+    @router.get("/api/weeks", tags=["api"])
+    def weeks(request: Request) -> dict[str, Any]:
+        """Published weeks grouped by season, with their layers, TileJSON and download URLs."""
+        base = str(request.base_url).rstrip("/")
+        manifests = catalog.manifests()
+        seasons: dict[tuple[str, str], dict[str, Any]] = {}
+        for m in manifests:
+            key = (m["season_start"], m["season"])
+            season = seasons.setdefault(key, {"id": m["season"], "start": m["season_start"],
+                                              "role": m.get("role"), "weeks": []})
+            season["weeks"].append(week_summary(m, base))
+            season["knee_week"] = m.get("knee_week")
+        current = [m for m in manifests if m.get("role") == "current"] or manifests
+        available = [m["week"] for m in manifests if m["layers"].get("crop")]
+        return {"seasons": [seasons[k] for k in sorted(seasons)],
+                "bounds": _union([m["bounds"] for m in manifests if m.get("bounds")]),
+                "knee_week": current[-1].get("knee_week") if current else None,
+                "latest_week": manifests[-1]["week"] if manifests else None,
+                "latest_available_week": available[-1] if available else None,
+                "layers": list(LAYERS)}
+
+    @router.get("/api/legend", tags=["api"])
+    def legend(week: Annotated[str | None, Query(description="Week key")] = None
+               ) -> dict[str, Any]:
+        """Class palette of the crop layer and the ramps of confidence and SOS."""
+        if week is not None:
+            manifest: dict[str, Any] | None = catalog.week(week)
+        else:
+            manifests = catalog.manifests()
+            with_crop = [m for m in manifests if m["layers"].get("crop")]
+            manifest = (with_crop or manifests or [None])[-1]
+        return {"week": manifest["week"] if manifest else None,
+                "crop": [e.to_dict() for e in render.classes(manifest or {})],
+                "confidence": render.ramp_legend("confidence", manifest),
+                "sos": render.ramp_legend("sos", manifest),
+                "nodata": "transparent"}
+
+    @router.get("/api/point", tags=["api"])
+    def point(lon: Annotated[float, Query(description="Longitude (degrees)")],
+              lat: Annotated[float, Query(description="Latitude (degrees)")],
+              week: Annotated[str | None, Query(description="Only this week")] = None
+              ) -> dict[str, Any]:
+        """Class, confidence and SOS at a point for each published week (or one week)."""
+        if not -180 <= lon <= 180:
+            raise HTTPException(400, f"lon {lon} is outside -180..180")
+        if not -90 <= lat <= 90:
+            raise HTTPException(400, f"lat {lat} is outside -90..90")
+        manifests = [catalog.week(week)] if week is not None else catalog.manifests()
+        rows = [r for r in (point_row(catalog, m, lon, lat) for m in manifests) if r]
+        if not rows:
+            bounds = _union([m["bounds"] for m in manifests if m.get("bounds")])
+            raise HTTPException(404, f"lon {lon}, lat {lat} is outside every published tile"
+                                     f"{' of week ' + week if week else ''}; data bounds "
+                                     f"(w, s, e, n): {bounds}")
+        return {"lon": lon, "lat": lat, "weeks": rows}
+
+    @router.get("/download/{week}/{tile}/{product}.tif", tags=["download"])
+    def download(week: str, tile: str, product: str) -> FileResponse:
+        """The published COG of ``product`` (crop or sos) for one tile and week."""
+        if product not in PRODUCTS:
+            raise HTTPException(404, f"product {product[:40]!r} does not exist; products: "
+                                     f"{', '.join(PRODUCTS)}")
+        path = catalog.cog(week, tile, product)
+        return FileResponse(path, media_type=COG_MEDIA_TYPE,
+                            filename=f"{product}_{tile}_{week}.tif")
+
+    return router
+
+
+def week_summary(m: dict[str, Any], base: str) -> dict[str, Any]:
+    """One week of /api/weeks: the manifest's summary plus the URLs of its layers."""
+    week = m["week"]
+    served = [layer for layer in LAYERS if m["layers"].get(layer)]
+    model = m.get("model") or {}
+    return {
+        "week": week, "season": m["season"], "week_of_season": m["week_of_season"],
+        "last_observation_date": m.get("last_observation_date"),
+        "available": bool(m["layers"].get("crop")), "layers": m["layers"],
+        "preliminary": m["preliminary"], "knee_week": m.get("knee_week"),
+        "model": m.get("model"), "model_accuracy": model.get("accuracy"),
+        "current_season_accuracy": model.get("current_season_accuracy"),
+        "reason": m.get("reason", ""), "bounds": m.get("bounds"),
+        "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),
+        "sos_range": m.get("sos_range"), "published": m.get("published"),
+        "tilejson": {layer: f"{base}/layers/{layer}/{week}/{TMS_ID}/tilejson.json"
+                     for layer in served},
+        "tiles": {layer: f"{base}/layers/{layer}/{week}/tiles/{TMS_ID}/{{z}}/{{x}}/{{y}}.png"
+                  for layer in served},
+        "downloads": {tile: {p: f"{base}/download/{week}/{tile}/{p}.tif"
+                             for p in PRODUCTS if row.get(p)}
+                      for tile, row in sorted(m.get("tiles", {}).items())},
+    }
+
+
+def point_row(catalog: Catalog, m: dict[str, Any], lon: float, lat: float
+              ) -> dict[str, Any] | None:
+    """Values of week ``m`` at (lon, lat), or None when no tile of the week covers it."""
+    for tile, row in sorted(m.get("tiles", {}).items()):
+        w, s, e, n = row["bounds"]
+        if not (w <= lon <= e and s <= lat <= n):
+            continue
+        crop = _sample(catalog, m, tile, "crop", lon, lat, (1, 2)) if row.get("crop") else None
+        sos = _sample(catalog, m, tile, "sos", lon, lat, (1,)) if row.get("sos") else None
+        if crop is None and sos is None:  # inside the bounding box, outside the raster
+            continue
+        code, conf = crop or (None, None)
+        sos_doy = sos[0] if sos else None
+        names = {c.code: c.name for c in render.classes(m)}
+        return {"week": m["week"], "season": m["season"],
+                "week_of_season": m["week_of_season"], "preliminary": m["preliminary"],
+                "available": bool(m["layers"].get("crop")), "tile": tile,
+                "class_code": code, "class_name": names.get(code) if code is not None else None,
+                "confidence": conf, "sos_doy": sos_doy,
+                "sos_date": sos_date(m["season_start"], sos_doy)}
+    return None
+
+
+def _sample(catalog: Catalog, m: dict[str, Any], tile: str, product: str, lon: float,
+            lat: float, indexes: tuple[int, ...]) -> list[int | None] | None:
+    """Band values (None where nodata) of a tile's COG at a point; None outside the raster."""
+    path = catalog.cog(m["week"], tile, product)
+    with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
+        try:
+            values = src.point(lon, lat, indexes=indexes).array
+        except PointOutsideBounds:
+            return None
+    masked = np.ma.getmaskarray(values)
+    return [None if m else int(v) for v, m in zip(values.data, masked, strict=True)]
+
+
+def sos_date(season_start: str, sos_doy: int | None) -> str | None:
+    """ISO date of an SOS day of year: in the season's start year, or the next if earlier."""
+    if sos_doy is None:
+        return None
+    start = date.fromisoformat(season_start)
+    year = start.year if sos_doy >= doy(start) else start.year + 1
+    day = date(year, 1, 1) + timedelta(days=sos_doy - 1)
+    return day.isoformat() if day.year == year else None
+
+
+def _union(boxes: list[list[float]]) -> list[float] | None:
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes),
+            max(b[2] for b in boxes), max(b[3] for b in boxes)]

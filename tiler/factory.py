@@ -1,0 +1,140 @@
+"""One titiler-mosaic factory per served layer, with every input fixed on the server.
+
+The stock ``MosaicTilerFactory`` is composed with dependencies that map the ``{week}`` path
+segment to the week's published MosaicJSON (:class:`~tiler.catalog.Catalog`) and fix the
+band, value range, colormap and resampling of the layer; no query parameter of the stock
+factory (``url``, ``bidx``, ``expression``, ``colormap``, ``rescale``, ...) is accepted.
+Only the tile and TileJSON routes are registered: ``/info``, ``/assets`` and the viewer
+would reveal file paths.
+"""
+
+# no `from __future__ import annotations`: FastAPI must evaluate the route annotations,
+# which refer to the factory instance.
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import morecantile
+from attrs import define
+from cogeo_mosaic.backends import MosaicBackend
+from cogeo_mosaic.mosaic import MosaicJSON
+from fastapi import Depends, Path
+from morecantile.defaults import TileMatrixSets
+from rio_tiler.mosaic.methods import PixelSelectionMethod
+from rio_tiler.mosaic.methods.base import MosaicMethodBase
+from rio_tiler.types import ColorMapType
+from starlette.requests import Request
+from titiler.core.dependencies import (
+    BidxParams,
+    DatasetParams,
+    DefaultDependency,
+    ImageRenderingParams,
+    TileParams,
+)
+from titiler.core.models.mapbox import TileJSON
+from titiler.core.resources.enums import ImageType
+from titiler.core.utils import render_image
+from titiler.mosaic.factory import MosaicTilerFactory
+
+from tiler import render
+from tiler.catalog import Catalog
+
+TMS_ID = "WebMercatorQuad"
+WEB_MERCATOR = morecantile.tms.get(TMS_ID)
+ONLY_WEB_MERCATOR = TileMatrixSets({TMS_ID: WEB_MERCATOR})
+GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+"""Open only the COG itself: no directory listing, no sidecar files."""
+
+WeekPath = Annotated[str, Path(description="Week key (YYYY-MM-DD) listed by /api/weeks.")]
+
+
+@dataclass
+class MosaicDefParams(DefaultDependency):
+    """Backend options: the checked MosaicJSON document (so the backend reads no file)."""
+
+    mosaic_def: MosaicJSON
+
+
+def render_png(image: Any, output_format: ImageType | None = None, **kwargs: Any
+               ) -> tuple[bytes, str]:
+    """Render like titiler's ``render_image``; PNG unless the route asked for another format."""
+    return render_image(image, output_format=output_format or ImageType.png, **kwargs)
+
+
+@define(kw_only=True)
+class PublishedLayerFactory(MosaicTilerFactory):
+    """MosaicTilerFactory limited to ``/tiles/...`` and ``/{tms}/tilejson.json``."""
+
+    def register_routes(self) -> None:
+        """Register the tile and TileJSON routes only."""
+        self.tile()
+        self.tilejson()
+
+    def tilejson(self) -> None:
+        """TileJSON 3.0 whose template is this factory's PNG tile route."""
+
+        @self.router.get(
+            "/{tileMatrixSetId}/tilejson.json",
+            response_model=TileJSON,
+            response_model_exclude_none=True,
+            operation_id=f"{self.operation_prefix}getTileJSON",
+        )
+        def tilejson(
+            request: Request,
+            tileMatrixSetId: Annotated[Literal[tuple(self.supported_tms.list())],  # type: ignore
+                                       Path(description="Tile matrix set (WebMercatorQuad).")],
+            src_path: Annotated[str, Depends(self.path_dependency)],
+            backend_params: Annotated[MosaicDefParams, Depends(self.backend_dependency)],
+        ) -> dict[str, Any]:
+            """TileJSON of the layer in this week."""
+            url = self.url_for(request, "tile", tileMatrixSetId=tileMatrixSetId,
+                               z="{z}", x="{x}", y="{y}", format="png")
+            tms = self.supported_tms.get(tileMatrixSetId)
+            with self.backend(src_path, tms=tms, **backend_params.as_dict()) as src:
+                bounds = src.get_geographic_bounds(tms.rasterio_geographic_crs)
+                minzoom, maxzoom = src.minzoom, src.maxzoom
+            week = request.path_params.get("week", "")
+            return {"tilejson": "3.0.0", "name": f"{self.name} {week}", "scheme": "xyz",
+                    "tiles": [url], "bounds": list(bounds), "minzoom": minzoom,
+                    "maxzoom": maxzoom, "attribution": "cropassets"}
+
+
+def layer_factory(layer: str, catalog: Catalog) -> PublishedLayerFactory:
+    """The factory serving ``layer`` under ``/layers/{layer}/{week}``."""
+    style = render.STYLES[layer]
+
+    def week_mosaic(week: WeekPath) -> str:
+        return str(catalog.mosaic(layer, week)[0])
+
+    def mosaic_def(week: WeekPath) -> MosaicDefParams:
+        return MosaicDefParams(mosaic_def=catalog.mosaic(layer, week)[1])
+
+    def layer_colormap(week: WeekPath) -> ColorMapType:
+        return render.colormap(layer, catalog.layer_week(layer, week))
+
+    def rendering(week: WeekPath) -> ImageRenderingParams:
+        rng = render.value_range(layer, catalog.layer_week(layer, week))
+        return ImageRenderingParams(rescale=[f"{rng[0]},{rng[1]}"] if rng else None,
+                                    color_formula=None, add_mask=True)
+
+    def first_valid() -> type[MosaicMethodBase]:
+        return PixelSelectionMethod.first.value
+
+    return PublishedLayerFactory(
+        name=layer,
+        router_prefix=f"/layers/{layer}/{{week}}",
+        backend=MosaicBackend,
+        path_dependency=week_mosaic,
+        backend_dependency=mosaic_def,  # type: ignore[arg-type]
+        layer_dependency=lambda: BidxParams(indexes=[style.band]),  # type: ignore[arg-type]
+        dataset_dependency=lambda: DatasetParams(  # type: ignore[arg-type]
+            resampling_method="nearest", reproject_method="nearest"),
+        tile_dependency=lambda: TileParams(),  # type: ignore[arg-type]
+        pixel_selection_dependency=first_valid,
+        process_dependency=lambda: None,
+        colormap_dependency=layer_colormap,
+        render_dependency=rendering,  # type: ignore[arg-type]
+        render_func=render_png,
+        environment_dependency=lambda: dict(GDAL_ENV),
+        supported_tms=ONLY_WEB_MERCATOR,
+        add_viewer=False,
+    )

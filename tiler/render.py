@@ -1,0 +1,78 @@
+"""How each served layer is drawn: band, value range and colours, fixed on the server.
+
+``crop`` is band 1 of the crop COG drawn with the class palette of the week's manifest
+(passed explicitly: titiler-mosaic does not apply a COG's internal colormap);
+``confidence`` is band 2 (0-100 %) and ``sos`` the SOS day of year, each stretched over
+its range onto a named rio-tiler ramp. Nodata is transparent in every layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rio_tiler.colormap import cmap
+from rio_tiler.types import ColorMapType
+
+from cropassets.core.legend import LegendEntry, legend_colormap
+
+
+@dataclass(frozen=True)
+class LayerStyle:
+    """Fixed rendering of one layer."""
+
+    band: int             # band of the layer's COG (1-based)
+    ramp: str | None      # rio-tiler colormap name; None: the class palette
+    unit: str
+    title: str
+
+
+STYLES: dict[str, LayerStyle] = {
+    "crop": LayerStyle(1, None, "class", "crop type"),
+    "confidence": LayerStyle(2, "viridis", "%", "confidence of the crop class"),
+    "sos": LayerStyle(1, "plasma", "day of year", "start of season"),
+}
+
+CONFIDENCE_RANGE = (0.0, 100.0)
+
+
+def value_range(layer: str, manifest: dict[str, Any]) -> tuple[float, float] | None:
+    """Values stretched onto the ramp of ``layer`` (None for the class layer)."""
+    if layer == "confidence":
+        return CONFIDENCE_RANGE
+    if layer == "sos":
+        lo, hi = manifest.get("sos_range") or (1, 366)
+        return float(lo), float(hi)
+    return None
+
+
+def classes(manifest: dict[str, Any]) -> list[LegendEntry]:
+    """The class legend of a week manifest."""
+    return [LegendEntry(int(c["code"]), str(c["name"]), str(c["color"]))
+            for c in manifest.get("classes", [])]
+
+
+def colormap(layer: str, manifest: dict[str, Any]) -> ColorMapType:
+    """Colormap applied to the (stretched) values of ``layer``."""
+    ramp = STYLES[layer].ramp
+    if ramp is None:
+        return legend_colormap(classes(manifest))
+    return cmap.get(ramp)
+
+
+def ramp_legend(layer: str, manifest: dict[str, Any] | None, stops: int = 11) -> dict[str, Any]:
+    """Legend of a ramp layer: name, unit, value range and ``stops`` evenly spaced colours."""
+    style = STYLES[layer]
+    if style.ramp is None:
+        raise ValueError(f"layer {layer} is drawn with classes, not a ramp")
+    lo_hi = value_range(layer, manifest or {}) if manifest or layer == "confidence" else None
+    ramp = cmap.get(style.ramp)
+    colors = [ramp[round(i * 255 / (stops - 1))] for i in range(stops)]
+    return {
+        "title": style.title,
+        "colormap": style.ramp,
+        "unit": style.unit,
+        "min": lo_hi[0] if lo_hi else None,
+        "max": lo_hi[1] if lo_hi else None,
+        "stops": ["#{:02x}{:02x}{:02x}".format(*(int(v) for v in c[:3])) for c in colors],
+    }
