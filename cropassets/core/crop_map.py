@@ -37,10 +37,11 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint, *, strip_ro
         cube_paths: ``weekly_cube`` partitions of weeks 1..w of one season and tile, in week
             order (w >= k; only the first k are read: rule 1, nothing after week k).
         checkpoint: The model of sequence length k.
-        strip_rows: Rows read and predicted at a time.
+        strip_rows: Rows read and predicted at a time, within blocks one stored Zarr chunk
+            wide (the raw series of one strip is rows x chunk width x F x k float32).
         batch_size: Pixels per CNN batch.
         device: Torch device (default CUDA when present).
-        progress: Called with (rows done, rows total) after each strip.
+        progress: Called with (pixels done, pixels total) after each strip.
 
     Returns:
         ``(class_code, confidence)``, both (y, x) uint8: class code from the checkpoint's
@@ -73,21 +74,26 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint, *, strip_ro
     cls = np.full((ny, nx), CLASS_NODATA, dtype=np.uint8)
     conf = np.full((ny, nx), CLASS_NODATA, dtype=np.uint8)
     lut = codes.astype(np.uint8)
-    for y0 in range(0, ny, strip_rows):
-        y1 = min(y0 + strip_rows, ny)
-        strip = np.stack([a[:, y0:y1, :][pick] for a in arrays], axis=1)  # (F, T, rows, x)
-        series = strip.reshape(len(pick), k, -1).transpose(2, 0, 1)  # (N, F, T)
-        idx, p = predict(checkpoint, np.ascontiguousarray(series, dtype=np.float32),
-                         batch_size=batch_size, device=device)
-        ok = idx >= 0
-        c = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
-        c[ok] = lut[idx[ok]]
-        q = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
-        q[ok] = np.clip(np.round(p[ok] * 100), 0, 100).astype(np.uint8)
-        cls[y0:y1] = c.reshape(y1 - y0, nx)
-        conf[y0:y1] = q.reshape(y1 - y0, nx)
-        if progress:
-            progress(y1, ny)
+    block_x = int(arrays[0].chunks[2])  # one stored chunk wide: reads never span chunks
+    done = 0
+    for x0 in range(0, nx, block_x):
+        x1 = min(x0 + block_x, nx)
+        for y0 in range(0, ny, strip_rows):
+            y1 = min(y0 + strip_rows, ny)
+            strip = np.stack([a[:, y0:y1, x0:x1][pick] for a in arrays], axis=1)  # F,T,y,x
+            series = strip.reshape(len(pick), k, -1).transpose(2, 0, 1)  # (N, F, T)
+            idx, p = predict(checkpoint, np.ascontiguousarray(series, dtype=np.float32),
+                             batch_size=batch_size, device=device)
+            ok = idx >= 0
+            c = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
+            c[ok] = lut[idx[ok]]
+            q = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
+            q[ok] = np.clip(np.round(p[ok] * 100), 0, 100).astype(np.uint8)
+            cls[y0:y1, x0:x1] = c.reshape(y1 - y0, x1 - x0)
+            conf[y0:y1, x0:x1] = q.reshape(y1 - y0, x1 - x0)
+            done += (y1 - y0) * (x1 - x0)
+            if progress:
+                progress(done, ny * nx)
     return cls, conf
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+import zarr
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
@@ -17,7 +18,7 @@ from cropassets.core.crop_map import (
     write_crop_cog,
 )
 from cropassets.core.legend import CLASS_NODATA, class_legend, legend_colormap
-from cropassets.core.storage import write_zarr_atomic
+from cropassets.core.storage import open_zarr, write_zarr_atomic
 from cropassets.ml import predict, train
 from cropassets.ml.synthetic import make_labelled_series
 from cropassets.ml.train import TrainConfig
@@ -69,6 +70,16 @@ def test_strips_and_later_weeks_change_nothing(model_and_cubes, tmp_path):
     ref = predict_tile(paths[:K], ckpt, strip_rows=128)
     again = predict_tile(paths, ckpt, strip_rows=5, batch_size=7)  # weeks K+1.. present
     for a, b in zip(ref, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # cubes stored in chunks 7 px wide: blocks follow the chunks, same result
+    chunked = []
+    for p in paths[:K]:
+        ds = open_zarr(p).load().chunk({"y": 6, "x": 7})
+        ds["features"].encoding.pop("chunks", None)
+        chunked.append(tmp_path / p.name)
+        write_zarr_atomic(ds, chunked[-1])
+    assert zarr.open_array(chunked[0] / "features", mode="r").chunks[1:] == (6, 7)
+    for a, b in zip(ref, predict_tile(chunked, ckpt, strip_rows=4), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -1,0 +1,167 @@
+"""Benchmark: fused tile prediction (cubes -> smooth -> CWT -> CNN2D) vs the CNN alone.
+
+Uses the demo's checkpoints (``make demo`` first) and weekly cubes of tile T00 of the
+current season, tiled to ``--size``² pixels. Reports
+
+1. throughput of :func:`cropassets.core.crop_map.predict_tile` (the ``crop_map`` asset's
+   core) at week k = ``--k`` on a 1024² tile, against the ceiling: the CNN2D forward pass
+   alone (the fused conv-BN, channels-last inference model) on the same pixels' already
+   prepared inputs, and against the plain eager model at the old batch size (8192);
+2. peak RSS growth of ``predict_tile`` at ``--mem-k`` for each ``--mem-sizes`` tile, each in
+   a fresh child process: it must not grow with area beyond the two uint8 output arrays.
+
+    .venv/bin/python bench/bench_predict.py [--k 28] [--mem-sizes 1024 4096] [--mem-k 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path("data")
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(field)
+
+
+def _current_weeks() -> list[str]:
+    seasons = json.loads(Path("config/seasons.json").read_text())["seasons"]
+    cur = next(s for s in seasons if s["role"] == "current")
+    from datetime import date, timedelta
+
+    start = date.fromisoformat(cur["start"])
+    return [(start + timedelta(days=7 * i)).isoformat() for i in range(cur["weeks"])]
+
+
+def make_cubes(size: int, k: int, work: Path) -> list[Path]:
+    """Weekly cubes of weeks 1..k at size² pixels: demo T00 cubes tiled (real NaN gaps)."""
+    import numpy as np
+    import xarray as xr
+
+    from cropassets.core.storage import open_zarr, write_zarr_atomic
+
+    paths = []
+    for wk in _current_weeks()[:k]:
+        src = open_zarr(DATA / "weekly_cube" / "T00" / f"{wk}.zarr")
+        feats = src["features"].values
+        reps = -(-size // feats.shape[1])
+        big = np.tile(feats, (1, reps, reps))[:, :size, :size]
+        ds = xr.Dataset({"features": (("feature", "y", "x"), big)},
+                        coords={"feature": src["feature"].values})
+        p = work / f"{size}" / f"{wk}.zarr"
+        write_zarr_atomic(ds.chunk({"y": 1024, "x": 1024}), p)
+        paths.append(p)
+    return paths
+
+
+def child_memory(size: int, k: int, work: str) -> None:
+    """Peak RSS growth of predict_tile on a size² tile (run in a fresh process)."""
+    from cropassets.core.crop_map import predict_tile
+    from cropassets.ml.checkpoint import Checkpoint
+
+    paths = make_cubes(size, k, Path(work))
+    ckpt = Checkpoint.load(DATA / "cnn2d_checkpoint" / f"k{k:02d}.pt")
+    predict_tile(paths, ckpt, strip_rows=8)  # warm-up: imports, allocator, oneDNN kernels
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    base = _status("VmRSS")
+    t0 = time.perf_counter()
+    cls, _ = predict_tile(paths, ckpt)
+    dt = time.perf_counter() - t0
+    print(json.dumps({"size": size, "k": k, "seconds": dt, "px_per_s": cls.size / dt,
+                      "peak_growth_mib": (_status("VmHWM") - base) / 2**20,
+                      "outputs_mib": 2 * cls.size / 2**20}))
+
+
+def throughput(k: int, work: Path) -> None:
+    """predict_tile vs CNN forward alone vs eager model on the same 1024² pixels."""
+    import numpy as np
+    import torch
+
+    from cropassets.core.crop_map import predict_tile
+    from cropassets.ml.checkpoint import Checkpoint
+    from cropassets.ml.model import inference_model
+    from cropassets.ml.prepare import prepare_tensor
+
+    paths = make_cubes(1024, k, work)
+    ckpt = Checkpoint.load(DATA / "cnn2d_checkpoint" / f"k{k:02d}.pt")
+    predict_tile(paths[:k], ckpt, strip_rows=8)  # warm-up
+    t0 = time.perf_counter()
+    cls, _ = predict_tile(paths[:k], ckpt)
+    fused = cls.size / (time.perf_counter() - t0)
+
+    import zarr
+
+    n = 131072
+    series = np.stack([zarr.open_array(p / "features", mode="r")[:, :128, :]
+                       for p in paths[:k]], axis=1).reshape(5, k, -1).transpose(2, 0, 1)[:n]
+    series = np.ascontiguousarray(series, dtype=np.float32)
+    xin, _ = prepare_tensor(series, k, ckpt.cutoff, ckpt.order, ckpt.scales, ckpt.wavelet,
+                            ckpt.input_stats, "cpu", True, ckpt.presmoothed)
+    fast = inference_model(ckpt.build_model("cpu"), "cpu")
+    eager = ckpt.build_model("cpu")
+
+    def run(model, batch: int, channels_last: bool) -> float:
+        with torch.inference_mode():
+            for rep in range(2):  # first pass warms up
+                t = time.perf_counter()
+                for s in range(0, n, batch):
+                    x = xin[s:s + batch]
+                    if channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    model(x)
+                if rep:
+                    return n / (time.perf_counter() - t)
+        raise AssertionError
+
+    ceiling = run(fast, 2048, True)
+    eager_rate = run(eager, 8192, False)
+    print(f"k={k}, 1024x1024 tile, {torch.get_num_threads()} threads")
+    print(f"  fused predict_tile        : {fused:10.0f} px/s")
+    print(f"  CNN forward alone (fused) : {ceiling:10.0f} px/s  (ceiling)")
+    print(f"  CNN forward, eager b=8192 : {eager_rate:10.0f} px/s")
+    print(f"  fused / ceiling           : {fused / ceiling:10.2f}")
+    print(f"  ceiling / eager           : {ceiling / eager_rate:10.2f}")
+
+
+def main() -> None:
+    """Run both measurements."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", type=int, default=28)
+    ap.add_argument("--mem-sizes", type=int, nargs="*", default=[1024, 4096])
+    ap.add_argument("--mem-k", type=int, default=3)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_memory(int(args.child[0]), int(args.child[1]), args.child[2])
+        return
+    if not (DATA / "cnn2d_checkpoint" / f"k{args.k:02d}.pt").exists():
+        sys.exit("no demo checkpoints under data/: run `make demo` first")
+    work = Path(tempfile.mkdtemp(prefix="bench-predict-"))
+    try:
+        throughput(args.k, work)
+        print(f"peak memory of predict_tile, k={args.mem_k} (fresh process per size):")
+        for size in args.mem_sizes:
+            out = subprocess.run([sys.executable, __file__, "--child", str(size),
+                                  str(args.mem_k), str(work)], capture_output=True, text=True,
+                                 check=True).stdout.strip().splitlines()[-1]
+            r = json.loads(out)
+            print(f"  {size:5d}^2: {r['seconds']:6.1f} s, {r['px_per_s']:9.0f} px/s, peak RSS "
+                  f"growth {r['peak_growth_mib']:7.1f} MiB (outputs {r['outputs_mib']:.1f} MiB)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
