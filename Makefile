@@ -7,8 +7,9 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 WORLD ?= data/demo
 HOST ?= 127.0.0.1
 UI_PORT ?= 3000
+MAP_PORT ?= 8080
 
-.PHONY: demo test test-fast test-slow install ui lint bench clean-data
+.PHONY: demo test test-fast test-slow install web ui serve maps lint bench clean-data
 
 # Virtual environment with the project (editable) and its test extras.
 $(BIN)/.installed: pyproject.toml
@@ -20,24 +21,46 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The web map's browser dependency (MapLibre GL), served locally by the tiler.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: node_modules/.installed
+
 $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp deploy/dagster.yaml $@
 
-demo: install $(DAGSTER_HOME)/dagster.yaml
+demo: install web $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/cropassets demo-world --out $(WORLD)
 	$(BIN)/cropassets materialize raw_scenes weekly_cube season_series sos_map --missing --workers 2
 	$(BIN)/cropassets materialize scalograms --missing
 	$(BIN)/cropassets materialize cnn2d_checkpoint --missing
 	$(BIN)/cropassets materialize knee_report
+	$(MAKE) --no-print-directory maps
 	@echo
 	@echo "Demo world:        $(abspath $(WORLD))  (STAC catalog in $(WORLD)/stac)"
 	@echo "Assets:            $(abspath data)/{raw_scenes,weekly_cube,season_series}/<tile>/<week>.zarr"
-	@echo "SOS maps (COG):    $(abspath data)/sos_map/<tile>/<week>.tif"
+	@echo "Maps (COG):        $(abspath data)/{crop_map,sos_map}/<tile>/<week>.tif"
 	@echo "Checkpoints:       $(abspath data)/cnn2d_checkpoint/k<week>.pt"
 	@echo "Knee report:       $(abspath data)/knee_report/knee.json (+ knee.png)"
 	@echo "Dagster instance:  $(DAGSTER_HOME)"
-	@echo "Open the Dagster UI:  make ui   (then http://$(HOST):$(UI_PORT))"
+	$(MAKE) --no-print-directory serve
+
+# Crop maps of the current season and the week layers the tiler serves.
+maps: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/cropassets materialize week_model --weeks current --missing
+	$(BIN)/cropassets materialize crop_map --weeks current --missing
+	$(BIN)/cropassets materialize week_layers --weeks current
+
+# The web map (tiler) in the background and the Dagster UI in the foreground; Ctrl-C stops both.
+serve: install web $(DAGSTER_HOME)/dagster.yaml
+	@echo "Web map:     http://$(HOST):$(MAP_PORT)/"
+	@echo "Dagster UI:  http://$(HOST):$(UI_PORT)/"
+	$(BIN)/python -m tiler --data data --host $(HOST) --port $(MAP_PORT) & tiler=$$!; \
+	trap 'kill $$tiler 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(UI_PORT)
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(UI_PORT)
@@ -46,12 +69,12 @@ lint: install
 	$(BIN)/ruff check .
 
 # Fast suite on every change, then the slow end-to-end tests.
-test: install
+test: install web
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]
 
-test-fast: install
+test-fast: install web
 	$(BIN)/python -m pytest -q
 
 bench: install
@@ -59,6 +82,9 @@ bench: install
 	$(BIN)/python bench/bench_smoothing.py
 	$(BIN)/python bench/bench_tile_memory.py
 	$(BIN)/python bench/bench_cwt.py
+	$(BIN)/python bench/bench_cnn.py
+	$(BIN)/python bench/bench_predict.py
+	$(BIN)/python bench/bench_tiles.py
 
 clean-data:
 	rm -rf data .dagster_home

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("assets", nargs="+", help="asset names, e.g. raw_scenes")
     mat.add_argument("--tiles", nargs="*", default=None, help="tile ids (default: all)")
     mat.add_argument("--weeks", default=None,
-                     help="week range 'START...END' or one week (default: all)")
+                     help="week range 'START...END', one week, a season id such as "
+                          "2025, or 'current' (the current season; default: all weeks)")
     mat.add_argument("--missing", action="store_true",
                      help="skip partitions already materialized")
     mat.add_argument("--workers", type=int, default=1,

@@ -26,10 +26,19 @@ events are still stored in the instance and shown in the UI)."""
 
 
 def select_weeks(spec: str | None) -> list[str]:
-    """Week keys for ``'START...END'`` (inclusive), one week key, or all weeks (None)."""
+    """Week keys of a spec: ``'START...END'``, a week, a season id, ``current``, or None.
+
+    ``'START...END'`` is inclusive; a season id (e.g. ``"2025"``) selects all its weeks,
+    ``"current"`` those of every season whose role is current, None every week.
+    """
     keys = [w.key for w in all_weeks(SEASONS)]
     if not spec:
         return keys
+    if spec == "current":
+        return [w.key for w in all_weeks([s for s in SEASONS if s.role == "current"])]
+    for season in SEASONS:
+        if spec == season.id:
+            return [w.key for w in all_weeks([season])]
     start, _, end = spec.partition("...")
     end = end or start
     find_week(SEASONS, start)  # raises a clear error for a week outside every season

@@ -57,3 +57,15 @@ def test_cli_materializes_partitions_and_names_a_bad_week(tmp_path):
     assert bad.returncode == 2 and "'2023-01-02' lies outside every season" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert load_settings(env).data_root == tmp_path / "data"
+
+
+def test_week_selection_by_season_and_current():
+    from cropassets.core.seasons import all_weeks
+    from cropassets.materialize import select_weeks
+    from cropassets.partitions import SEASONS
+
+    current = [s for s in SEASONS if s.role == "current"]
+    assert select_weeks("current") == [w.key for w in all_weeks(current)]
+    assert select_weeks(SEASONS[0].id) == [w.key for w in all_weeks([SEASONS[0]])]
+    first, last = select_weeks(SEASONS[0].id)[0], select_weeks(SEASONS[0].id)[-1]
+    assert select_weeks(f"{first}...{last}") == select_weeks(SEASONS[0].id)
