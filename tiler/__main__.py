@@ -18,6 +18,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="port (default 8080; 0 picks a free one, logged at start)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false",
+                        help="do not log each request")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -31,11 +33,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"data root {data} does not exist")
     if args.workers > 1:  # each worker process builds the app from CROPASSETS_DATA
         uvicorn.run("tiler.app:app", host=args.host, port=args.port, workers=args.workers,
-                    log_level=args.log_level)
+                    log_level=args.log_level, access_log=args.access_log)
         return
     from tiler.app import create_app
 
-    uvicorn.run(create_app(data), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(create_app(data), host=args.host, port=args.port, log_level=args.log_level,
+                access_log=args.access_log)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,12 @@ def api_router(catalog: Catalog) -> APIRouter:
         return FileResponse(path, media_type=COG_MEDIA_TYPE,
                             filename=f"{product}_{tile}_{week}.tif")
 
+    @router.get("/download/{rest:path}", include_in_schema=False)
+    def no_such_download(rest: str) -> None:
+        """404 naming the expected form, for any other path under /download."""
+        raise HTTPException(404, "expected /download/{week}/{tile}/{product}.tif with a week "
+                                 f"and tile from /api/weeks and product in {', '.join(PRODUCTS)}")
+
     return router
 
 

@@ -14,9 +14,12 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rasterio
+import rasterio.errors
 from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import HTTPException
 
@@ -26,6 +29,21 @@ logger = logging.getLogger(__name__)
 
 LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos"}
 """The COG product that holds each served layer."""
+
+MAX_DECIMATION_ZOOMS = 3
+"""Tiles are served down to 3 zoom levels below a COG's coarsest overview (8 x 8 source
+pixels per tile pixel). rio-tiler warps at the resolution of the best overview, so without
+overviews each zoom level out costs 4x: a zoom-0 tile would read the whole world at 10 m."""
+
+
+@dataclass(frozen=True)
+class WeekMosaic:
+    """A checked MosaicJSON of one week and the zooms it is served at."""
+
+    path: Path
+    doc: MosaicJSON
+    minzoom: int   # the mosaic's, raised where the COGs lack overviews
+    maxzoom: int
 
 
 class Catalog:
@@ -109,8 +127,8 @@ class Catalog:
         return manifest
 
     # ---- mosaics and COGs --------------------------------------------------------------
-    def mosaic(self, layer: str, week: str) -> tuple[Path, MosaicJSON]:
-        """Path and document of the MosaicJSON serving ``layer`` in ``week``.
+    def mosaic(self, layer: str, week: str) -> WeekMosaic:
+        """The MosaicJSON serving ``layer`` in ``week``, checked and with its zoom floor.
 
         The document is checked once per file version: every asset must be a local file
         inside the data root, or the week is refused (404) and the reason logged.
@@ -122,13 +140,13 @@ class Catalog:
             raise HTTPException(404, f"week {week} has no {product} mosaic")
         path = self.inside(rel, f"the {product} mosaic of week {week}")
         try:
-            doc = self._load(path, lambda b: self._checked_mosaic(b, week, product))
+            return self._load(path, lambda b: self._checked_mosaic(path, b, week, product))
         except FileNotFoundError:
             raise HTTPException(404, f"the {product} mosaic of week {week} is missing") from None
-        return path, doc
 
-    def _checked_mosaic(self, body: bytes, week: str, product: str) -> MosaicJSON:
+    def _checked_mosaic(self, path: Path, body: bytes, week: str, product: str) -> WeekMosaic:
         doc = MosaicJSON(**json.loads(body))
+        files = []
         for assets in doc.tiles.values():
             for asset in assets:
                 full = (doc.asset_prefix or "") + asset
@@ -137,7 +155,10 @@ class Catalog:
                                  product, week, full)
                     raise HTTPException(404, f"the {product} mosaic of week {week} names files "
                                              "outside the data root; republish the week")
-        return doc
+                files.append(full)
+        levels = _overview_levels(sorted(set(files)))
+        floor = doc.maxzoom - levels - MAX_DECIMATION_ZOOMS
+        return WeekMosaic(path, doc, max(doc.minzoom, floor), doc.maxzoom)
 
     def cog(self, week: str, tile: str, product: str) -> Path:
         """Path of the published COG of ``product`` for ``tile`` in ``week`` (404 if none)."""
@@ -157,6 +178,19 @@ class Catalog:
         if not path.is_file():
             raise HTTPException(404, f"the {product} COG of tile {tile} in week {week} is missing")
         return path
+
+
+def _overview_levels(files: list[str]) -> int:
+    """Fewest overview levels among ``files`` (0 if one cannot be read)."""
+    levels = []
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        for f in files:
+            try:
+                with rasterio.open(f) as ds:
+                    levels.append(len(ds.overviews(1)))
+            except rasterio.errors.RasterioIOError:
+                levels.append(0)
+    return min(levels, default=0)
 
 
 def _shown(value: str | None, limit: int = 40) -> str:

@@ -69,7 +69,7 @@ def _validation_handler(request: Request, exc: RequestValidationError) -> Respon
     return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
 
-def check_layer_request(request: Request) -> None:
+async def check_layer_request(request: Request) -> None:
     """Router dependency of the layer routes: tile index in range, no client paths/URLs.
 
     Raises:

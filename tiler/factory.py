@@ -19,6 +19,7 @@ from cogeo_mosaic.backends import MosaicBackend
 from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import Depends, Path
 from morecantile.defaults import TileMatrixSets
+from rio_tiler.errors import NoAssetFoundError
 from rio_tiler.mosaic.methods import PixelSelectionMethod
 from rio_tiler.mosaic.methods.base import MosaicMethodBase
 from rio_tiler.types import ColorMapType
@@ -49,9 +50,11 @@ WeekPath = Annotated[str, Path(description="Week key (YYYY-MM-DD) listed by /api
 
 @dataclass
 class MosaicDefParams(DefaultDependency):
-    """Backend options: the checked MosaicJSON document (so the backend reads no file)."""
+    """Backend options: the checked MosaicJSON (so the backend reads no file), its zooms."""
 
     mosaic_def: MosaicJSON
+    minzoom: int
+    maxzoom: int
 
 
 def render_png(image: Any, output_format: ImageType | None = None, **kwargs: Any
@@ -99,25 +102,54 @@ class PublishedLayerFactory(MosaicTilerFactory):
 
 
 def layer_factory(layer: str, catalog: Catalog) -> PublishedLayerFactory:
-    """The factory serving ``layer`` under ``/layers/{layer}/{week}``."""
+    """The factory serving ``layer`` under ``/layers/{layer}/{week}``.
+
+    The dependencies are ``async``: FastAPI runs sync ones in its thread pool, one thread
+    hop each (about 25 per tile), which cost a third of a tile's time. They only look up
+    cached manifests (a ``stat`` per file) or return constants.
+    """
     style = render.STYLES[layer]
 
-    def week_mosaic(week: WeekPath) -> str:
-        return str(catalog.mosaic(layer, week)[0])
+    async def week_mosaic(week: WeekPath, request: Request) -> str:
+        mosaic = catalog.mosaic(layer, week)
+        z, tms = request.path_params.get("z", ""), request.path_params.get("tileMatrixSetId")
+        if tms == TMS_ID and z.isdigit() and int(z) < mosaic.minzoom:  # 204, nothing read
+            raise NoAssetFoundError(f"{layer} tiles start at zoom {mosaic.minzoom}")
+        return str(mosaic.path)
 
-    def mosaic_def(week: WeekPath) -> MosaicDefParams:
-        return MosaicDefParams(mosaic_def=catalog.mosaic(layer, week)[1])
+    async def mosaic_def(week: WeekPath) -> MosaicDefParams:
+        mosaic = catalog.mosaic(layer, week)
+        return MosaicDefParams(mosaic_def=mosaic.doc, minzoom=mosaic.minzoom,
+                               maxzoom=mosaic.maxzoom)
 
-    def layer_colormap(week: WeekPath) -> ColorMapType:
+    async def layer_colormap(week: WeekPath) -> ColorMapType:
         return render.colormap(layer, catalog.layer_week(layer, week))
 
-    def rendering(week: WeekPath) -> ImageRenderingParams:
+    async def rendering(week: WeekPath) -> ImageRenderingParams:
         rng = render.value_range(layer, catalog.layer_week(layer, week))
         return ImageRenderingParams(rescale=[f"{rng[0]},{rng[1]}"] if rng else None,
                                     color_formula=None, add_mask=True)
 
-    def first_valid() -> type[MosaicMethodBase]:
+    async def band() -> BidxParams:
+        return BidxParams(indexes=[style.band])
+
+    async def nearest() -> DatasetParams:
+        return DatasetParams(resampling_method="nearest", reproject_method="nearest")
+
+    async def no_options() -> DefaultDependency:
+        return DefaultDependency()
+
+    async def no_tile_options() -> TileParams:
+        return TileParams()
+
+    async def first_valid() -> type[MosaicMethodBase]:
         return PixelSelectionMethod.first.value
+
+    async def no_algorithm() -> None:
+        return None
+
+    async def gdal_env() -> dict[str, str]:
+        return dict(GDAL_ENV)
 
     return PublishedLayerFactory(
         name=layer,
@@ -125,16 +157,17 @@ def layer_factory(layer: str, catalog: Catalog) -> PublishedLayerFactory:
         backend=MosaicBackend,
         path_dependency=week_mosaic,
         backend_dependency=mosaic_def,  # type: ignore[arg-type]
-        layer_dependency=lambda: BidxParams(indexes=[style.band]),  # type: ignore[arg-type]
-        dataset_dependency=lambda: DatasetParams(  # type: ignore[arg-type]
-            resampling_method="nearest", reproject_method="nearest"),
-        tile_dependency=lambda: TileParams(),  # type: ignore[arg-type]
-        pixel_selection_dependency=first_valid,
-        process_dependency=lambda: None,
-        colormap_dependency=layer_colormap,
+        reader_dependency=no_options,  # type: ignore[arg-type]
+        assets_accessor_dependency=no_options,  # type: ignore[arg-type]
+        layer_dependency=band,  # type: ignore[arg-type]
+        dataset_dependency=nearest,  # type: ignore[arg-type]
+        tile_dependency=no_tile_options,  # type: ignore[arg-type]
+        pixel_selection_dependency=first_valid,  # type: ignore[arg-type]
+        process_dependency=no_algorithm,  # type: ignore[arg-type]
+        colormap_dependency=layer_colormap,  # type: ignore[arg-type]
         render_dependency=rendering,  # type: ignore[arg-type]
         render_func=render_png,
-        environment_dependency=lambda: dict(GDAL_ENV),
+        environment_dependency=gdal_env,  # type: ignore[arg-type]
         supported_tms=ONLY_WEB_MERCATOR,
         add_viewer=False,
     )

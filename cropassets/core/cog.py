@@ -71,6 +71,7 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
                     # PHOTOMETRIC=MINISBLACK keeps band 1's palette and no alpha band
                     out_profile["photometric"] = "MINISBLACK"
                 cog_translate(src, tmp, out_profile, overview_resampling=overview_resampling,
+                              overview_level=overview_levels(arr.shape[1:]),
                               quiet=True, in_memory=True, forward_band_tags=True,
                               config={"GDAL_PAM_ENABLED": "NO"})
         valid, errors, _ = cog_validate(tmp, quiet=True)
@@ -80,6 +81,19 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
     finally:
         tmp.unlink(missing_ok=True)
     return final
+
+
+def overview_levels(shape: tuple[int, int], smallest: int = 8, most: int = 6) -> int:
+    """Overview count for a web map: halvings until the smaller side is below ``smallest`` px.
+
+    At most ``most`` levels: a web map zoomed out by 6 levels reads overviews, never the
+    full resolution (rio-cogeo's default stops at the block size, 1 level for 512²).
+    """
+    side = min(shape)
+    levels = 0
+    while levels < most and side // 2 ** (levels + 1) >= smallest:
+        levels += 1
+    return levels
 
 
 def read_tags(path: str | Path) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,9 +65,13 @@ class Site:
         page.on("console", lambda m: m.type == "error" and self.errors.append(
             f"console: {m.text} ({m.location.get('url', '')})"))
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(
-            f"request failed: {r.url} ({r.failure})"))
+        page.on("requestfailed", self._failed)
         page.on("request", self._request)
+
+    def _failed(self, request) -> None:
+        # MapLibre cancels the tile requests of a layer it removes (week/layer switched)
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.errors.append(f"request failed: {request.url} ({request.failure})")
 
     def _request(self, request) -> None:
         parts = urlsplit(request.url)
@@ -83,6 +88,16 @@ class Site:
     def state(self) -> dict:
         self.page.wait_for_function("document.getElementById('map').dataset.state === 'idle'")
         return self.page.evaluate("cropmap.state")
+
+    def screen_xy(self, lon_lat: tuple[float, float]) -> tuple[float, float]:
+        """Map-canvas pixel of a lon/lat (MapLibre's projection)."""
+        js = "(ll) => { const p = cropmap.map.project(ll); return [p.x, p.y]; }"
+        x, y = self.page.evaluate(js, list(lon_lat))
+        return x, y
+
+    def click_map(self, x: float, y: float) -> None:
+        box = self.page.locator("#map canvas.maplibregl-canvas").bounding_box()
+        self.page.mouse.click(box["x"] + x, box["y"] + y)
 
     def map_png(self) -> bytes:
         return self.page.locator("#map canvas.maplibregl-canvas").screenshot()
@@ -130,6 +145,12 @@ def test_crop_layer_renders_class_colours_with_legend(site):
     counts = _colour_counts(_rgb(site.map_png()), site.classes)
     drawn = [name for name, n in counts.items() if n >= MIN_PIXELS]
     assert len(drawn) >= 2, f"class colours on the map: {counts}"
+    # the known field is drawn in its class colour where it is
+    x, y = site.screen_xy(site.maps.field_point)
+    field = next(c for c in site.classes if c["code"] == site.maps.field_class)
+    pixel = _rgb(site.map_png())[round(y), round(x)]
+    assert (np.abs(pixel - np.array(_hex_rgb(field["color"]))) <= TOLERANCE).all(), (
+        f"pixel {pixel} at the field point is not {field['name']} {field['color']}")
     legend = site.page.locator("#legend")
     for c in site.classes:
         assert legend.locator(f"li[data-code='{c['code']}']").inner_text().strip() == c["name"]
@@ -161,10 +182,21 @@ def test_week_slider_steps_weeks(site):
     assert site.page.locator("#week-badge").inner_text() == "preliminary"
     counts = _colour_counts(_rgb(site.map_png()), site.classes)
     assert sum(n >= MIN_PIXELS for n in counts.values()) >= 2, counts
+    site.save("web_map_week3.png")
     # after the knee: no preliminary badge
     slider.press("End")
     site.state()
     assert site.page.locator("#week-badge").inner_text() == ""
+
+
+def test_fast_slider_steps_end_on_the_last_week(site):
+    site.show("confidence", site.maps.weeks[0])
+    slider = site.page.get_by_label("Week", exact=True)
+    for key in ["ArrowRight"] * (len(site.maps.weeks) - 1) + ["ArrowLeft", "ArrowRight"]:
+        slider.press(key)  # no wait: renders overlap and the stale ones must give way
+    state = site.state()
+    assert state["week"] == site.maps.weeks[-1] and state["layerShown"]
+    assert site.page.locator("#xyz-url").input_value().count(site.maps.weeks[-1]) == 1
 
 
 def test_confidence_tiles_change_with_the_week(site):
@@ -188,23 +220,31 @@ def test_sos_layer_shown_without_a_model(site):
     img = _rgb(site.map_png())
     background = img[2, 2]
     assert (np.abs(img - background).max(axis=-1) > 10).sum() > 1000, "no SOS pixels drawn"
+    site.save("web_map_sos.png")
 
 
 def test_click_on_field_shows_its_class(site):
     week = site.maps.mapped_weeks[-1]
     site.show("crop", week)
-    lon, lat = site.maps.field_point
-    xy = site.page.evaluate("([lon, lat]) => { const p = cropmap.map.project([lon, lat]);"
-                            " return [p.x, p.y]; }", [lon, lat])
-    box = site.page.locator("#map canvas.maplibregl-canvas").bounding_box()
-    site.page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    site.click_map(*site.screen_xy(site.maps.field_point))
     info = site.page.locator(".maplibregl-popup .point-info[data-state='done']")
     info.wait_for()
-    name = next(c["name"] for c in site.classes if c["code"] == site.maps.field_class)
+    code = site.maps.field_class
+    name = next(c["name"] for c in site.classes if c["code"] == code)
     assert info.get_attribute("data-class-name") == name
     text = info.inner_text()
-    assert name in text and "%" in text and "SOS" in text
+    week_of_season = site.maps.weeks.index(week) + 1  # the fixture: confidence 40 + 10 x week
+    assert name in text and f"{min(100, 40 + 10 * week_of_season)} %" in text
+    if code <= 4:  # the fixture's SOS: 140 + 5 x class for classes 1-4, none otherwise
+        sos = 140 + 5 * code
+        assert f"day {sos}" in text
+        assert (date(int(week[:4]), 1, 1) + timedelta(days=sos - 1)).isoformat() in text
     site.save("web_map_popup.png")
+    site.page.locator(".maplibregl-popup-close-button").click()
+    # outside the published tiles: said so, and no request that would fail
+    site.click_map(5, VIEWPORT["height"] - 200)
+    info.wait_for()
+    assert "outside the mapped area" in info.inner_text()
     site.page.locator(".maplibregl-popup-close-button").click()
 
 
@@ -222,17 +262,17 @@ def test_xyz_template_and_downloads(site):
     tile = site.page.request.get(xyz.replace("{z}", str(z)).replace("{x}", str(x))
                                  .replace("{y}", str(y)))
     assert tile.status == 200 and tile.body()[:8] == b"\x89PNG\r\n\x1a\n"
-    tiles = sorted({t for t in _tiles(site.maps.root, week)})
+    tiles = _tiles(site.maps.root, week)
     links = site.page.locator("#downloads a")
-    got = sorted((links.nth(i).get_attribute("data-tile"), links.nth(i).get_attribute("data-product"))
-                 for i in range(links.count()))
+    got = sorted((a.get_attribute("data-tile"), a.get_attribute("data-product"))
+                 for a in links.all())
     assert got == sorted((t, p) for t in tiles for p in ("crop", "sos"))
     href = site.page.locator(f"#downloads a[data-tile='{tiles[0]}'][data-product='crop']")
     cog = site.page.request.get(href.get_attribute("href"))
     assert cog.status == 200 and cog.body()[:4] in (b"II*\x00", b"MM\x00*")
     # a week without a model offers only the SOS COGs
     site.show("crop", site.maps.weeks[0])
-    products = {links.nth(i).get_attribute("data-product") for i in range(links.count())}
+    products = {a.get_attribute("data-product") for a in links.all()}
     assert products == {"sos"}
 
 

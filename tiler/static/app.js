@@ -150,6 +150,8 @@ function rampRange(ramp, fallback) {
   return fallback;
 }
 
+const capitalised = (t) => t.charAt(0).toUpperCase() + t.slice(1);
+
 function doyToDate(year, doy) {
   const d = new Date(Date.UTC(Number(year), 0, 1));
   d.setUTCDate(d.getUTCDate() + Number(doy) - 1);
@@ -288,16 +290,17 @@ function updateLegend() {
     const ramp = legend.confidence;
     const [lo, hi] = rampRange(ramp, [0, 100]);
     content = rampLegend(rampStops(ramp, lo, hi), [`${lo} %`, `${(lo + hi) / 2} %`, `${hi} %`],
-      "Confidence: probability of the mapped class, 0–100 %");
+      "Probability of the mapped class (softmax × 100)");
   } else {
     const ramp = legend.sos;
     const [lo, hi] = w.sosRange || rampRange(ramp, [1, 366]);
     const year = (w.season.start || w.key).slice(0, 4);
     content = rampLegend(rampStops(ramp, lo, hi), [
       `day ${lo} (${doyToDate(year, lo)})`, `day ${hi} (${doyToDate(year, hi)})`,
-    ], "Start of season: day of year of emergence");
+    ], "Day of year (date) the season started in each field");
   }
-  const title = el("p", { className: "legend-layer", textContent: LAYER_TITLES[state.layer] });
+  const ramp = state.layer === "crop" ? null : legend[state.layer];
+  const title = el("p", { className: "legend-layer", textContent: capitalised(ramp?.title || LAYER_TITLES[state.layer]) });
   box.replaceChildren(title, content);
 }
 
@@ -427,17 +430,24 @@ async function showPoint(lngLat) {
   state.popup?.remove();
   state.popup = popup;
   const q = new URLSearchParams({ lon: lngLat.lng.toFixed(6), lat: lngLat.lat.toFixed(6), week: w.key });
+  const b = state.weeksDoc.bounds;
+  const inside = !Array.isArray(b)
+    || (lngLat.lng >= b[0] && lngLat.lng <= b[2] && lngLat.lat >= b[1] && lngLat.lat <= b[3]);
   let rec = null;
   let error = "";
-  try {
-    rec = pickPointRecord(await getJSON(apiUrl(`api/point?${q}`)), w.key);
-  } catch (err) {
-    error = err.message;
+  if (inside) {  // outside the data the API answers 404, which the browser logs as an error
+    try {
+      rec = pickPointRecord(await getJSON(apiUrl(`api/point?${q}`)), w.key);
+    } catch (err) {
+      error = err.message.startsWith("404") ? "" : err.message;
+    }
   }
   if (state.popup !== popup) return;
   const f = rec ? pointFields(rec) : null;
   const dl = el("dl");
-  if (f && (f.name != null || f.code != null)) {
+  if (!rec && !error) {
+    dl.append(row("Class", "outside the mapped area"));
+  } else if (f && (f.name != null || f.code != null)) {
     dl.append(row("Class", `${f.name ?? "unknown"}${f.code != null ? ` (code ${f.code})` : ""}`));
     dl.append(row("Confidence", f.confidence != null ? `${Math.round(f.confidence)} %` : "–"));
   } else {
