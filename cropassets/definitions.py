@@ -6,8 +6,10 @@ from dagster import Definitions, load_assets_from_modules
 
 from cropassets.assets import ingest, maps, series, sos, training
 from cropassets.resources import build_resources
+from cropassets.sensors import new_week_sensor
 
 defs = Definitions(
     assets=load_assets_from_modules([ingest, series, sos, training, maps]),
     resources=build_resources(),
+    sensors=[new_week_sensor],
 )
