@@ -35,6 +35,11 @@ TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "season_series", "sos_map")
 """Tile x week assets every week gets (crop_map too from week 3 on)."""
 IN_FLIGHT = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
 INTERVAL_S = int(os.environ.get("CROPASSETS_SENSOR_INTERVAL", "120"))
+"""Seconds between ticks (CROPASSETS_SENSOR_INTERVAL)."""
+DEFAULT_STATUS = (DefaultSensorStatus.STOPPED
+                  if os.environ.get("CROPASSETS_SENSOR", "on").lower() in ("off", "0", "false")
+                  else DefaultSensorStatus.RUNNING)
+"""Running unless CROPASSETS_SENSOR=off (it can always be toggled in the UI)."""
 
 
 def week_asset_partitions(week: SeasonWeek) -> set[AssetKeyPartitionKey]:
@@ -53,7 +58,7 @@ def _has_scenes(stac: StacCatalog, week: SeasonWeek) -> bool:
 
 @sensor(
     minimum_interval_seconds=INTERVAL_S,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=DEFAULT_STATUS,
     description=(
         "Watches the STAC catalog: when the next week of the current season is over and has "
         "scenes, launches a backfill of that week for every tile through to the crop map and "
