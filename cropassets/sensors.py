@@ -57,6 +57,7 @@ def _has_scenes(stac: StacCatalog, week: SeasonWeek) -> bool:
 
 
 @sensor(
+    asset_selection=list(TILE_WEEK_CHAIN) + ["crop_map", "week_model", "week_layers"],
     minimum_interval_seconds=INTERVAL_S,
     default_status=DEFAULT_STATUS,
     description=(

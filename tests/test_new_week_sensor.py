@@ -68,8 +68,10 @@ def test_sensor_requests_first_week_then_waits_for_scenes(catalog):
         assert publish_withheld(catalog) > 0
         ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
                                    resources={"stac": stac})
-        request = new_week_sensor(ctx)
-        assert request.tags == {WEEK_TAG: first.key}
+        tick = new_week_sensor.evaluate_tick(ctx)  # what the daemon runs, validation included
+        assert len(tick.run_requests) == 1
+        request = tick.run_requests[0]
+        assert request.tags[WEEK_TAG] == first.key
         subset = request.asset_graph_subset
         assert subset.get_partitions_subset(AssetKey("raw_scenes")).get_partition_keys() \
             and set(subset.get_partitions_subset(AssetKey("season_series"))
