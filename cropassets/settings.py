@@ -12,6 +12,12 @@ CROPASSETS_STAC_URL         STAC API root URL; empty = serve the  (empty)
 CROPASSETS_CATALOG_PROFILE  asset naming profile (demo,           ``demo``
                             earth-search, planetary-computer)
 CROPASSETS_MAX_CLOUD        max eo:cloud_cover (%) of S2 scenes   ``90``
+CROPASSETS_DASK_SCHEDULER   where dask graphs run: empty =        (empty)
+                            threads in the run process;
+                            ``local`` = a LocalCluster per run;
+                            else a scheduler ``tcp://host:8786``
+CROPASSETS_TILER_URL        base URL of the tiler's web map, for  ``http://127.0.0.1:8080``
+                            links in the Dagster UI
 =========================== ===================================== ==============================
 """
 
@@ -35,6 +41,8 @@ class Settings:
     stac_url: str
     catalog_profile: str
     max_cloud_cover: float
+    dask_scheduler: str = ""
+    tiler_url: str = "http://127.0.0.1:8080"
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -49,4 +57,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         stac_url=env.get("CROPASSETS_STAC_URL", ""),
         catalog_profile=env.get("CROPASSETS_CATALOG_PROFILE", "demo"),
         max_cloud_cover=float(env.get("CROPASSETS_MAX_CLOUD", "90")),
+        dask_scheduler=env.get("CROPASSETS_DASK_SCHEDULER", "").strip(),
+        tiler_url=(env.get("CROPASSETS_TILER_URL") or "http://127.0.0.1:8080").rstrip("/"),
     )

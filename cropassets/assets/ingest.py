@@ -3,8 +3,16 @@
 import time
 
 import numpy as np
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
+from cropassets.assets._ui import check_result, check_spec
+from cropassets.core import quality
 from cropassets.core.grid import get_tile
 from cropassets.core.scenes import load_week
 from cropassets.core.seasons import find_week
@@ -21,6 +29,17 @@ CLOUDY_SCL = (3, 8, 9, 10)
     partitions_def=tile_week_partitions,
     group_name="ingest",
     kinds={"zarr", "stac"},
+    check_specs=[
+        check_spec("raw_scenes", "scene_count", (
+            "Scenes of the week on the tile; warns below the minimum counts "
+            f"(Sentinel-2: {quality.MIN_S2_SCENES}, Sentinel-1: {quality.MIN_S1_SCENES}, "
+            "since a 12-day orbit misses whole weeks)."),
+            partitions_def=tile_week_partitions),
+        check_spec("raw_scenes", "cloud_free_share", (
+            "Share of valid S2 pixel-observations (SCL > 0) of the week that are clear "
+            f"(SCL 4-7); warns below {quality.MIN_CLEAR_SHARE} or when nothing valid was "
+            "seen. Metadata: share per scene."), partitions_def=tile_week_partitions),
+    ],
     description=(
         "Every Sentinel-2 L2A and Sentinel-1 scene acquired in the week that intersects the "
         "tile, read onto the tile grid (reprojected/resampled where the scene differs), S2 "
@@ -48,7 +67,13 @@ def raw_scenes(context: AssetExecutionContext, stac: StacCatalog, data_root: Dat
     scl = ds["scl"].values
     valid = scl > 0
     cloud_frac = float(np.isin(scl, CLOUDY_SCL)[valid].mean()) if valid.any() else float("nan")
-    return MaterializeResult(metadata={
+    warn = AssetCheckSeverity.WARN
+    checks = [
+        check_result("scene_count", quality.scene_count(n_s2, n_s1), warn),
+        check_result("cloud_free_share", quality.raw_clear_share(
+            scl, scene_ids=[str(v) for v in ds["s2_id"].values]), warn),
+    ]
+    return MaterializeResult(check_results=checks, metadata={
         "path": MetadataValue.path(str(path)),
         "season": week.season.id,
         "week_of_season": week.index,

@@ -7,6 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
     MaterializeResult,
@@ -15,10 +18,20 @@ from dagster import (
     Nothing,
     StaticPartitionMapping,
     asset,
+    asset_check,
 )
 
+from cropassets.assets._ui import (
+    check_result,
+    check_spec,
+    cogs_on_disk,
+    skipped_result,
+    tiler_link,
+    to_metadata,
+)
 from cropassets.assets.series import SEASON_TO_DATE
-from cropassets.assets.training import checkpoint_path
+from cropassets.assets.training import checkpoint_path, read_knee_week
+from cropassets.core import quality
 from cropassets.core.crop_map import class_shares, map_accuracy, predict_tile, write_crop_cog
 from cropassets.core.layers import write_week_layer
 from cropassets.core.legend import class_legend
@@ -52,12 +65,6 @@ def week_model_path(data_root: DataRoot, week: str) -> Path:
     return Path(data_root.root) / "week_model" / f"{week}.json"
 
 
-def read_knee_week(data_root: DataRoot) -> int | None:
-    """Knee week from ``knee_report`` (None before the report exists)."""
-    p = Path(data_root.root) / "knee_report" / "knee.json"
-    return int(json.loads(p.read_text())["knee"]["length_steps"]) if p.exists() else None
-
-
 @asset(
     partitions_def=week_partitions,
     group_name="maps",
@@ -65,6 +72,11 @@ def read_knee_week(data_root: DataRoot) -> int | None:
          "knee_report": AssetIn(dagster_type=Nothing)},
     output_required=False,
     kinds={"json"},
+    check_specs=[check_spec("week_model", "knee_known", (
+        "The knee report existed when the model was recorded, so the preliminary flag "
+        "(week of season < knee) is meaningful; without it every map is flagged "
+        "preliminary (warns). Weeks without a model pass as skipped."),
+        partitions_def=week_partitions)],
     description=(
         "Which model maps this calendar week: the checkpoint of its week of season k, its "
         "SHA-256, validation and current-season accuracy, the classes, the knee week and "
@@ -75,9 +87,11 @@ def read_knee_week(data_root: DataRoot) -> int | None:
 def week_model(context: AssetExecutionContext, data_root: DataRoot):
     """Record the checkpoint that serves one calendar week."""
     week = find_week(SEASONS, context.partition_key)
+    t0 = time.perf_counter()
     if week.index < MIN_WEEKS:
         context.log.info(f"week {week.key} is week {week.index} of season {week.season.id}: "
                          f"{NO_MODEL_REASON}; nothing to record")
+        yield skipped_result("knee_known", NO_MODEL_REASON)
         return
     ck_path = checkpoint_path(data_root, f"{week.index:02d}")
     if not ck_path.exists():
@@ -99,7 +113,13 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
     }
     path = week_model_path(data_root, week.key)
     write_bytes_atomic(path, json.dumps(record, indent=1).encode())
-    yield MaterializeResult(metadata={
+    knee_known = AssetCheckResult(
+        check_name="knee_known", passed=knee is not None, severity=AssetCheckSeverity.WARN,
+        description=(f"knee week {knee}: week {week.index} is "
+                     f"{'preliminary' if record['preliminary'] else 'final'}" if knee is not None
+                     else "no knee report yet: maps of this week are flagged preliminary"),
+        metadata={"knee_week": knee if knee is not None else -1, "week_of_season": week.index})
+    yield MaterializeResult(check_results=[knee_known], metadata={
         "path": MetadataValue.path(str(path)),
         "week_of_season": week.index,
         "checkpoint": record["checkpoint"],
@@ -107,6 +127,7 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
         "current_season_accuracy": float(cur) if cur is not None else float("nan"),
         "knee_week": knee if knee is not None else -1,
         "preliminary": record["preliminary"],
+        "seconds": round(time.perf_counter() - t0, 3),
     })
 
 
@@ -117,6 +138,17 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
          "weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
     output_required=False,
     kinds={"cog", "pytorch"},
+    check_specs=[
+        check_spec("crop_map", "cog_valid", (
+            "The file on disk is a valid COG (rio-cogeo cog_validate), every block decodes, "
+            "uint8 with nodata 255 on both bands, two bands (docs/CONTRACTS.md). Blocking: "
+            "week_layers publishes it. Weeks without a model pass as skipped."),
+            partitions_def=tile_week_partitions, blocking=True),
+        check_spec("crop_map", "class_values", (
+            "Band 1 holds only legend class codes, band 2 confidences of 0-100, and nodata "
+            "(255) is set on both bands at the same pixels. Blocking."),
+            partitions_def=tile_week_partitions, blocking=True),
+    ],
     description=(
         "Crop type of every pixel of the tile at this week: the weekly composites of weeks "
         "1..w, gap-filled, smoothed, CWT, CNN2D of week of season w, streamed in batches. "
@@ -133,9 +165,12 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     week = find_week(SEASONS, keys["week"])
     tile = TILES[keys["tile"]]
     record_path = week_model_path(data_root, week.key)
+    t_start = time.perf_counter()
     if week.index < MIN_WEEKS or not record_path.exists():
-        context.log.info(f"no crop map for {keys['tile']} {week.key}: " + (
-            NO_MODEL_REASON if week.index < MIN_WEEKS else "week_model not materialized"))
+        reason = NO_MODEL_REASON if week.index < MIN_WEEKS else "week_model not materialized"
+        context.log.info(f"no crop map for {keys['tile']} {week.key}: {reason}")
+        yield skipped_result("cog_valid", reason)
+        yield skipped_result("class_values", reason)
         return
     record = json.loads(record_path.read_text())
     ckpt = Checkpoint.load(Path(data_root.root) / record["checkpoint"])
@@ -168,6 +203,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         "class_areas": MetadataValue.json(class_shares(cls, legend, tile.resolution ** 2)),
         "pixels_per_second": round(cls.size / seconds),
         "predict_seconds": round(seconds, 2),
+        "map": tiler_link(week.season.id, week.key, "crop"),
     }
     try:
         label_file = labels.path(week.season.id)
@@ -178,7 +214,21 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         acc = map_accuracy(cls, rasterize_fields(label_file, tile), fields.class_of_field)
         meta["accuracy_vs_labels"] = acc["overall_accuracy"]
         meta["labelled_pixels"] = acc["labelled_pixels"]
-    yield MaterializeResult(metadata=meta)
+    meta["seconds"] = round(time.perf_counter() - t_start, 2)
+    checks = [check_result("cog_valid", quality.cog_check(path, quality.CROP_COG)),
+              check_result("class_values", quality.crop_values_check(
+                  cls, conf, [e.code for e in legend]))]
+    yield MaterializeResult(metadata=meta, check_results=checks)
+
+
+@asset_check(asset=crop_map, description=(
+    "Re-validates crop-map COGs already on disk (a file corrupted or replaced after it was "
+    "written): in a run of one partition, that partition's file; run on its own, every "
+    "<data>/crop_map/<tile>/<week>.tif. Same rules as cog_valid."))
+def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
+                      ) -> AssetCheckResult:
+    """Validate the crop-map COGs on disk."""
+    return cogs_on_disk(context, data_root, "crop_map", quality.CROP_COG)
 
 
 @asset(
@@ -187,6 +237,11 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     ins={"crop_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
          "sos_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK)},
     kinds={"json"},
+    check_specs=[check_spec("week_layers", "published_cogs_valid", (
+        "Every crop and SOS COG found for the week is validated before publishing (valid "
+        "COG, the product's dtype and nodata); an invalid one is left out of the manifest, "
+        "so the tiler never serves it, and fails this check. Metadata lists invalid files "
+        "and tiles missing a layer."), partitions_def=week_partitions)],
     description=(
         "What the tiler serves for this week: one MosaicJSON per product over every tile's "
         "COG (crop: class + confidence bands; SOS) and a manifest with the week, its season, "
@@ -200,12 +255,22 @@ def week_layers(context: AssetExecutionContext, data_root: DataRoot,
                 labels: ReferenceLabels) -> MaterializeResult:
     """Publish one week of all tiles for the tiler."""
     week = find_week(SEASONS, context.partition_key)
+    t0 = time.perf_counter()
     files = {}
     for t in TILES:
         crop = data_root.partition_path("crop_map", t, week.key, ".tif")
         sos = data_root.partition_path("sos_map", t, week.key, ".tif")
         files[t] = {"crop": crop if crop.exists() else None,
                     "sos": sos if sos.exists() else None}
+    found = {p: [f[p] for f in files.values() if f[p]] for p in ("crop", "sos")}
+    crop_ok = quality.cog_files_check(found["crop"], quality.CROP_COG)
+    sos_ok = quality.cog_files_check(found["sos"], quality.SOS_COG)
+    invalid = {**crop_ok.metadata["invalid_files"], **sos_ok.metadata["invalid_files"]}
+    for f in files.values():  # never publish a file the tiler could not serve
+        for product in ("crop", "sos"):
+            if f[product] is not None and str(f[product]) in invalid:
+                context.log.warning(f"not publishing {f[product]}: {invalid[str(f[product])]}")
+                f[product] = None
     record_path = week_model_path(data_root, week.key)
     record = json.loads(record_path.read_text()) if record_path.exists() else None
     if record is not None:
@@ -222,7 +287,18 @@ def week_layers(context: AssetExecutionContext, data_root: DataRoot,
     manifest = write_week_layer(
         data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
         record["knee_week"] if record else read_knee_week(data_root), model, reason=reason)
-    return MaterializeResult(metadata={
+    valid = AssetCheckResult(
+        check_name="published_cogs_valid", passed=not invalid,
+        description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (
+            "; invalid files left out of the manifest" if invalid else ""),
+        metadata=to_metadata({
+            "crop_files": crop_ok.metadata["files"], "sos_files": sos_ok.metadata["files"],
+            "invalid_files": invalid,
+            "tiles_without_crop": [t for t, f in files.items() if not f["crop"]],
+            "tiles_without_sos": [t for t, f in files.items() if not f["sos"]]}))
+    links = {f"map_{layer}": tiler_link(week.season.id, week.key, layer)
+             for layer in ("crop", "confidence", "sos") if manifest["layers"].get(layer)}
+    return MaterializeResult(check_results=[valid], metadata={
         "manifest": MetadataValue.path(str(Path(data_root.root) / "week_layers"
                                            / f"{week.key}.json")),
         "crop_available": manifest["layers"]["crop"],
@@ -230,4 +306,6 @@ def week_layers(context: AssetExecutionContext, data_root: DataRoot,
         "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
         "preliminary": manifest["preliminary"],
         "reason": manifest["reason"],
+        **links,
+        "seconds": round(time.perf_counter() - t0, 2),
     })

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 from dagster import (
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
     DimensionPartitionMapping,
@@ -16,12 +17,15 @@ from dagster import (
     asset,
 )
 
+from cropassets.assets._ui import check_result, check_spec
+from cropassets.core import quality
 from cropassets.core.composite import write_weekly_composite
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.series import season_series as build_series
 from cropassets.core.series import stack_cubes
 from cropassets.core.storage import dataset_to_series, open_zarr, write_zarr_atomic
 from cropassets.partitions import SEASONS, tile_week_partitions
+from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
 
@@ -47,6 +51,17 @@ SEASON_TO_DATE = MultiPartitionMapping({
     group_name="series",
     ins={"raw_scenes": AssetIn(dagster_type=Nothing)},
     kinds={"zarr"},
+    check_specs=[
+        check_spec("weekly_cube", "clear_observation_share", (
+            "Share of the tile's pixels with at least one clear S2 observation this week; "
+            f"warns below {quality.MIN_CLEAR_SHARE}."), partitions_def=tile_week_partitions),
+        check_spec("weekly_cube", "value_ranges", (
+            "Every finite composite value within its plausible range (NDVI, LSWI in [-1, 1]; "
+            "VV, VH in [-40, 10] dB; VH-VV in [-30, 20] dB), no infinities; NaN (nothing "
+            "clear) is allowed. Blocking: a series built from out-of-range composites is "
+            "garbage. Metadata: min/max and out-of-range counts per feature."),
+            partitions_def=tile_week_partitions, blocking=True),
+    ],
     description=(
         "One composite per tile and week: SCL-masked (cloud, shadow, cirrus, snow, nodata, "
         "plus a buffer) NDVI and LSWI medians of clear S2 observations, Lee-filtered S1 VV/VH "
@@ -55,26 +70,37 @@ SEASON_TO_DATE = MultiPartitionMapping({
     ),
 )
 def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
-                series_settings: SeriesSettings) -> MaterializeResult:
+                series_settings: SeriesSettings, dask_cluster: DaskCluster) -> MaterializeResult:
     """Composite one tile x week of raw scenes."""
     keys = context.partition_key.keys_by_dimension
     raw = open_zarr(data_root.partition_path("raw_scenes", keys["tile"], keys["week"]),
                     dask=True)
     cfg = series_settings
+    t0 = time.perf_counter()
     path = data_root.partition_path("weekly_cube", keys["tile"], keys["week"])
-    nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
-                                    cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
+    with dask_cluster.compute_context():  # blocks as dask tasks: threads, or the cluster
+        nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
+                                        cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
     cube = open_zarr(path).load()
     feats = cube["features"].values
     nan_share = {f: float(np.isnan(feats[i]).mean()) for i, f in enumerate(cfg.features)}
-    return MaterializeResult(metadata={
+    n_obs_s2 = cube["n_obs"].sel(sensor="s2").values
+    checks = [
+        check_result("clear_observation_share", quality.cube_clear_share(n_obs_s2),
+                     AssetCheckSeverity.WARN),
+        check_result("value_ranges", quality.feature_ranges(
+            feats, [str(f) for f in cube["feature"].values])),
+    ]
+    return MaterializeResult(check_results=checks, metadata={
         "path": MetadataValue.path(str(path)),
         "nan_share": MetadataValue.json(nan_share),
-        "clear_share_s2": float((cube["n_obs"].values[0] > 0).mean()),
-        "mean_s2_obs": float(cube["n_obs"].values[0].mean()),
+        "clear_share_s2": float((n_obs_s2 > 0).mean()),
+        "mean_s2_obs": float(n_obs_s2.mean()),
         "s2_scenes": int(raw.sizes["s2_time"]),
         "s1_scenes": int(raw.sizes["s1_time"]),
         "bytes": nbytes,
+        "dask": MetadataValue.json(dask_cluster.describe()),
+        "seconds": round(time.perf_counter() - t0, 2),
     })
 
 
@@ -83,6 +109,15 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
     group_name="series",
     ins={"weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
     kinds={"zarr"},
+    check_specs=[check_spec("season_series", "gap_fill_complete", (
+        "After gap-fill, a (feature, pixel) series is NaN-free exactly where the season so "
+        "far was observed: the weekly composites of weeks 1..w hold a value of the feature, "
+        "or count a valid observation of its sensor, in at least one week. A series still "
+        "NaN there (the fill failed, or a composite lost the values its counts record), or "
+        "a value where nothing was ever observed, fails; pixels never observed this season "
+        "are legitimately NaN. Blocking: SOS and maps of this week would read the holes. "
+        "Metadata: failed share of the observed series, never-observed share, NaN share."),
+        partitions_def=tile_week_partitions, blocking=True)],
     description=(
         "The season's series up to this week: weekly cubes of weeks 1..w (truncated first), "
         "gap-filled linearly along time (edges take the nearest observation) and smoothed "
@@ -90,8 +125,17 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
     ),
 )
 def season_series(context: AssetExecutionContext, data_root: DataRoot,
-                  series_settings: SeriesSettings) -> MaterializeResult:
+                  series_settings: SeriesSettings, dask_cluster: DaskCluster
+                  ) -> MaterializeResult:
     """Build the smoothed series of one tile from its season start to this week."""
+    with dask_cluster.compute_context():  # every dask compute below: threads, or the cluster
+        result = _season_series(context, data_root, series_settings)
+        context.add_asset_metadata({"dask": MetadataValue.json(dask_cluster.describe())})
+    return result
+
+
+def _season_series(context: AssetExecutionContext, data_root: DataRoot,
+                   series_settings: SeriesSettings) -> MaterializeResult:
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
     upstream = sorted({k.keys_by_dimension["week"]
@@ -109,11 +153,13 @@ def season_series(context: AssetExecutionContext, data_root: DataRoot,
     path = data_root.partition_path("season_series", keys["tile"], keys["week"])
     nbytes = write_zarr_atomic(out, path, enc)
     written = open_zarr(path, dask=True)
-    return MaterializeResult(metadata={
+    fill = quality.gap_fill_check(dataset_to_series(written), cubes["features"], cubes["n_obs"])
+    return MaterializeResult(check_results=[check_result("gap_fill_complete", fill)], metadata={
         "path": MetadataValue.path(str(path)),
         "weeks": week.index,
         "no_clear_s2_share": float((written["n_obs_s2"] == 0).mean().compute()),
-        "nan_share_after_fill": float(dataset_to_series(written).isnull().mean().compute()),
+        "nan_share_after_fill": fill.metadata["nan_share_after_fill"],
+        "never_observed_share": fill.metadata["legit_nan_share"],
         "seconds": round(time.perf_counter() - t0, 2),
         "bytes": nbytes,
     })

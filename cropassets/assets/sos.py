@@ -1,17 +1,23 @@
 """Start-of-Season maps per tile and week, written as COGs."""
 
+import time
 from datetime import timedelta
 
 import numpy as np
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
     AssetExecutionContext,
     AssetIn,
     MaterializeResult,
     MetadataValue,
     Nothing,
     asset,
+    asset_check,
 )
 
+from cropassets.assets._ui import check_result, check_spec, cogs_on_disk, tiler_link
+from cropassets.core import quality
 from cropassets.core.cog import write_cog
 from cropassets.core.seasons import find_week
 from cropassets.core.sos import start_of_season
@@ -29,6 +35,15 @@ SOS_NODATA = 0
     group_name="maps",
     ins={"season_series": AssetIn(dagster_type=Nothing)},
     kinds={"cog"},
+    check_specs=[
+        check_spec("sos_map", "cog_valid", (
+            "The file on disk is a valid COG (rio-cogeo cog_validate), every block decodes, "
+            "uint16 with nodata 0, one band (docs/CONTRACTS.md). Blocking: week_layers "
+            "publishes it."), partitions_def=tile_week_partitions, blocking=True),
+        check_spec("sos_map", "sos_within_season", (
+            "Every SOS date lies between the season start and the last day of this week."),
+            partitions_def=tile_week_partitions, blocking=True),
+    ],
     description=(
         "Start of Season per pixel from the smoothed series up to this week: the day of year "
         "NDVI first crosses base + fraction x amplitude (TIMESAT rule), with the radar/water "
@@ -41,6 +56,7 @@ def sos_map(context: AssetExecutionContext, data_root: DataRoot,
     """Compute and write the SOS COG of one tile x week."""
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
+    t0 = time.perf_counter()
     ds = open_zarr(data_root.partition_path("season_series", keys["tile"], keys["week"]))
     cfg = series_settings
     doy = start_of_season(dataset_to_series(ds).load(), week.season.start, cfg.sos_fraction,
@@ -56,8 +72,23 @@ def sos_map(context: AssetExecutionContext, data_root: DataRoot,
                     "week_of_season": week.index, "last_observation_date": last_day.isoformat(),
                     "sos_fraction": series_settings.sos_fraction})
     started = out != SOS_NODATA
-    return MaterializeResult(metadata={
+    checks = [check_result("cog_valid", quality.cog_check(path, quality.SOS_COG)),
+              check_result("sos_within_season", quality.sos_in_season(
+                  out, SOS_NODATA, week.season.start, last_day))]
+    return MaterializeResult(check_results=checks, metadata={
         "path": MetadataValue.path(str(path)),
         "started_share": float(started.mean()),
         "median_sos_doy": float(np.median(out[started])) if started.any() else float("nan"),
+        "map": tiler_link(week.season.id, week.key, "sos"),
+        "seconds": round(time.perf_counter() - t0, 2),
     })
+
+
+@asset_check(asset=sos_map, description=(
+    "Re-validates SOS COGs already on disk (a file corrupted or replaced after it was "
+    "written): in a run of one partition, that partition's file; run on its own, every "
+    "<data>/sos_map/<tile>/<week>.tif. Same rules as cog_valid."))
+def sos_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
+                     ) -> AssetCheckResult:
+    """Validate the SOS COGs on disk."""
+    return cogs_on_disk(context, data_root, "sos_map", quality.SOS_COG)

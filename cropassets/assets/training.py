@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from dagster import (
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
     MaterializeResult,
@@ -16,8 +17,16 @@ from dagster import (
     asset,
 )
 
+from cropassets.assets._ui import check_result, check_spec
+from cropassets.core import quality
 from cropassets.core.cwt import cwt_magnitude, default_scales
-from cropassets.core.plots import knee_png, markdown_image, scalogram_examples_png
+from cropassets.core.plots import (
+    class_profiles_png,
+    confusion_png,
+    knee_png,
+    markdown_image,
+    scalogram_examples_png,
+)
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.smoothing import smooth_series
 from cropassets.core.storage import write_bytes_atomic
@@ -28,6 +37,7 @@ from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.predict import evaluate
 from cropassets.ml.train import train
 from cropassets.partitions import (
+    MAX_WEEKS,
     MIN_WEEKS,
     SEASONS,
     TILES,
@@ -55,6 +65,12 @@ def checkpoint_path(data_root: DataRoot, k: str) -> Path:
     return Path(data_root.root) / "cnn2d_checkpoint" / f"k{k}.pt"
 
 
+def read_knee_week(data_root: DataRoot) -> int | None:
+    """Knee week from ``knee_report`` (None before the report exists)."""
+    p = Path(data_root.root) / "knee_report" / "knee.json"
+    return int(json.loads(p.read_text())["knee"]["length_steps"]) if p.exists() else None
+
+
 @asset(
     partitions_def=week_partitions,
     group_name="training",
@@ -62,13 +78,18 @@ def checkpoint_path(data_root: DataRoot, k: str) -> Path:
         dagster_type=Nothing,
         partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name="week"))},
     kinds={"numpy"},
+    check_specs=[check_spec("scalograms", "class_coverage", (
+        f"Every class of the season's labels has at least {quality.MIN_SAMPLES_PER_CLASS} "
+        "sampled pixels this week (warns: a class with few samples trains and evaluates "
+        "poorly). Metadata: samples per class."), partitions_def=week_partitions)],
     description=(
         "Labelled pixels of this week's season, sampled per field (interior pixels, at most "
         "`per_field` per field and `per_class` per class, whole fields kept), with their "
         "weekly composites up to this week (sample, feature, week; the cubes behind "
         "season_series of this week), class codes and field ids for splitting by field. "
         "Reference seasons train; the current season's held-back "
-        "labels only evaluate. Metadata shows example CWT scalograms per class; the CNN "
+        "labels only evaluate. Metadata shows example CWT scalograms and the median NDVI "
+        "profile of each class (with its inter-quartile band); the CNN "
         "input scalograms are recomputed from these series by the same prepare function "
         "at training and at inference."
     ),
@@ -77,6 +98,7 @@ def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: Refe
                series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
     week = find_week(SEASONS, context.partition_key)
+    t0 = time.perf_counter()
     upto = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
     paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
     data = labelled_series(paths, TILES, labels.path(week.season.id), labels.per_field,
@@ -106,7 +128,14 @@ def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: Refe
         png = scalogram_examples_png(mags, data["labels"][pick], names,
                                      list(data["features"]), per_class=2)
         meta["example_scalograms"] = MetadataValue.md(markdown_image(png, "scalograms"))
-    return MaterializeResult(metadata=meta)
+    feats = [str(f) for f in data["features"]]
+    if "ndvi" in feats and len(data["labels"]):
+        png = class_profiles_png(data["series"][:, feats.index("ndvi")], data["labels"], names)
+        meta["ndvi_profiles"] = MetadataValue.md(markdown_image(png, "NDVI per class"))
+    meta["seconds"] = round(time.perf_counter() - t0, 2)
+    coverage = quality.class_coverage(data["labels"], names)
+    return MaterializeResult(metadata=meta, check_results=[
+        check_result("class_coverage", coverage, AssetCheckSeverity.WARN)])
 
 
 def _pool(files: list[Path]) -> dict[str, np.ndarray]:
@@ -129,12 +158,19 @@ def _pool(files: list[Path]) -> dict[str, np.ndarray]:
     pool="gpu",
     ins={"scalograms": AssetIn(dagster_type=Nothing, partition_mapping=WEEK_TO_SEQUENCE)},
     kinds={"pytorch"},
+    check_specs=[check_spec("cnn2d_checkpoint", "accuracy_floor", (
+        f"Overall accuracy >= {quality.MIN_VALIDATION_ACCURACY} on the validation fields and "
+        f">= {quality.MIN_CURRENT_SEASON_ACCURACY} on the current season's held-back labels "
+        "(where there are any). ERROR from the knee week on (read from knee_report; before "
+        "it exists, for the full-season checkpoint only), WARN for earlier k. Floors: "
+        "constants in cropassets/core/quality.py."), partitions_def=sequence_partitions)],
     description=(
         "CNN2D trained on the reference seasons' labelled series truncated to their first k "
         "weeks (k = this partition), exactly as inference at week k sees them; split by "
         "field, early stopping on validation loss. Stores weights, architecture, features, "
         "scales, normalisation, classes, metrics and versions. Also reports accuracy on the "
-        "current season's held-back labels and a random forest baseline on the same split."
+        "current season's held-back labels and a random forest baseline on the same split, "
+        "with both confusion matrices as an image."
     ),
 )
 def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
@@ -142,6 +178,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
                      ) -> MaterializeResult:
     """Train and evaluate the model of one sequence length."""
     k = int(context.partition_key)
+    t_start = time.perf_counter()
     weeks = sorted(context.asset_partition_keys_for_input("scalograms"))
     ref = [samples_path(data_root, w) for w in weeks
            if find_week(SEASONS, w).season.role == "reference"]
@@ -176,7 +213,13 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     ckpt.save(path)
     m = ckpt.metrics
     cur_acc = m.get("current_season", {}).get("overall_accuracy")
-    return MaterializeResult(metadata={
+    matrices = {"validation fields": m["confusion"]}
+    if "current_season" in m:
+        matrices["current season"] = m["current_season"]["confusion"]
+    png = confusion_png(matrices, [str(n) for n in ckpt.class_names])
+    floor = quality.accuracy_floor(k, float(m["overall_accuracy"]), cur_acc,
+                                   read_knee_week(data_root), MAX_WEEKS)
+    return MaterializeResult(check_results=[check_result("accuracy_floor", floor)], metadata={
         "path": MetadataValue.path(str(path)),
         "sequence_length_weeks": k,
         "overall_accuracy": float(m["overall_accuracy"]),
@@ -187,7 +230,9 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
         "confusion": MetadataValue.json(m["confusion"]),
         "train_samples": int(len(data["labels"])),
         "train_seconds": round(t_train, 1),
+        "seconds": round(time.perf_counter() - t_start, 1),
         "device": str(torch_device.device),
+        "confusion_matrices": MetadataValue.md(markdown_image(png, "confusion matrices")),
     })
 
 
@@ -195,6 +240,9 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     group_name="training",
     ins={"cnn2d_checkpoint": AssetIn(dagster_type=Nothing)},
     kinds={"json"},
+    check_specs=[check_spec("knee_report", "knee_found", (
+        "A knee week (minimum season length) exists and lies within the trained sequence "
+        "lengths; maps before it are flagged preliminary."))],
     description=(
         "Accuracy (overall, macro-F1, per class) against sequence length over all trained "
         "weeks, for the CNN2D and the random-forest baseline on the same field splits, and "
@@ -204,6 +252,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
 )
 def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> MaterializeResult:
     """Collect checkpoint metrics, find the knee, write JSON + PNG."""
+    t0 = time.perf_counter()
     rows = []
     for k in sequence_partitions.get_partition_keys():
         p = checkpoint_path(data_root, k)
@@ -238,7 +287,8 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
                    knee.length_steps, current if all(c is not None for c in current) else None)
     write_bytes_atomic(out / "knee.png", png)
     write_bytes_atomic(out / "knee.json", json.dumps(report, indent=2).encode())
-    return MaterializeResult(metadata={
+    found = quality.knee_check(knee.length_steps, lengths, knee.rule)
+    return MaterializeResult(check_results=[check_result("knee_found", found)], metadata={
         "knee_week": knee.length_steps,
         "knee_months": round(knee.length_months, 1),
         "knee_rule": knee.rule,
@@ -247,4 +297,5 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
         "baseline_statement": report["statement"],
         "plot": MetadataValue.md(markdown_image(png, "accuracy vs sequence length")),
         "report": MetadataValue.path(str(out / "knee.json")),
+        "seconds": round(time.perf_counter() - t0, 2),
     })

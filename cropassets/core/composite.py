@@ -104,16 +104,33 @@ def weekly_composite(raw: xr.Dataset, features: tuple[str, ...] = DEFAULT_FEATUR
 _RAW_VARS = ("blue", "green", "red", "nir", "swir16", "scl", "vv", "vh")
 
 
+def _composite_block(block: xr.Dataset, store: str, ys: slice, xs: slice, y0: int, x0: int,
+                     features: tuple[str, ...], dilate_px: int, lee_window: int,
+                     enl: float) -> None:
+    """Composite one haloed block and write its rows ``ys`` x columns ``xs`` into ``store``.
+
+    The block's top-left pixel is (``y0``, ``x0``) of the tile.
+    """
+    out = weekly_composite(block.load(), features, dilate_px, lee_window, enl)
+    out = out.isel(y=slice(ys.start - y0, ys.stop - y0), x=slice(xs.start - x0, xs.stop - x0))
+    out = out.drop_vars(list(out.coords))
+    out[["features", "n_obs"]].to_zarr(store, region={"y": ys, "x": xs}, zarr_format=2)
+
+
 def write_weekly_composite(raw: xr.Dataset, path: str | Path,
                            features: tuple[str, ...] = DEFAULT_FEATURES, dilate_px: int = 1,
-                           lee_window: int = 5, enl: float = 4.4, chunk: int = 1024) -> int:
+                           lee_window: int = 5, enl: float = 4.4, chunk: int = 1024,
+                           scheduler: object = None) -> int:
     """Composite a (lazily opened) raw-scenes partition block by block into a Zarr store.
 
     Each ``chunk`` x ``chunk`` block is read with a halo of ``lee_window // 2 + dilate_px``
     pixels (clamped at the tile edge, where the filters replicate edge pixels as the
     unchunked call does), composited with :func:`weekly_composite`, trimmed and written
-    into its region of the output, so memory holds one block at a time whatever the tile
-    area. The store is written to a temporary directory and renamed into place.
+    into its region of the output. Each block is one dask task (``dask.delayed``); blocks
+    are the output's Zarr chunks, so tasks write disjoint chunk files and may run in any
+    order, in threads or on dask.distributed workers (which must see ``path``). Memory
+    holds one block per running task whatever the tile area. The store is written to a
+    temporary directory and renamed into place.
 
     Args:
         raw: Raw-scenes dataset, dims (s2_time, s1_time, y, x); dask-backed or lazily
@@ -124,10 +141,14 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
         lee_window: Lee filter window (pixels).
         enl: Equivalent number of looks of the S1 input.
         chunk: Block edge in pixels (also the Zarr chunk size).
+        scheduler: Passed to :func:`dask.compute`: ``None`` = the current scheduler (a
+            ``distributed.Client`` made current, else threads), ``"sync"`` = one block at
+            a time.
 
     Returns:
         Bytes written.
     """
+    import dask
     import dask.array as da
 
     from cropassets.core.storage import atomic_dir, dir_size
@@ -136,7 +157,6 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
     names = [n for n in _RAW_VARS if n in raw]
     ny, nx = raw.sizes["y"], raw.sizes["x"]
     halo = lee_window // 2 + dilate_px
-    chunks = {"y": chunk, "x": chunk}
     template = xr.Dataset(
         {"features": (("feature", "y", "x"),
                       da.zeros((len(features), ny, nx), np.float32,
@@ -150,17 +170,18 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
             raw.rio.transform())
     with atomic_dir(path) as tmp:
         template.to_zarr(tmp, mode="w", compute=False, zarr_format=2, consolidated=True)
+        tasks = []
         for y0 in range(0, ny, chunk):
             for x0 in range(0, nx, chunk):
                 y1, x1 = min(y0 + chunk, ny), min(x0 + chunk, nx)
                 ya, xa = max(0, y0 - halo), max(0, x0 - halo)
-                yb, xb = min(ny, y1 + halo), min(nx, x1 + halo)
-                block = raw[names].isel(y=slice(ya, yb), x=slice(xa, xb)).load()
-                out = weekly_composite(block, features, dilate_px, lee_window, enl)
-                out = out.isel(y=slice(y0 - ya, y0 - ya + (y1 - y0)),
-                               x=slice(x0 - xa, x0 - xa + (x1 - x0)))
-                out = out.drop_vars(list(out.coords))
-                out[["features", "n_obs"]].chunk(chunks).to_zarr(
-                    tmp, region={"y": slice(y0, y1), "x": slice(x0, x1)}, zarr_format=2)
+                # a dask-backed block becomes the task's input (computed first), a lazily
+                # indexed one is read inside the task
+                block = raw[names].isel(y=slice(ya, min(ny, y1 + halo)),
+                                        x=slice(xa, min(nx, x1 + halo)))
+                tasks.append(dask.delayed(_composite_block, pure=False)(
+                    block, str(tmp), slice(y0, y1), slice(x0, x1), ya, xa, features,
+                    dilate_px, lee_window, enl))
+        dask.compute(*tasks, scheduler=scheduler)
         size = dir_size(tmp)
     return size

@@ -65,6 +65,78 @@ def knee_png(lengths: Sequence[int], cnn: Sequence[float], baseline: Sequence[fl
     return _png(fig)
 
 
+def class_profiles_png(series: np.ndarray, labels: np.ndarray, class_names: dict,
+                       feature_name: str = "NDVI", week_labels: Sequence[str] | None = None
+                       ) -> bytes:
+    """Median weekly profile of one feature per class, with its inter-quartile band.
+
+    Args:
+        series: (N, T) values of one feature per sample and week (NaN = no observation).
+        labels: (N,) class codes.
+        class_names: Code -> name (classes without samples are left out).
+        feature_name: Y-axis label.
+        week_labels: Optional T tick labels (weeks of season by default).
+
+    Returns:
+        PNG bytes.
+    """
+    series = np.asarray(series, dtype=np.float64)
+    t = np.arange(1, series.shape[1] + 1)
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=72)
+    cmap = plt.get_cmap("tab10")
+    for i, code in enumerate(sorted(class_names)):
+        rows = series[labels == code]
+        if not len(rows):
+            continue
+        seen = np.isfinite(rows).any(axis=0)
+        if not seen.any():
+            continue
+        with np.errstate(all="ignore"):
+            q = np.full((3, rows.shape[1]), np.nan)
+            q[:, seen] = np.nanpercentile(rows[:, seen], [25, 50, 75], axis=0)
+        ax.plot(t, q[1], "o-", ms=2, lw=1, color=cmap(i % 10), label=class_names[code])
+        ax.fill_between(t, q[0], q[2], color=cmap(i % 10), alpha=0.15, lw=0)
+    if week_labels is not None:
+        ax.set_xticks(t, list(week_labels), fontsize=6, rotation=45)
+    ax.set_xlabel("week of season")
+    ax.set_ylabel(f"{feature_name} (median, IQR)")
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def confusion_png(matrices: dict[str, np.ndarray], class_names: Sequence[str]) -> bytes:
+    """Confusion matrices side by side, coloured by row share, annotated with counts.
+
+    Args:
+        matrices: Title -> (C, C) counts (rows true class, columns predicted).
+        class_names: C names.
+
+    Returns:
+        PNG bytes.
+    """
+    n = max(1, len(matrices))
+    c = len(class_names)
+    size = 0.32 * c + 1.2
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size), dpi=72, squeeze=False)
+    for ax, (title, m) in zip(axes[0], matrices.items(), strict=False):
+        m = np.asarray(m, dtype=np.float64)
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for r in range(c):
+            for k in range(c):
+                if m[r, k]:
+                    ax.text(k, r, f"{int(m[r, k])}", ha="center", va="center", fontsize=5,
+                            color="white" if share[r, k] > 0.5 else "black")
+        acc = np.trace(m) / m.sum() if m.sum() else float("nan")
+        ax.set_title(f"{title} (OA {acc:.2f})", fontsize=7)
+        ax.set_xticks(range(c), class_names, fontsize=5, rotation=60)
+        ax.set_yticks(range(c), class_names, fontsize=5)
+        ax.set_xlabel("predicted", fontsize=6)
+        ax.set_ylabel("true", fontsize=6)
+    return _png(fig)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.labels import ReferenceLabels
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.stac import StacCatalog
@@ -20,10 +21,12 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
         "series_settings": SeriesSettings(),
         "labels": ReferenceLabels(labels_dir=str(s.world_dir / "labels")),
         "torch_device": TorchDevice(),
+        "dask_cluster": DaskCluster(scheduler_address=s.dask_scheduler),
     }
 
 
 __all__ = [
+    "DaskCluster",
     "DataRoot",
     "ReferenceLabels",
     "SeriesSettings",

@@ -42,15 +42,15 @@ def trained(tmp_path_factory):
             assert r.success
             return r
 
+        maps = {}
         for season in SEASONS:
             for w in season.week_starts():
                 for tile in TILES:
                     go([raw_scenes, weekly_cube, season_series], f"{tile}|{w.isoformat()}")
-                go([scalograms], w.isoformat())
+                maps[("scalograms", w.isoformat())] = go([scalograms], w.isoformat())
         results = {k: go([cnn2d_checkpoint], k) for k in ("03", "04", "05", "06")}
         knee = go([knee_report])
         current = next(s for s in SEASONS if s.role == "current")
-        maps = {}
         for w in current.week_starts():
             wk = w.isoformat()
             maps[("week_model", wk)] = go([week_model], wk)
@@ -145,3 +145,58 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
         assert manifest["layers"]["sos"] is True
         if i < 3:
             assert "no model" in manifest["reason"]
+
+
+def test_checks_and_ui_metadata_of_training_and_maps(trained):
+    """Accuracy floors follow the knee, the knee is found, map checks pass or skip."""
+    from urllib.parse import parse_qs, urlparse
+
+    from dagster import AssetCheckSeverity
+
+    from cropassets.partitions import MAX_WEEKS
+
+    root, results, knee, maps = trained
+    for k, run in results.items():
+        (e,) = run.get_asset_check_evaluations()
+        assert e.check_name == "accuracy_floor" and e.partition == k
+        # trained before knee_report existed: only the full-season model is held to the floors
+        assert e.severity == (AssetCheckSeverity.ERROR if int(k) == MAX_WEEKS
+                              else AssetCheckSeverity.WARN)
+        md = run.asset_materializations_for_node("cnn2d_checkpoint")[0].metadata
+        assert e.metadata["validation_accuracy"].value == md["overall_accuracy"].value
+        assert md["confusion_matrices"].value.startswith("![confusion matrices](data:image/png")
+        assert md["seconds"].value >= md["train_seconds"].value
+    (e,) = knee.get_asset_check_evaluations()
+    assert e.check_name == "knee_found" and e.passed
+    assert e.metadata["trained_weeks"].value == [3, 4, 5, 6]
+    week = SEASONS[0].week_starts()[3].isoformat()
+    sample = maps[("scalograms", week)]
+    (e,) = sample.get_asset_check_evaluations()
+    assert e.check_name == "class_coverage" and e.partition == week
+    assert sum(e.metadata["samples_per_class"].value.values()) == e.metadata["samples"].value
+    assert sample.asset_materializations_for_node("scalograms")[0].metadata[
+        "ndvi_profiles"].value.startswith("![NDVI per class](data:image/png")
+    current = next(s for s in SEASONS if s.role == "current")
+    for i, w in enumerate(current.week_starts(), 1):
+        wk = w.isoformat()
+        (model_check,) = maps[("week_model", wk)].get_asset_check_evaluations()
+        assert model_check.passed and model_check.partition == wk
+        for tile in TILES:
+            run = maps[("crop_map", tile, wk)]
+            checks = {e.check_name: e for e in run.get_asset_check_evaluations()}
+            assert set(checks) == {"cog_valid", "class_values"}
+            assert all(e.passed and e.partition == f"{tile}|{wk}" for e in checks.values())
+            if i < 3:  # no model: nothing written, the checks say why they had nothing to do
+                assert checks["cog_valid"].metadata["skipped"].value is True
+                continue
+            assert checks["cog_valid"].metadata["dtypes"].value == ["uint8", "uint8"]
+            link = run.asset_materializations_for_node("crop_map")[0].metadata["map"].value
+            assert parse_qs(urlparse(link).fragment) == {
+                "season": [current.id], "week": [wk], "layer": ["crop"]}
+        layers = maps[("week_layers", wk)]
+        (e,) = layers.get_asset_check_evaluations()
+        assert e.check_name == "published_cogs_valid" and e.passed
+        assert e.metadata["sos_files"].value == len(TILES)
+        assert e.metadata["crop_files"].value == (len(TILES) if i >= 3 else 0)
+        md = layers.asset_materializations_for_node("week_layers")[0].metadata
+        assert ("map_crop" in md) is (i >= 3) and "map_sos" in md

@@ -1,0 +1,112 @@
+"""What the Dagster UI shows, shared by the asset modules: check specs and results, links.
+
+Checks are declared on the assets (``check_specs=``) and evaluated inside the asset's step
+from :mod:`cropassets.core.quality`, so a blocking check stops downstream assets of the same
+run. Specs of partitioned assets carry the asset's partitions definition, so the UI keeps a
+check status per partition (tile x week) instead of only the last one evaluated.
+"""
+
+import math
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    MetadataValue,
+    PartitionsDefinition,
+)
+
+from cropassets.core.quality import CogContract, QualityResult, cog_files_check
+from cropassets.partitions import tile_week_partitions
+from cropassets.resources.storage import DataRoot
+from cropassets.settings import load_settings
+
+
+def check_spec(asset: str, name: str, description: str, *,
+               partitions_def: PartitionsDefinition | None = None,
+               blocking: bool = False) -> AssetCheckSpec:
+    """An asset check evaluated by the asset itself, per partition where partitioned.
+
+    Dagster 1.13 marks ``partitions_def`` on a check spec as a preview and warns at every
+    import; the feature is what per-partition check status needs, so the warning is
+    silenced here, in one place (dagster is pinned in pyproject.toml).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
+        return AssetCheckSpec(name, asset=asset, description=description, blocking=blocking,
+                              partitions_def=partitions_def)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None (the UI renders JSON, which has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check or asset metadata from plain values: containers as JSON, None as null."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, (Mapping, list, tuple)):
+            out[k] = MetadataValue.json(_plain(v))
+        elif v is None:
+            out[k] = MetadataValue.null()
+        else:
+            out[k] = v
+    return out
+
+
+def check_result(name: str, result: QualityResult,
+                 severity: AssetCheckSeverity = AssetCheckSeverity.ERROR) -> AssetCheckResult:
+    """The Dagster result of a quality result (its own severity wins where it has one)."""
+    if result.severity is not None:
+        severity = AssetCheckSeverity(result.severity.upper())
+    return AssetCheckResult(check_name=name, passed=bool(result.passed), severity=severity,
+                            description=result.summary, metadata=to_metadata(result.metadata))
+
+
+def skipped_result(name: str, reason: str) -> AssetCheckResult:
+    """Result of a check whose asset wrote nothing this partition (nothing to check)."""
+    return AssetCheckResult(check_name=name, passed=True, description=f"skipped: {reason}",
+                            metadata={"skipped": True, "reason": reason})
+
+
+def tiler_link(season: str, week: str, layer: str) -> MetadataValue:
+    """Link to the tiler's web map at one season, week and layer.
+
+    The page reads ``#season=..&week=..&layer=..`` (``tiler/static/app.js``); the base URL
+    is ``CROPASSETS_TILER_URL``.
+    """
+    base = load_settings().tiler_url.rstrip("/")
+    query = urlencode({"season": season, "week": week, "layer": layer})
+    return MetadataValue.url(f"{base}/#{query}")
+
+
+def cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot, asset: str,
+                 contract: CogContract) -> AssetCheckResult:
+    """Standalone check body: re-validate an asset's COGs as they are on disk now.
+
+    In a run of one tile x week partition (the check runs with its asset), only that
+    partition's file; run on its own (no partition), every ``<data>/<asset>/*/*.tif``.
+    """
+    op = context.op_execution_context
+    if op.has_partition_key:
+        keys = tile_week_partitions.get_partition_key_from_str(
+            str(op.partition_key)).keys_by_dimension
+        files = [data_root.partition_path(asset, keys["tile"], keys["week"], ".tif")]
+    else:
+        files = sorted((Path(data_root.root) / asset).glob("*/*.tif"))
+    result = cog_files_check(files, contract)
+    return AssetCheckResult(passed=result.passed, description=result.summary,
+                            metadata=to_metadata(result.metadata))

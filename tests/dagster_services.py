@@ -1,0 +1,409 @@
+"""Run the real Dagster services (webserver + daemon) on a test instance, and drive backfills.
+
+    from dagster_services import launch_backfill, running_dagster, wait_backfill
+
+    with running_dagster(dagster_home, env={"CROPASSETS_DATA": str(data)}) as dagster:
+        backfill_id = launch_backfill(dagster.graphql_url, ["raw_scenes", "weekly_cube"],
+                                      partition_range=("T00|2025-05-05", "T01|2025-05-12"))
+        assert wait_backfill(dagster.graphql_url, backfill_id, timeout=300) == "COMPLETED_SUCCESS"
+
+``running_dagster`` starts ``dagster-webserver`` and ``dagster-daemon run`` on
+``<repo>/workspace.yaml`` as subprocesses, each in its own process group, so the code servers
+and run workers they spawn are stopped with them. Both inherit ``os.environ`` (the test
+session's ``CROPASSETS_*`` world) updated with ``env`` and ``DAGSTER_HOME``. Their output
+goes to ``<dagster_home>/service-logs/{webserver,daemon}.log`` (not ``logs/``, which Dagster
+empties for telemetry); the tails are printed when startup fails or the ``with`` body raises.
+
+GraphQL is spoken with ``urllib`` only (requests/gql are not test dependencies); the
+mutation and query shapes are those of ``dagster_graphql`` 1.13 (``LaunchBackfillParams``,
+``PartitionBackfillOrError``).
+
+Timing facts worth knowing (Dagster 1.13): the backfill daemon ticks every 30 s (fixed,
+``DEFAULT_DAEMON_INTERVAL_SECONDS``), and an asset reached through a non-identity partition
+mapping (``season_series`` from ``weekly_cube``) is requested one tick after its parents are
+materialized, so a backfill of a chain takes at least one tick per such edge plus one tick to
+be marked complete. The queued-run coordinator dequeues every 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+_BIN = Path(sys.executable).parent
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Opener that ignores proxy settings: the services run on loopback."""
+
+TERMINAL_BACKFILL_STATUSES = frozenset(
+    {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"})
+"""``BulkActionStatus`` values after which a backfill launches nothing more."""
+
+
+class GraphQLError(RuntimeError):
+    """The GraphQL endpoint answered with errors or an error-typed result."""
+
+
+@dataclass(frozen=True)
+class DagsterServices:
+    """Addresses and log files of a running webserver + daemon pair."""
+
+    base_url: str
+    dagster_home: Path
+    webserver_log: Path
+    daemon_log: Path
+
+    @property
+    def graphql_url(self) -> str:
+        """The webserver's GraphQL endpoint."""
+        return f"{self.base_url}/graphql"
+
+    def log_tails(self, lines: int = 60) -> str:
+        """The last ``lines`` lines of both service logs, labelled."""
+        return "\n".join(f"----- {p.name} (last {lines} lines) -----\n{_tail(p, lines)}"
+                         for p in (self.webserver_log, self.daemon_log))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_dagster(dagster_home: str | Path, env: Mapping[str, str] | None = None,
+                    startup_timeout: float = 180.0, stop_timeout: float = 20.0,
+                    ) -> Iterator[DagsterServices]:
+    """Run ``dagster-webserver`` and ``dagster-daemon`` on ``dagster_home``; stop both on exit.
+
+    Yields once the webserver answers GraphQL, the code location loaded without error and
+    every required daemon has posted a healthy heartbeat. ``env`` entries override the
+    inherited environment of both services (and so of their code servers and run workers).
+    """
+    home = Path(dagster_home).resolve()
+    if not (home / "dagster.yaml").is_file():
+        raise FileNotFoundError(f"{home}/dagster.yaml is missing: copy an instance config there")
+    logs = home / "service-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(home),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                            os.environ.get("PYTHONPATH")]))}
+    port = free_port()
+    services = DagsterServices(base_url=f"http://127.0.0.1:{port}", dagster_home=home,
+                               webserver_log=logs / "webserver.log",
+                               daemon_log=logs / "daemon.log")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        _create_storage(full_env, services.webserver_log)
+        procs.append(_spawn([str(_BIN / "dagster-webserver"), "-w", str(WORKSPACE),
+                             "-h", "127.0.0.1", "-p", str(port)],
+                            full_env, services.webserver_log))
+        procs.append(_spawn([str(_BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+                            full_env, services.daemon_log))
+        deadline = time.monotonic() + startup_timeout
+        _wait_ready(services, procs, deadline)
+        yield services
+    except BaseException:
+        print(services.log_tails(), file=sys.stderr)
+        raise
+    finally:
+        for proc in procs:
+            _signal_group(proc, signal.SIGTERM)
+        for proc in procs:
+            _reap(proc, stop_timeout)
+
+
+def _create_storage(env: Mapping[str, str], log: Path) -> None:
+    """Create (or migrate) the instance's tables before the services start.
+
+    On a fresh home the webserver, the daemon and their code servers would otherwise each
+    create the schema at once, and SQLite's alembic table ends up with two heads
+    ("Version table 'alembic_version' has more than one head present").
+    """
+    code = ("from dagster import DagsterInstance\n"
+            "DagsterInstance.get().dispose()\n")
+    with open(log, "ab") as out:
+        subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=dict(env),
+                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                       check=True, timeout=120)
+
+
+def _spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, cwd=REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group led by ``proc`` (it and everything it spawned)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for ``proc`` to end after SIGTERM; SIGKILL its group after ``timeout``."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
+    # children that outlived their leader (a code server still shutting down) go too
+    deadline = time.monotonic() + timeout
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    _signal_group(proc, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_READY_QUERY = """
+{
+  version
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError {
+          __typename
+          ... on PythonError { message stack }
+        }
+      }
+    }
+  }
+  instance {
+    daemonHealth {
+      allDaemonStatuses { daemonType required healthy lastHeartbeatTime }
+    }
+  }
+}
+"""
+
+
+def _wait_ready(services: DagsterServices, procs: Sequence[subprocess.Popen[bytes]],
+                deadline: float) -> None:
+    """Poll until GraphQL answers, the code location is loaded and the daemons are healthy."""
+    state = "webserver not answering"
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} ({state})")
+        try:
+            data = graphql(services.graphql_url, _READY_QUERY, timeout=10)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, GraphQLError) as e:
+            state = f"webserver not answering: {e}"
+        else:
+            state = _readiness_problem(data)
+            if state is None:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Dagster services not ready: {state}")
+        time.sleep(0.5)
+
+
+def _readiness_problem(data: Mapping[str, Any]) -> str | None:
+    """Why the services are not ready yet, or None when they are."""
+    workspace = data["workspaceOrError"]
+    if workspace["__typename"] != "Workspace":
+        return f"workspace: {workspace['__typename']}"
+    for entry in workspace["locationEntries"]:
+        if entry["loadStatus"] != "LOADED":
+            return f"code location {entry['name']} {entry['loadStatus']}"
+        loaded = entry["locationOrLoadError"] or {}
+        if loaded.get("__typename") == "PythonError":
+            raise RuntimeError(f"code location {entry['name']} failed to load:\n"
+                               f"{loaded['message']}{''.join(loaded['stack'])}")
+    statuses = data["instance"]["daemonHealth"]["allDaemonStatuses"]
+    waiting = [s["daemonType"] for s in statuses if s["required"] and not s["healthy"]]
+    if waiting or not statuses:
+        return f"daemons without a healthy heartbeat: {waiting}"
+    return None
+
+
+def graphql(url: str, query: str, variables: Mapping[str, Any] | None = None,
+            timeout: float = 60.0) -> dict[str, Any]:
+    """POST one GraphQL operation; return its ``data``; raise :class:`GraphQLError` on errors."""
+    body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with _DIRECT.open(request, timeout=timeout) as r:
+            payload = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        raise GraphQLError(f"HTTP {e.code} from {url}: {e.read()[:2000]!r}") from e
+    if payload.get("errors"):
+        raise GraphQLError(json.dumps(payload["errors"], indent=1)[:4000])
+    return payload["data"]
+
+
+_LAUNCH_BACKFILL = """
+mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+
+def backfill_params(asset_keys: Sequence[str], partition_keys: Sequence[str] | None = None,
+                    partition_range: tuple[str, str] | None = None,
+                    all_partitions: bool = False,
+                    run_config: Mapping[str, Any] | None = None,
+                    title: str | None = None) -> dict[str, Any]:
+    """``LaunchBackfillParams`` of an asset backfill; exactly one partition selection.
+
+    - ``partition_range=(start, end)``: every selected asset gets that key range
+      (``partitionsByAssets``). For a ``MultiPartitionsDefinition`` Dagster reads a range of
+      multi keys per dimension: ``("T00|2025-05-05", "T01|2025-05-19")`` is tiles T00..T01
+      x weeks 2025-05-05..2025-05-19 (the cartesian product), in definition order.
+    - ``partition_keys``: exactly these keys for every selected asset (one single-key range
+      each, ``partitionsByAssets``). Unlike ``assetSelection`` + ``partitionNames``, which
+      gives the keys to the root assets and lets Dagster follow partition mappings
+      downstream, nothing beyond the keys is targeted: with ``season_series`` (week w reads
+      weeks 1..w) the root keys of week 1 would otherwise pull in every later week.
+    - ``all_partitions``: every partition of every selected asset.
+
+    Asset keys are ``/``-separated paths (``"raw_scenes"``). ``run_config`` applies to every
+    run the backfill launches (e.g. ``{"execution": {"config": {"in_process": {}}}}``).
+    """
+    if sum([partition_keys is not None, partition_range is not None, all_partitions]) != 1:
+        raise ValueError("give exactly one of partition_keys, partition_range, all_partitions")
+    keys = [{"path": key.split("/")} for key in asset_keys]
+    params: dict[str, Any]
+    if all_partitions:
+        params = {"assetSelection": keys, "allPartitions": True}
+    else:
+        if partition_range is not None:
+            ranges = [{"start": partition_range[0], "end": partition_range[1]}]
+        else:
+            ranges = [{"start": k, "end": k} for k in partition_keys or []]
+            if not ranges:
+                raise ValueError("partition_keys is empty")
+        params = {"partitionsByAssets": [{"assetKey": key, "partitions": {"ranges": ranges}}
+                                         for key in keys]}
+    if run_config is not None:
+        params["runConfigData"] = dict(run_config)
+    if title is not None:
+        params["title"] = title
+    return params
+
+
+def launch_backfill(graphql_url: str, asset_keys: Sequence[str],
+                    partition_keys: Sequence[str] | None = None,
+                    partition_range: tuple[str, str] | None = None,
+                    all_partitions: bool = False,
+                    run_config: Mapping[str, Any] | None = None,
+                    title: str | None = None) -> str:
+    """Launch an asset backfill through GraphQL ``launchPartitionBackfill``; return its id.
+
+    See :func:`backfill_params` for the partition selection. The daemon picks the backfill up
+    on its next tick (every 30 s).
+    """
+    params = backfill_params(asset_keys, partition_keys, partition_range, all_partitions,
+                             run_config, title)
+    result = graphql(graphql_url, _LAUNCH_BACKFILL,
+                     {"backfillParams": params})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise GraphQLError(f"{result['__typename']}: {result.get('message')}\n"
+                           f"{''.join(result.get('stack') or [])}")
+    return str(result["backfillId"])
+
+
+_BACKFILL_STATUS = """
+query Backfill($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill {
+      id
+      status
+      error { message stack }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+
+def backfill_status(graphql_url: str, backfill_id: str) -> str:
+    """The ``BulkActionStatus`` of a backfill (``REQUESTED``, ``COMPLETED_SUCCESS``...)."""
+    result = graphql(graphql_url, _BACKFILL_STATUS,
+                     {"backfillId": backfill_id})["partitionBackfillOrError"]
+    if result["__typename"] != "PartitionBackfill":
+        raise GraphQLError(f"backfill {backfill_id}: {result['__typename']}: "
+                           f"{result.get('message')}")
+    return str(result["status"])
+
+
+def wait_backfill(graphql_url: str, backfill_id: str, timeout: float = 600.0,
+                  poll: float = 2.0) -> str:
+    """Poll until the backfill reaches a terminal status; return it.
+
+    Raises :class:`TimeoutError` naming the last status when ``timeout`` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        status = backfill_status(graphql_url, backfill_id)
+        if status in TERMINAL_BACKFILL_STATUSES:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"backfill {backfill_id} still {status} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def materialized_partitions(instance: Any, asset: str) -> set[str]:
+    """Partition keys of ``asset`` (a ``/``-separated key) with a materialization."""
+    from dagster import AssetKey
+
+    return set(instance.get_materialized_partitions(AssetKey(asset.split("/"))))
+
+
+def latest_materializations(instance: Any, asset: str, after_storage_id: int | None = None,
+                            limit: int = 10_000) -> dict[str, Any]:
+    """Newest materialization ``EventLogRecord`` of each partition of ``asset``.
+
+    Records are compared by ``storage_id`` (event-log order). ``after_storage_id`` keeps only
+    newer records, e.g. those of a later backfill.
+    """
+    from dagster import AssetKey, AssetRecordsFilter
+
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset.split("/")),
+                           after_storage_id=after_storage_id),
+        limit=limit, ascending=True).records
+    return {r.partition_key: r for r in records}  # ascending: later records win
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,137 @@
+"""End to end (slow): a daemon backfill through the real webserver's GraphQL API.
+
+A fresh SQLite instance (``deploy/dagster.yaml``) and a fresh data root; ``dagster-webserver``
+and ``dagster-daemon`` run the code location on the test world. One backfill over the first
+three weeks of the current season, every tile, for raw_scenes -> weekly_cube ->
+season_series -> sos_map; then the same backfill again, which must rewrite identical COGs.
+
+Dagster groups the chain into two runs per partition (raw_scenes + weekly_cube, then
+season_series + sos_map: the season-to-date mapping is not an identity, so the series waits
+for the cubes of every earlier week), 12 runs per backfill here, each a subprocess that
+imports the code location. The backfill daemon ticks every 30 s, so one backfill takes at
+least two ticks. The runs are executed in process (one process per run, not one per step).
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster_services import (
+    latest_materializations,
+    launch_backfill,
+    materialized_partitions,
+    running_dagster,
+    wait_backfill,
+)
+
+from cropassets.core.stac_server import serve
+from cropassets.partitions import SEASONS, TILES
+from cropassets.settings import REPO_ROOT, load_settings
+
+pytestmark = pytest.mark.slow
+
+CHAIN = ["raw_scenes", "weekly_cube", "season_series", "sos_map"]
+CURRENT = next(s for s in SEASONS if s.role == "current")
+WEEKS = [w.isoformat() for w in CURRENT.week_starts()[:3]]
+TILE_IDS = sorted(TILES)
+PARTITION_RANGE = (f"{TILE_IDS[0]}|{WEEKS[0]}", f"{TILE_IDS[-1]}|{WEEKS[-1]}")
+EXPECTED = {f"{t}|{w}" for t in TILE_IDS for w in WEEKS}
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+"""Run config of every backfill run: steps in the run's process, not one subprocess each."""
+BACKFILL_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def dagster(tmp_path_factory):
+    """Webserver + daemon on a fresh SQLite home and data root; the instance, read here."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    data = tmp_path_factory.mktemp("data")
+    # one STAC API for every run (a configured URL, as deployed) instead of one per run process
+    with serve(load_settings().world_dir / "stac") as stac, \
+            running_dagster(home, env={"CROPASSETS_DATA": str(data),
+                                       "CROPASSETS_STAC_URL": stac.url,
+                                       # the new-week sensor would launch backfills of its own
+                                       "CROPASSETS_SENSOR": "off"}) as services, \
+            pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
+        instance = DagsterInstance.get()
+        try:
+            yield {"services": services, "instance": instance, "data": data}
+        finally:
+            instance.dispose()
+
+
+def _backfill(dagster) -> dict:
+    """Run the chain's backfill to completion; its runs and the materializations it made."""
+    instance = dagster["instance"]
+    cursor = instance.event_log_storage.get_maximum_record_id()
+    url = dagster["services"].graphql_url
+    backfill_id = launch_backfill(url, CHAIN, partition_range=PARTITION_RANGE,
+                                  run_config=IN_PROCESS, title="test chain backfill")
+    status = wait_backfill(url, backfill_id, timeout=BACKFILL_TIMEOUT)
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
+    failed = [(r.run_id, r.tags.get("dagster/partition"), r.status.value)
+              for r in runs if r.status != DagsterRunStatus.SUCCESS]
+    assert status == "COMPLETED_SUCCESS", f"backfill {backfill_id}: {status}; failed runs {failed}"
+    assert runs and not failed
+    records = {a: latest_materializations(instance, a, after_storage_id=cursor) for a in CHAIN}
+    cogs = {k: _cog(dagster["data"], k).read_bytes() for k in EXPECTED}
+    return {"id": backfill_id, "runs": runs, "records": records, "cogs": cogs}
+
+
+def _cog(data: Path, partition: str) -> Path:
+    tile, week = partition.split("|")
+    return data / "sos_map" / tile / f"{week}.tif"
+
+
+@pytest.fixture(scope="module")
+def first(dagster):
+    return _backfill(dagster)
+
+
+def test_every_partition_of_the_range_is_materialized(dagster, first):
+    for asset in CHAIN:
+        assert materialized_partitions(dagster["instance"], asset) == EXPECTED, asset
+        assert set(first["records"][asset]) == EXPECTED, asset
+    # the chain is split into runs of (raw_scenes, weekly_cube) and (season_series, sos_map)
+    assert len(first["runs"]) >= len(EXPECTED)
+
+
+def _assert_dependency_order(records: dict) -> None:
+    """Each materialization comes after those it read (event-log storage ids)."""
+    sid = {a: {k: r.storage_id for k, r in recs.items()} for a, recs in records.items()}
+    for tile in TILE_IDS:
+        for i, week in enumerate(WEEKS):
+            key = f"{tile}|{week}"
+            assert sid["weekly_cube"][key] > sid["raw_scenes"][key], key
+            # season_series of week w reads the cubes of weeks 1..w of its tile
+            for earlier in WEEKS[:i + 1]:
+                assert sid["season_series"][key] > sid["weekly_cube"][f"{tile}|{earlier}"], \
+                    (key, earlier)
+            assert sid["sos_map"][key] > sid["season_series"][key], key
+
+
+def test_runs_ran_in_dependency_order(first):
+    _assert_dependency_order(first["records"])
+
+
+def test_sos_cogs_exist(dagster, first):
+    for key in EXPECTED:
+        path = _cog(dagster["data"], key)
+        assert path.is_file() and path.stat().st_size > 0, path
+        assert first["cogs"][key][:4] in (b"II*\x00", b"MM\x00*", b"II+\x00"), path
+
+
+def test_same_backfill_again_rewrites_identical_cogs(dagster, first):
+    mtimes = {k: _cog(dagster["data"], k).stat().st_mtime_ns for k in EXPECTED}
+    second = _backfill(dagster)
+    assert second["id"] != first["id"]
+    # every partition was materialized again, in order, and its COG written anew
+    for asset in CHAIN:
+        assert set(second["records"][asset]) == EXPECTED, asset
+    _assert_dependency_order(second["records"])
+    assert all(_cog(dagster["data"], k).stat().st_mtime_ns > mtimes[k] for k in EXPECTED)
+    changed = sorted(k for k in EXPECTED if second["cogs"][k] != first["cogs"][k])
+    assert not changed, f"SOS COGs differ after the same backfill: {changed}"
