@@ -24,15 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _proc import proc_status
+
 DATA = Path("data")
 
-
-def _status(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
 
 
 def _current_weeks() -> list[str]:
@@ -85,12 +80,12 @@ def child_memory(size: int, k: int, work: str) -> None:
     _warm_up(ckpt)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
-    base = _status("VmRSS")
+    base = proc_status("VmRSS")
     t0 = time.perf_counter()
     cls, _ = predict_tile(paths, ckpt)
     dt = time.perf_counter() - t0
     print(json.dumps({"size": size, "k": k, "seconds": dt, "px_per_s": cls.size / dt,
-                      "peak_growth_mib": (_status("VmHWM") - base) / 2**20,
+                      "peak_growth_mib": (proc_status("VmHWM") - base) / 2**20,
                       "outputs_mib": 2 * cls.size / 2**20}))
 
 

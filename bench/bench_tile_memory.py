@@ -23,13 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _status(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
+from _proc import proc_status
 
 
 def child(size: int, weeks: int, chunk: int, work: str) -> None:
@@ -59,7 +53,7 @@ def child(size: int, weeks: int, chunk: int, work: str) -> None:
     raw_path = work_p / "raw.zarr"
     write_zarr_atomic(raw, raw_path, raw_scenes_encoding(raw))
     lazy = open_zarr(raw_path)
-    rss0 = _status("VmRSS")
+    rss0 = proc_status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     t0 = time.perf_counter()
@@ -70,12 +64,12 @@ def child(size: int, weeks: int, chunk: int, work: str) -> None:
             write_weekly_composite(lazy, p, chunk=chunk)
             cube_paths.append(p)
         t_cube = time.perf_counter() - t0
-        peak_cube = _status("VmHWM")
+        peak_cube = proc_status("VmHWM")
         cubes = stack_cubes(cube_paths, [f"w{w}" for w in range(weeks)], chunk=chunk // 2)
         out, enc = season_series(cubes, cutoff=0.2)
         write_zarr_atomic(out, work_p / "series.zarr", enc)
     wall = time.perf_counter() - t0
-    peak = _status("VmHWM")
+    peak = proc_status("VmHWM")
     print(json.dumps({"size": size, "weeks": weeks, "cube_s": t_cube, "total_s": wall,
                       "rss_before_mib": rss0 / 2**20,
                       "cube_peak_growth_mib": (peak_cube - rss0) / 2**20,
