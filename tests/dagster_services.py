@@ -12,7 +12,12 @@
 and run workers they spawn are stopped with them. Both inherit ``os.environ`` (the test
 session's ``CROPASSETS_*`` world) updated with ``env`` and ``DAGSTER_HOME``. Their output
 goes to ``<dagster_home>/service-logs/{webserver,daemon}.log`` (not ``logs/``, which Dagster
-empties for telemetry); the tails are printed when startup fails or the ``with`` body raises.
+empties for telemetry; run workers log into the daemon's file, as children of its code
+server). The tails are printed when startup fails or the ``with`` body raises; a test that
+fails while the services run in a fixture does not raise into it, so put
+``services.log_tails()`` in its failure message. The instance's tables are created before the
+services start (on a fresh home they would race to create them). The code location's
+new-week sensor launches backfills of its own unless ``CROPASSETS_SENSOR=off`` is in ``env``.
 
 GraphQL is spoken with ``urllib`` only (requests/gql are not test dependencies); the
 mutation and query shapes are those of ``dagster_graphql`` 1.13 (``LaunchBackfillParams``,
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,11 +46,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, EventLogRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 _BIN = Path(sys.executable).parent
+"""Where the venv's ``dagster-webserver`` / ``dagster-daemon`` scripts are."""
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """Opener that ignores proxy settings: the services run on loopback."""
 
@@ -87,12 +97,13 @@ def free_port() -> int:
 @contextmanager
 def running_dagster(dagster_home: str | Path, env: Mapping[str, str] | None = None,
                     startup_timeout: float = 180.0, stop_timeout: float = 20.0,
-                    ) -> Iterator[DagsterServices]:
+                    workspace: str | Path = WORKSPACE) -> Iterator[DagsterServices]:
     """Run ``dagster-webserver`` and ``dagster-daemon`` on ``dagster_home``; stop both on exit.
 
     Yields once the webserver answers GraphQL, the code location loaded without error and
     every required daemon has posted a healthy heartbeat. ``env`` entries override the
     inherited environment of both services (and so of their code servers and run workers).
+    ``dagster_home`` must hold a ``dagster.yaml``. ``workspace`` defaults to the project's.
     """
     home = Path(dagster_home).resolve()
     if not (home / "dagster.yaml").is_file():
@@ -109,10 +120,10 @@ def running_dagster(dagster_home: str | Path, env: Mapping[str, str] | None = No
     procs: list[subprocess.Popen[bytes]] = []
     try:
         _create_storage(full_env, services.webserver_log)
-        procs.append(_spawn([str(_BIN / "dagster-webserver"), "-w", str(WORKSPACE),
+        procs.append(_spawn([_script("dagster-webserver"), "-w", str(workspace),
                              "-h", "127.0.0.1", "-p", str(port)],
                             full_env, services.webserver_log))
-        procs.append(_spawn([str(_BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+        procs.append(_spawn([_script("dagster-daemon"), "run", "-w", str(workspace)],
                             full_env, services.daemon_log))
         deadline = time.monotonic() + startup_timeout
         _wait_ready(services, procs, deadline)
@@ -125,6 +136,15 @@ def running_dagster(dagster_home: str | Path, env: Mapping[str, str] | None = No
             _signal_group(proc, signal.SIGTERM)
         for proc in procs:
             _reap(proc, stop_timeout)
+
+
+def _script(name: str) -> str:
+    """The console script ``name`` of this interpreter's environment (else from PATH)."""
+    here = _BIN / name
+    found = str(here) if here.is_file() else shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found beside {sys.executable} or on PATH")
+    return found
 
 
 def _create_storage(env: Mapping[str, str], log: Path) -> None:
@@ -378,15 +398,16 @@ def wait_backfill(graphql_url: str, backfill_id: str, timeout: float = 600.0,
         time.sleep(poll)
 
 
-def materialized_partitions(instance: Any, asset: str) -> set[str]:
+def materialized_partitions(instance: DagsterInstance, asset: str) -> set[str]:
     """Partition keys of ``asset`` (a ``/``-separated key) with a materialization."""
     from dagster import AssetKey
 
     return set(instance.get_materialized_partitions(AssetKey(asset.split("/"))))
 
 
-def latest_materializations(instance: Any, asset: str, after_storage_id: int | None = None,
-                            limit: int = 10_000) -> dict[str, Any]:
+def latest_materializations(instance: DagsterInstance, asset: str,
+                            after_storage_id: int | None = None, limit: int = 10_000,
+                            ) -> dict[str | None, EventLogRecord]:
     """Newest materialization ``EventLogRecord`` of each partition of ``asset``.
 
     Records are compared by ``storage_id`` (event-log order). ``after_storage_id`` keeps only

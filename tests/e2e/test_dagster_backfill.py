@@ -13,6 +13,7 @@ least two ticks. The runs are executed in process (one process per run, not one 
 """
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -68,14 +69,18 @@ def _backfill(dagster) -> dict:
     instance = dagster["instance"]
     cursor = instance.event_log_storage.get_maximum_record_id()
     url = dagster["services"].graphql_url
+    t0 = time.monotonic()
     backfill_id = launch_backfill(url, CHAIN, partition_range=PARTITION_RANGE,
                                   run_config=IN_PROCESS, title="test chain backfill")
     status = wait_backfill(url, backfill_id, timeout=BACKFILL_TIMEOUT)
     runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
+    print(f"backfill {backfill_id}: {status} after {time.monotonic() - t0:.0f} s, "
+          f"{len(runs)} runs")  # shown with -s / -rP
     failed = [(r.run_id, r.tags.get("dagster/partition"), r.status.value)
               for r in runs if r.status != DagsterRunStatus.SUCCESS]
-    assert status == "COMPLETED_SUCCESS", f"backfill {backfill_id}: {status}; failed runs {failed}"
-    assert runs and not failed
+    if status != "COMPLETED_SUCCESS" or failed or not runs:
+        pytest.fail(f"backfill {backfill_id}: {status}; runs not successful: {failed}\n"
+                    f"{dagster['services'].log_tails(80)}")
     records = {a: latest_materializations(instance, a, after_storage_id=cursor) for a in CHAIN}
     cogs = {k: _cog(dagster["data"], k).read_bytes() for k in EXPECTED}
     return {"id": backfill_id, "runs": runs, "records": records, "cogs": cogs}

@@ -203,7 +203,8 @@ def test_daemon_backfill_runs_on_postgres(postgres, home, tmp_path):
                                       partition_keys=sorted(BACKFILL_KEYS),
                                       run_config={"execution": {"config": {"in_process": {}}}})
         status = wait_backfill(dagster.graphql_url, backfill_id, timeout=600)
-    assert status == "COMPLETED_SUCCESS"
+        if status != "COMPLETED_SUCCESS":
+            pytest.fail(f"backfill {backfill_id}: {status}\n{dagster.log_tails(80)}")
     with DagsterInstance.get() as instance:
         runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
         assert runs and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
