@@ -8,8 +8,11 @@ season_series -> sos_map; then the same backfill again, which must rewrite ident
 Dagster groups the chain into two runs per partition (raw_scenes + weekly_cube, then
 season_series + sos_map: the season-to-date mapping is not an identity, so the series waits
 for the cubes of every earlier week), 12 runs per backfill here, each a subprocess that
-imports the code location. The backfill daemon ticks every 30 s, so one backfill takes at
-least two ticks. The runs are executed in process (one process per run, not one per step).
+imports the code location (most of a run's cost on this tiny world). The backfill daemon
+ticks every 30 s (fixed): one tick requests the cubes, the next the series of the tiles whose
+cubes are done, a last one marks the backfill complete, so a backfill takes three or four
+ticks, about 2 min on 2 cores. To keep it there the runs execute their steps in process (one
+process per run, not one per step) and share one STAC API served by the test.
 """
 
 import shutil
