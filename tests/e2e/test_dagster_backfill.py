@@ -33,7 +33,7 @@ from cropassets.core.stac_server import serve
 from cropassets.partitions import SEASONS, TILES
 from cropassets.settings import REPO_ROOT, load_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 CHAIN = ["raw_scenes", "weekly_cube", "season_series", "sos_map"]
 CURRENT = next(s for s in SEASONS if s.role == "current")

@@ -18,7 +18,7 @@ from tiler_server import http_get, running_tiler
 
 from cropassets.partitions import SEASONS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = next(s for s in SEASONS if s.role == "reference")

@@ -68,7 +68,7 @@ def _skip_reason() -> str | None:
 
 
 SKIP_REASON = _skip_reason()
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.services,
               pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")]
 
 CURRENT = next(s for s in SEASONS if s.role == "current")
