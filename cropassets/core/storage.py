@@ -7,6 +7,7 @@ a partial partition where readers look, and a re-write replaces the old one whol
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import time
@@ -48,6 +49,10 @@ def replace_dir_atomic(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    # old versions a killed writer renamed away but never removed (safe to drop: readers
+    # never look at hidden names, and a concurrent writer tolerates its old copy vanishing)
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.old-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _remove_tree(path: Path, attempts: int = 40) -> None:

@@ -57,3 +57,17 @@ def test_reflectance_round_trip_is_lossless_to_dn(tmp_path):
 def test_partition_path_rejects_traversal(tmp_path):
     with pytest.raises(ValueError, match="tile '..'"):
         partition_path(tmp_path, "raw_scenes", "..", "2024-05-06")
+
+
+def test_rewrite_removes_old_copies_a_killed_writer_left(tmp_path):
+    path = partition_path(tmp_path, "raw_scenes", "T00", "2024-05-06")
+    good = xr.Dataset({"red": (("s2_time", "y", "x"), np.full((1, 8, 8), 0.25, np.float32))})
+    write_zarr_atomic(good, path)
+    # a writer SIGKILLed between renaming the old version away and removing it
+    stale = path.with_name(f".{path.name}.old-0123abcd")
+    (stale / "red").mkdir(parents=True)
+    (stale / "red" / "0.0.0").write_bytes(b"old chunk")
+    other = path.with_name(".2024-05-13.zarr.old-0123abcd")  # another partition's: kept
+    other.mkdir()
+    write_zarr_atomic(good, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == [other.name, path.name]
