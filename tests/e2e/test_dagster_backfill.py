@@ -2,12 +2,12 @@
 
 A fresh SQLite instance (``deploy/dagster.yaml``) and a fresh data root; ``dagster-webserver``
 and ``dagster-daemon`` run the code location on the test world. One backfill over the first
-three weeks of the current season, every tile, for raw_scenes -> weekly_cube ->
+two weeks of the current season, every tile, for raw_scenes -> weekly_cube ->
 season_series -> sos_map; then the same backfill again, which must rewrite identical COGs.
 
 Dagster groups the chain into two runs per partition (raw_scenes + weekly_cube, then
 season_series + sos_map: the season-to-date mapping is not an identity, so the series waits
-for the cubes of every earlier week), 12 runs per backfill here, each a subprocess that
+for the cubes of every earlier week), 8 runs per backfill here, each a subprocess that
 imports the code location (most of a run's cost on this tiny world). The backfill daemon
 ticks every 30 s (fixed): one tick requests the cubes, the next the series of the tiles whose
 cubes are done, a last one marks the backfill complete, so a backfill takes three or four
