@@ -22,7 +22,7 @@ from rio_tiler.errors import PointOutsideBounds
 from rio_tiler.io import Reader
 from starlette.requests import Request
 
-from cropassets.core.layers import LAYERS, PRODUCTS, doy
+from cropassets.core.layers import LAYERS, PRODUCTS, doy, union_bounds
 from tiler import render
 from tiler.catalog import Catalog
 from tiler.factory import GDAL_ENV, TMS_ID
@@ -54,7 +54,7 @@ def api_router(catalog: Catalog) -> APIRouter:
         current = [m for m in manifests if m.get("role") == "current"] or manifests
         available = [m["week"] for m in manifests if m["layers"].get("crop")]
         return {"seasons": [seasons[k] for k in sorted(seasons)],
-                "bounds": _union([m["bounds"] for m in manifests if m.get("bounds")]),
+                "bounds": union_bounds([m["bounds"] for m in manifests if m.get("bounds")]),
                 "knee_week": current[-1].get("knee_week") if current else None,
                 "latest_week": manifests[-1]["week"] if manifests else None,
                 "latest_available_week": available[-1] if available else None,
@@ -89,7 +89,7 @@ def api_router(catalog: Catalog) -> APIRouter:
         manifests = [catalog.week(week)] if week is not None else catalog.manifests()
         rows = [r for r in (point_row(catalog, m, lon, lat) for m in manifests) if r]
         if not rows:
-            bounds = _union([m["bounds"] for m in manifests if m.get("bounds")])
+            bounds = union_bounds([m["bounds"] for m in manifests if m.get("bounds")])
             raise HTTPException(404, f"lon {lon}, lat {lat} is outside every published tile"
                                      f"{' of week ' + week if week else ''}; data bounds "
                                      f"(w, s, e, n): {bounds}")
@@ -183,10 +183,3 @@ def sos_date(season_start: str, sos_doy: int | None) -> str | None:
     year = start.year if sos_doy >= doy(start) else start.year + 1
     day = date(year, 1, 1) + timedelta(days=sos_doy - 1)
     return day.isoformat() if day.year == year else None
-
-
-def _union(boxes: list[list[float]]) -> list[float] | None:
-    if not boxes:
-        return None
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes),
-            max(b[2] for b in boxes), max(b[3] for b in boxes)]

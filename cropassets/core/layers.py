@@ -100,7 +100,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         out = mosaic_path(root, week.key, product)
         write_bytes_atomic(out, mosaic.model_dump_json(exclude_none=True).encode())
         mosaics[product] = out.relative_to(root).as_posix()
-    bounds = _union([r["bounds"] for r in tile_rows.values()])
+    bounds = union_bounds([r["bounds"] for r in tile_rows.values()])
     season = week.season
     manifest = {
         "week": week.key,
@@ -145,7 +145,8 @@ def list_week_layers(root: str | Path) -> list[dict[str, Any]]:
             if WEEK_KEY.match(p.stem)]
 
 
-def _union(boxes: list[list[float]]) -> list[float] | None:
+def union_bounds(boxes: Sequence[Sequence[float]]) -> list[float] | None:
+    """Smallest (west, south, east, north) box holding every box; None for no box."""
     if not boxes:
         return None
     return [min(b[0] for b in boxes), min(b[1] for b in boxes),
