@@ -1,8 +1,9 @@
 """Materialize partitions through Dagster in one process, with progress lines.
 
 ``dagster asset materialize`` starts a new process per partition (seconds each); this loop
-runs each partition as its own Dagster run on the configured instance (``$DAGSTER_HOME``)
-but reuses one process, so the runs, their logs and metadata appear in the Dagster UI.
+runs Dagster runs on the configured instance (``$DAGSTER_HOME``) but reuses one process, so
+the runs, their logs and metadata appear in the Dagster UI. Assets with the single-run
+backfill policy get one run per tile and week range, the others one run per partition.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from dagster import AssetKey, DagsterInstance, materialize
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.partitions import SEASONS, TILES, tile_week_partitions, week_partitions
@@ -129,27 +134,65 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def key_ranges(keys: list[str], partition_keys: list[str]) -> list[list[str]]:
+    """``keys`` split into runs of consecutive partition keys (in the definition's order).
+
+    ``partition_keys`` is the partitions definition's ordered key list; each returned group
+    is a contiguous slice of it (a partition key range), in order.
+    """
+    index = {k: i for i, k in enumerate(partition_keys)}
+    unknown = [k for k in keys if k not in index]
+    if unknown:
+        raise ValueError(f"partition keys {unknown[:3]} are not partitions of the assets")
+    groups: list[list[str]] = []
+    for k in sorted(set(keys), key=index.__getitem__):
+        if groups and index[k] == index[groups[-1][-1]] + 1:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    return groups
+
+
 def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> list[str]:
-    """Materialize ``keys`` one run each, in order, printing progress lines."""
+    """Materialize ``keys`` in order, printing progress lines; returns the failed keys.
+
+    Assets with the single-run backfill policy (``cropassets.assets._steps.SINGLE_RUN``)
+    run one Dagster run per contiguous key range (for tile x week: one per tile), as a
+    backfill runs them; other assets one run per partition.
+    """
+    from cropassets.assets._steps import SINGLE_RUN
     from cropassets.definitions import defs
 
     assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
     instance = DagsterInstance.get()
     for run_id in release_dead_cli_slots(instance):
         print(f"[materialize] freed pool slots of dead run {run_id}", file=sys.stderr)
+    pdef = assets[0].partitions_def
+    if pdef is not None and all(a.backfill_policy == SINGLE_RUN for a in assets):
+        batches: list[list[str | None]] = list(key_ranges(
+            [str(k) for k in keys], list(pdef.get_partition_keys())))
+    else:
+        batches = [[k] for k in keys]
     failed: list[str] = []
     t0 = time.perf_counter()
-    for i, key in enumerate(keys, 1):
-        result = materialize(list(defs.assets), selection=assets, partition_key=key,
+    done = 0
+    for batch in batches:
+        tags = {"cropassets/launcher": "cli-loop", PID_TAG: str(os.getpid())}
+        if len(batch) > 1:
+            tags |= {ASSET_PARTITION_RANGE_START_TAG: str(batch[0]),
+                     ASSET_PARTITION_RANGE_END_TAG: str(batch[-1])}
+        result = materialize(list(defs.assets), selection=assets,
+                             partition_key=batch[0] if len(batch) == 1 else None,
                              instance=instance, resources=defs.resources,
-                             raise_on_error=False,
-                             tags={"cropassets/launcher": "cli-loop", PID_TAG: str(os.getpid())},
-                             run_config=QUIET_CONSOLE)
+                             raise_on_error=False, tags=tags, run_config=QUIET_CONSOLE)
         if not result.success:
-            failed.append(str(key))
-        if i % 10 == 0 or i == len(keys) or len(keys) <= 30 or not result.success:
-            rate = i / (time.perf_counter() - t0)
-            print(f"[materialize] {label}{'+'.join(asset_names)} {i}/{len(keys)} partitions "
-                  f"({rate:.2f}/s){'  FAILED ' + str(key) if not result.success else ''}",
+            failed.extend(str(k) for k in batch)
+        done += len(batch)
+        if len(batches) <= 30 or done % 10 < len(batch) or batch is batches[-1] \
+                or not result.success:
+            rate = done / (time.perf_counter() - t0)
+            what = f"{batch[0]}...{batch[-1]}" if len(batch) > 1 else str(batch[0])
+            print(f"[materialize] {label}{'+'.join(asset_names)} {done}/{len(keys)} partitions "
+                  f"({rate:.2f}/s){'  FAILED ' + what if not result.success else ''}",
                   file=sys.stderr, flush=True)
     return failed

@@ -35,3 +35,9 @@ sequence_partitions = StaticPartitionsDefinition(
 def week_to_sequence_key(week_key: str) -> str:
     """The checkpoint partition (``"07"``) that serves calendar week ``week_key``."""
     return f"{find_week(SEASONS, week_key).index:02d}"
+
+
+def split_tile_week(key: object) -> tuple[str, str]:
+    """``(tile, week)`` of a tile x week partition key (a ``MultiPartitionKey`` or its string)."""
+    dims = tile_week_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+    return dims["tile"], dims["week"]

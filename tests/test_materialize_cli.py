@@ -1,10 +1,12 @@
-"""The CLI loop frees concurrency-pool slots held by runs whose process died."""
+"""The CLI loop: partitions and ranges it runs, bad weeks, pool slots of dead runs."""
 
 import os
 import subprocess
 import sys
 
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+import pytest
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.instance.ref import InstanceRef
 
 from cropassets.materialize import PID_TAG, release_dead_cli_slots
 
@@ -69,3 +71,39 @@ def test_week_selection_by_season_and_current():
     assert select_weeks(SEASONS[0].id) == [w.key for w in all_weeks([SEASONS[0]])]
     first, last = select_weeks(SEASONS[0].id)[0], select_weeks(SEASONS[0].id)[-1]
     assert select_weeks(f"{first}...{last}") == select_weeks(SEASONS[0].id)
+
+
+def test_key_ranges_split_at_gaps_and_tiles():
+    from cropassets.materialize import key_ranges
+
+    order = ["A|1", "A|2", "A|3", "B|1", "B|2", "B|3"]
+    assert key_ranges(["B|2", "A|1", "A|2", "B|3"], order) == [["A|1", "A|2"], ["B|2", "B|3"]]
+    assert key_ranges(["A|1", "A|3"], order) == [["A|1"], ["A|3"]]
+    # A|3 and B|1 are adjacent in the definition's order: one range spans both tiles
+    assert key_ranges(order, order) == [order]
+    with pytest.raises(ValueError, match="C|1"):
+        key_ranges(["C|1"], order)
+
+
+def test_cli_runs_single_run_assets_as_one_run_per_range(tmp_path):
+    """Two weeks of the chain on one tile: one run (range tags), both weeks materialized."""
+    from cropassets.partitions import SEASONS, TILES
+
+    tile = sorted(TILES)[0]
+    weeks = [w.isoformat() for w in SEASONS[0].week_starts()[:2]]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, CROPASSETS_DATA=str(tmp_path / "data"), DAGSTER_HOME=str(home))
+    cmd = [sys.executable, "-m", "cropassets.cli", "materialize", "raw_scenes", "weekly_cube",
+           "--tiles", tile, "--weeks", f"{weeks[0]}...{weeks[1]}"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[materialize] raw_scenes+weekly_cube 2/2 partitions" in done.stderr
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1
+        assert runs[0].tags["dagster/asset_partition_range_start"] == f"{tile}|{weeks[0]}"
+        assert runs[0].tags["dagster/asset_partition_range_end"] == f"{tile}|{weeks[1]}"
+        for asset in ("raw_scenes", "weekly_cube"):
+            assert set(instance.get_materialized_partitions(AssetKey(asset))) == {
+                f"{tile}|{w}" for w in weeks}

@@ -1,6 +1,8 @@
 """Ingestion assets: STAC search and loading of each week's scenes onto each tile."""
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from dagster import (
@@ -8,16 +10,18 @@ from dagster import (
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
+    Nothing,
     asset,
 )
 
+from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.grid import get_tile
 from cropassets.core.scenes import load_week
 from cropassets.core.seasons import find_week
 from cropassets.core.storage import raw_scenes_encoding, write_zarr_atomic
-from cropassets.partitions import SEASONS, TILES, tile_week_partitions
+from cropassets.partitions import SEASONS, TILES, split_tile_week, tile_week_partitions
 from cropassets.resources.stac import StacCatalog
 from cropassets.resources.storage import DataRoot
 
@@ -28,6 +32,8 @@ CLOUDY_SCL = (3, 8, 9, 10)
 @asset(
     partitions_def=tile_week_partitions,
     group_name="ingest",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
     kinds={"zarr", "stac"},
     check_specs=[
         check_spec("raw_scenes", "scene_count", (
@@ -48,11 +54,17 @@ CLOUDY_SCL = (3, 8, 9, 10)
     ),
 )
 def raw_scenes(context: AssetExecutionContext, stac: StacCatalog, data_root: DataRoot
-               ) -> MaterializeResult:
+               ) -> Iterator[Any]:
+    """Search, load and store the raw scenes of each tile x week of the step."""
+    yield from each_partition(context, lambda key: _raw_scenes(context, key, stac, data_root))
+
+
+def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
+                data_root: DataRoot) -> MaterializeResult:
     """Search, load and store one tile x week of raw scenes."""
-    keys = context.partition_key.keys_by_dimension
-    tile = get_tile(TILES, keys["tile"])
-    week = find_week(SEASONS, keys["week"])
+    tile_id, week_key = split_tile_week(key)
+    tile = get_tile(TILES, tile_id)
+    week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
     s2_items, s1_items = stac.search_week(tile, week)
     t_search = time.perf_counter() - t0

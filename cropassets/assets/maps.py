@@ -3,8 +3,10 @@
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -21,6 +23,7 @@ from dagster import (
     asset_check,
 )
 
+from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import (
     check_result,
     check_spec,
@@ -234,6 +237,8 @@ def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
 @asset(
     partitions_def=week_partitions,
     group_name="maps",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
     ins={"crop_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
          "sos_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK)},
     kinds={"json"},
@@ -252,9 +257,16 @@ def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
     ),
 )
 def week_layers(context: AssetExecutionContext, data_root: DataRoot,
-                labels: ReferenceLabels) -> MaterializeResult:
+                labels: ReferenceLabels) -> Iterator[Any]:
+    """Publish each week of the step, all tiles, for the tiler."""
+    yield from each_partition(context, lambda key: _week_layers(
+        context, str(key), data_root, labels))
+
+
+def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataRoot,
+                 labels: ReferenceLabels) -> MaterializeResult:
     """Publish one week of all tiles for the tiler."""
-    week = find_week(SEASONS, context.partition_key)
+    week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
     files = {}
     for t in TILES:

@@ -1,6 +1,8 @@
 """Weekly cubes and season series: composites per week, gap-filled and smoothed series."""
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from dagster import (
@@ -17,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.composite import write_weekly_composite
@@ -24,7 +27,7 @@ from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.series import season_series as build_series
 from cropassets.core.series import stack_cubes
 from cropassets.core.storage import dataset_to_series, open_zarr, write_zarr_atomic
-from cropassets.partitions import SEASONS, tile_week_partitions
+from cropassets.partitions import SEASONS, split_tile_week, tile_week_partitions
 from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
@@ -49,6 +52,8 @@ SEASON_TO_DATE = MultiPartitionMapping({
 @asset(
     partitions_def=tile_week_partitions,
     group_name="series",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
     ins={"raw_scenes": AssetIn(dagster_type=Nothing)},
     kinds={"zarr"},
     check_specs=[
@@ -70,14 +75,20 @@ SEASON_TO_DATE = MultiPartitionMapping({
     ),
 )
 def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
-                series_settings: SeriesSettings, dask_cluster: DaskCluster) -> MaterializeResult:
+                series_settings: SeriesSettings, dask_cluster: DaskCluster) -> Iterator[Any]:
+    """Composite the raw scenes of each tile x week of the step."""
+    yield from each_partition(context, lambda key: _weekly_cube(
+        key, data_root, series_settings, dask_cluster))
+
+
+def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettings,
+                 dask_cluster: DaskCluster) -> MaterializeResult:
     """Composite one tile x week of raw scenes."""
-    keys = context.partition_key.keys_by_dimension
-    raw = open_zarr(data_root.partition_path("raw_scenes", keys["tile"], keys["week"]),
-                    dask=True)
+    tile, week = split_tile_week(key)
+    raw = open_zarr(data_root.partition_path("raw_scenes", tile, week), dask=True)
     cfg = series_settings
     t0 = time.perf_counter()
-    path = data_root.partition_path("weekly_cube", keys["tile"], keys["week"])
+    path = data_root.partition_path("weekly_cube", tile, week)
     with dask_cluster.compute_context():  # blocks as dask tasks: threads, or the cluster
         nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
                                         cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
@@ -107,6 +118,8 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
 @asset(
     partitions_def=tile_week_partitions,
     group_name="series",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
     ins={"weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
     kinds={"zarr"},
     check_specs=[check_spec("season_series", "gap_fill_complete", (
@@ -126,31 +139,40 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
 )
 def season_series(context: AssetExecutionContext, data_root: DataRoot,
                   series_settings: SeriesSettings, dask_cluster: DaskCluster
-                  ) -> MaterializeResult:
-    """Build the smoothed series of one tile from its season start to this week."""
+                  ) -> Iterator[Any]:
+    """Build the smoothed series of each tile x week of the step, in week order."""
+    if not context.has_partition_key_range:  # the mapping must name exactly weeks 1..w
+        _, week_key = split_tile_week(context.partition_key)
+        upstream = sorted({k.keys_by_dimension["week"]
+                           for k in context.asset_partition_keys_for_input("weekly_cube")})
+        if upstream != _weeks_to_date(week_key):
+            raise RuntimeError(f"partition mapping gave weeks {upstream}, "
+                               f"expected {_weeks_to_date(week_key)}")
     with dask_cluster.compute_context():  # every dask compute below: threads, or the cluster
-        result = _season_series(context, data_root, series_settings)
-        context.add_asset_metadata({"dask": MetadataValue.json(dask_cluster.describe())})
-    return result
+        yield from each_partition(context, lambda key: _season_series(
+            key, data_root, series_settings, dask_cluster))
 
 
-def _season_series(context: AssetExecutionContext, data_root: DataRoot,
-                   series_settings: SeriesSettings) -> MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    week = find_week(SEASONS, keys["week"])
-    upstream = sorted({k.keys_by_dimension["week"]
-                       for k in context.asset_partition_keys_for_input("weekly_cube")})
-    expected = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
-    if upstream != expected:
-        raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
+def _weeks_to_date(week_key: str) -> list[str]:
+    """Keys of weeks 1..w of the season of week ``week_key``."""
+    week = find_week(SEASONS, week_key)
+    return [w.key for w in all_weeks([week.season]) if w.index <= week.index]
+
+
+def _season_series(key: object, data_root: DataRoot, series_settings: SeriesSettings,
+                   dask_cluster: DaskCluster) -> MaterializeResult:
+    """The smoothed series of one tile x week (weeks 1..w of its season)."""
+    tile, week_key = split_tile_week(key)
+    week = find_week(SEASONS, week_key)
+    expected = _weeks_to_date(week_key)
     t0 = time.perf_counter()
-    paths = [data_root.partition_path("weekly_cube", keys["tile"], w) for w in expected]
+    paths = [data_root.partition_path("weekly_cube", tile, w) for w in expected]
     cubes = stack_cubes(paths, expected, chunk=series_settings.chunk // 2)
     out, enc = build_series(cubes, series_settings.cutoff, series_settings.order)
     out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
                      week_of_season=week.index, cutoff=series_settings.cutoff,
                      order=series_settings.order)
-    path = data_root.partition_path("season_series", keys["tile"], keys["week"])
+    path = data_root.partition_path("season_series", tile, week_key)
     nbytes = write_zarr_atomic(out, path, enc)
     written = open_zarr(path, dask=True)
     fill = quality.gap_fill_check(dataset_to_series(written), cubes["features"], cubes["n_obs"])
@@ -162,4 +184,5 @@ def _season_series(context: AssetExecutionContext, data_root: DataRoot,
         "never_observed_share": fill.metadata["legit_nan_share"],
         "seconds": round(time.perf_counter() - t0, 2),
         "bytes": nbytes,
+        "dask": MetadataValue.json(dask_cluster.describe()),
     })

@@ -1,7 +1,9 @@
 """Start-of-Season maps per tile and week, written as COGs."""
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from dagster import (
@@ -16,13 +18,14 @@ from dagster import (
     asset_check,
 )
 
+from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec, cogs_on_disk, tiler_link
 from cropassets.core import quality
 from cropassets.core.cog import write_cog
 from cropassets.core.seasons import find_week
 from cropassets.core.sos import start_of_season
 from cropassets.core.storage import dataset_to_series, open_zarr
-from cropassets.partitions import SEASONS, tile_week_partitions
+from cropassets.partitions import SEASONS, split_tile_week, tile_week_partitions
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
 
@@ -33,6 +36,8 @@ SOS_NODATA = 0
 @asset(
     partitions_def=tile_week_partitions,
     group_name="maps",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
     ins={"season_series": AssetIn(dagster_type=Nothing)},
     kinds={"cog"},
     check_specs=[
@@ -52,19 +57,25 @@ SOS_NODATA = 0
     ),
 )
 def sos_map(context: AssetExecutionContext, data_root: DataRoot,
-            series_settings: SeriesSettings) -> MaterializeResult:
+            series_settings: SeriesSettings) -> Iterator[Any]:
+    """Compute and write the SOS COG of each tile x week of the step."""
+    yield from each_partition(context, lambda key: _sos_map(key, data_root, series_settings))
+
+
+def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings
+             ) -> MaterializeResult:
     """Compute and write the SOS COG of one tile x week."""
-    keys = context.partition_key.keys_by_dimension
-    week = find_week(SEASONS, keys["week"])
+    tile, week_key = split_tile_week(key)
+    week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
-    ds = open_zarr(data_root.partition_path("season_series", keys["tile"], keys["week"]))
+    ds = open_zarr(data_root.partition_path("season_series", tile, week_key))
     cfg = series_settings
     doy = start_of_season(dataset_to_series(ds).load(), week.season.start, cfg.sos_fraction,
                           cfg.sos_min_amplitude, clear_obs=ds["n_obs_s2"].values,
                           radar_min_amplitude_db=series_settings.sos_radar_min_amplitude_db)
     out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
     last_day = week.end - timedelta(days=1)
-    path = data_root.partition_path("sos_map", keys["tile"], keys["week"], ".tif")
+    path = data_root.partition_path("sos_map", tile, week_key, ".tif")
     write_cog(path, out, str(ds.rio.crs), ds.rio.transform(), SOS_NODATA,
               overview_resampling="nearest", band_descriptions=["sos_doy"],
               tags={"product": "start_of_season", "units": "day of year",

@@ -2,7 +2,9 @@
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from dagster import (
@@ -17,6 +19,7 @@ from dagster import (
     asset,
 )
 
+from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.cwt import cwt_magnitude, default_scales
@@ -74,6 +77,8 @@ def read_knee_week(data_root: DataRoot) -> int | None:
 @asset(
     partitions_def=week_partitions,
     group_name="training",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
     ins={"season_series": AssetIn(
         dagster_type=Nothing,
         partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name="week"))},
@@ -95,9 +100,16 @@ def read_knee_week(data_root: DataRoot) -> int | None:
     ),
 )
 def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
-               series_settings: SeriesSettings) -> MaterializeResult:
+               series_settings: SeriesSettings) -> Iterator[Any]:
+    """Sample labelled pixels of every tile for each week of the step."""
+    yield from each_partition(context, lambda key: _scalograms(
+        str(key), data_root, labels, series_settings))
+
+
+def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
+                series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
-    week = find_week(SEASONS, context.partition_key)
+    week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
     upto = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
     paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}

@@ -5,14 +5,13 @@ and ``dagster-daemon`` run the code location on the test world. One backfill ove
 two weeks of the current season, every tile, for raw_scenes -> weekly_cube ->
 season_series -> sos_map; then the same backfill again, which must rewrite identical COGs.
 
-Dagster groups the chain into two runs per partition (raw_scenes + weekly_cube, then
-season_series + sos_map: the season-to-date mapping is not an identity, so the series waits
-for the cubes of every earlier week), 8 runs per backfill here, each a subprocess that
-imports the code location (most of a run's cost on this tiny world). The backfill daemon
-ticks every 30 s (fixed): one tick requests the cubes, the next the series of the tiles whose
-cubes are done, a last one marks the backfill complete, so a backfill takes three or four
-ticks, about 2 min on 2 cores. To keep it there the runs execute their steps in process (one
-process per run, not one per step) and share one STAC API served by the test.
+The chain assets carry a single-run backfill policy, so Dagster runs the whole chain of one
+tile for the week range in ONE run (raw_scenes, weekly_cube, season_series, sos_map over
+partition range ``<tile>|<week 1>...<tile>|<week 2>``): 2 runs per backfill here, where one
+run per partition made 8 (the season-to-date mapping split the chain in two). Each run is
+a subprocess that imports the code location; the backfill daemon ticks every 30 s (fixed).
+The runs execute their steps in process (one process per run, not one per step) and share
+one STAC API served by the test.
 """
 
 import shutil
@@ -103,8 +102,14 @@ def test_every_partition_of_the_range_is_materialized(dagster, first):
     for asset in CHAIN:
         assert materialized_partitions(dagster["instance"], asset) == EXPECTED, asset
         assert set(first["records"][asset]) == EXPECTED, asset
-    # the chain is split into runs of (raw_scenes, weekly_cube) and (season_series, sos_map)
-    assert len(first["runs"]) >= len(EXPECTED)
+    # single-run policy: one run per tile over the week range, every chain asset in it
+    runs = first["runs"]
+    assert len(runs) == len(TILE_IDS), [r.tags for r in runs]
+    ranges = {(r.tags["dagster/asset_partition_range_start"],
+               r.tags["dagster/asset_partition_range_end"]) for r in runs}
+    assert ranges == {(f"{t}|{WEEKS[0]}", f"{t}|{WEEKS[-1]}") for t in TILE_IDS}
+    for r in runs:
+        assert {k.to_user_string() for k in r.asset_selection} == set(CHAIN), r.run_id
 
 
 def _assert_dependency_order(records: dict) -> None:
