@@ -1,4 +1,4 @@
-"""Command line: ``cropassets demo-world | serve-stac | materialize``."""
+"""Command line: ``cropassets demo-world | serve-stac | materialize | backfill``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,37 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    import urllib.error
+
+    from cropassets import backfill
+    from cropassets.materialize import select_weeks
+
+    base = args.url.rstrip("/")
+    weeks = select_weeks(args.weeks)
+    try:
+        bid = backfill.launch_week_backfill(
+            f"{base}/graphql", args.assets, args.tiles, weeks,
+            run_config=backfill.IN_PROCESS if args.in_process else None,
+            title=args.title or f"cropassets backfill {weeks[0]}...{weeks[-1]}")
+    except backfill.BackfillRequestError as exc:
+        print(f"cropassets backfill: error: {exc}", file=sys.stderr)
+        return 2
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        print(f"cropassets backfill: error: no Dagster webserver at {base} ({exc}); start "
+              "one (`make serve` or `dagster dev`) or pass --url", file=sys.stderr)
+        return 2
+    print(f"[backfill] {bid}: {'+'.join(args.assets)}, weeks {weeks[0]}...{weeks[-1]} "
+          f"({len(weeks)}), tiles {' '.join(args.tiles) if args.tiles else 'all'}: "
+          f"{base}/runs/b/{bid}", file=sys.stderr, flush=True)
+    print(bid)
+    if not args.wait:
+        return 0
+    status = backfill.wait_backfill(f"{base}/graphql", bid, timeout=args.timeout)
+    print(f"[backfill] {bid}: {status}", file=sys.stderr)
+    return 0 if status in ("COMPLETED", "COMPLETED_SUCCESS") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cropassets`` argument parser."""
     parser = argparse.ArgumentParser(prog="cropassets", description=__doc__)
@@ -62,6 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--workers", type=int, default=1,
                      help="processes to spread tiles over (each tile runs in week order)")
     mat.set_defaults(func=_cmd_materialize)
+
+    bf = sub.add_parser("backfill",
+                        help="launch a Dagster backfill over a week range (all tiles, or "
+                             "some) on a running webserver + daemon; prints its id")
+    bf.add_argument("assets", nargs="+",
+                    help="asset names, upstream first, e.g. raw_scenes weekly_cube "
+                         "season_series sos_map")
+    bf.add_argument("--weeks", default="current",
+                    help="week range 'START...END', one week, a season id, or 'current' "
+                         "(default)")
+    bf.add_argument("--tiles", nargs="*", default=None, help="tile ids (default: all)")
+    bf.add_argument("--url", default=load_settings().dagster_url,
+                    help="Dagster webserver (default: $CROPASSETS_DAGSTER_URL or "
+                         "http://127.0.0.1:3000)")
+    bf.add_argument("--in-process", action="store_true",
+                    help="run each backfill run's steps in its own process")
+    bf.add_argument("--title", default="", help="backfill title shown in the UI")
+    bf.add_argument("--wait", action="store_true",
+                    help="wait for the backfill to finish; exit 1 unless it succeeded")
+    bf.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits")
+    bf.set_defaults(func=_cmd_backfill)
     return parser
 
 

@@ -18,6 +18,8 @@ CROPASSETS_DASK_SCHEDULER   where dask graphs run: empty =        (empty)
                             else a scheduler ``tcp://host:8786``
 CROPASSETS_TILER_URL        base URL of the tiler's web map, for  ``http://127.0.0.1:8080``
                             links in the Dagster UI
+CROPASSETS_DAGSTER_URL      Dagster webserver that ``cropassets   ``http://127.0.0.1:3000``
+                            backfill`` launches backfills on
 =========================== ===================================== ==============================
 """
 
@@ -43,6 +45,7 @@ class Settings:
     max_cloud_cover: float
     dask_scheduler: str = ""
     tiler_url: str = "http://127.0.0.1:8080"
+    dagster_url: str = "http://127.0.0.1:3000"
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -59,4 +62,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_cloud_cover=float(env.get("CROPASSETS_MAX_CLOUD", "90")),
         dask_scheduler=env.get("CROPASSETS_DASK_SCHEDULER", "").strip(),
         tiler_url=(env.get("CROPASSETS_TILER_URL") or "http://127.0.0.1:8080").rstrip("/"),
+        dagster_url=(env.get("CROPASSETS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
     )

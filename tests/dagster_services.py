@@ -19,9 +19,9 @@ fails while the services run in a fixture does not raise into it, so put
 services start (on a fresh home they would race to create them). The code location's
 new-week sensor launches backfills of its own unless ``CROPASSETS_SENSOR=off`` is in ``env``.
 
-GraphQL is spoken with ``urllib`` only (requests/gql are not test dependencies); the
-mutation and query shapes are those of ``dagster_graphql`` 1.13 (``LaunchBackfillParams``,
-``PartitionBackfillOrError``).
+The GraphQL helpers (``launch_backfill``, ``wait_backfill``, ``graphql``...) live in
+:mod:`cropassets.backfill`, which the ``cropassets backfill`` command uses too; they are
+re-exported here.
 
 Timing facts worth knowing (Dagster 1.13): the backfill daemon ticks every 30 s (fixed,
 ``DEFAULT_DAEMON_INTERVAL_SECONDS``), and an asset reached through a non-identity partition
@@ -32,7 +32,6 @@ be marked complete. The queued-run coordinator dequeues every 5 s.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -48,6 +47,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cropassets.backfill import (  # noqa: F401  (re-exported for the tests)
+    TERMINAL_BACKFILL_STATUSES,
+    GraphQLError,
+    backfill_params,
+    backfill_status,
+    graphql,
+    launch_backfill,
+    wait_backfill,
+)
+
 if TYPE_CHECKING:
     from dagster import DagsterInstance, EventLogRecord
 
@@ -55,17 +64,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 _BIN = Path(sys.executable).parent
 """Where the venv's ``dagster-webserver`` / ``dagster-daemon`` scripts are."""
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-"""Opener that ignores proxy settings: the services run on loopback."""
-
-TERMINAL_BACKFILL_STATUSES = frozenset(
-    {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"})
-"""``BulkActionStatus`` values after which a backfill launches nothing more."""
-
-
-class GraphQLError(RuntimeError):
-    """The GraphQL endpoint answered with errors or an error-typed result."""
-
 
 @dataclass(frozen=True)
 class DagsterServices:
@@ -263,139 +261,6 @@ def _readiness_problem(data: Mapping[str, Any]) -> str | None:
     if waiting or not statuses:
         return f"daemons without a healthy heartbeat: {waiting}"
     return None
-
-
-def graphql(url: str, query: str, variables: Mapping[str, Any] | None = None,
-            timeout: float = 60.0) -> dict[str, Any]:
-    """POST one GraphQL operation; return its ``data``; raise :class:`GraphQLError` on errors."""
-    body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with _DIRECT.open(request, timeout=timeout) as r:
-            payload = json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        raise GraphQLError(f"HTTP {e.code} from {url}: {e.read()[:2000]!r}") from e
-    if payload.get("errors"):
-        raise GraphQLError(json.dumps(payload["errors"], indent=1)[:4000])
-    return payload["data"]
-
-
-_LAUNCH_BACKFILL = """
-mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on Error { message }
-  }
-}
-"""
-
-
-def backfill_params(asset_keys: Sequence[str], partition_keys: Sequence[str] | None = None,
-                    partition_range: tuple[str, str] | None = None,
-                    all_partitions: bool = False,
-                    run_config: Mapping[str, Any] | None = None,
-                    title: str | None = None) -> dict[str, Any]:
-    """``LaunchBackfillParams`` of an asset backfill; exactly one partition selection.
-
-    - ``partition_range=(start, end)``: every selected asset gets that key range
-      (``partitionsByAssets``). For a ``MultiPartitionsDefinition`` Dagster reads a range of
-      multi keys per dimension: ``("T00|2025-05-05", "T01|2025-05-19")`` is tiles T00..T01
-      x weeks 2025-05-05..2025-05-19 (the cartesian product), in definition order.
-    - ``partition_keys``: exactly these keys for every selected asset (one single-key range
-      each, ``partitionsByAssets``). Unlike ``assetSelection`` + ``partitionNames``, which
-      gives the keys to the root assets and lets Dagster follow partition mappings
-      downstream, nothing beyond the keys is targeted: with ``season_series`` (week w reads
-      weeks 1..w) the root keys of week 1 would otherwise pull in every later week.
-    - ``all_partitions``: every partition of every selected asset.
-
-    Asset keys are ``/``-separated paths (``"raw_scenes"``). ``run_config`` applies to every
-    run the backfill launches (e.g. ``{"execution": {"config": {"in_process": {}}}}``).
-    """
-    if sum([partition_keys is not None, partition_range is not None, all_partitions]) != 1:
-        raise ValueError("give exactly one of partition_keys, partition_range, all_partitions")
-    keys = [{"path": key.split("/")} for key in asset_keys]
-    params: dict[str, Any]
-    if all_partitions:
-        params = {"assetSelection": keys, "allPartitions": True}
-    else:
-        if partition_range is not None:
-            ranges = [{"start": partition_range[0], "end": partition_range[1]}]
-        else:
-            ranges = [{"start": k, "end": k} for k in partition_keys or []]
-            if not ranges:
-                raise ValueError("partition_keys is empty")
-        params = {"partitionsByAssets": [{"assetKey": key, "partitions": {"ranges": ranges}}
-                                         for key in keys]}
-    if run_config is not None:
-        params["runConfigData"] = dict(run_config)
-    if title is not None:
-        params["title"] = title
-    return params
-
-
-def launch_backfill(graphql_url: str, asset_keys: Sequence[str],
-                    partition_keys: Sequence[str] | None = None,
-                    partition_range: tuple[str, str] | None = None,
-                    all_partitions: bool = False,
-                    run_config: Mapping[str, Any] | None = None,
-                    title: str | None = None) -> str:
-    """Launch an asset backfill through GraphQL ``launchPartitionBackfill``; return its id.
-
-    See :func:`backfill_params` for the partition selection. The daemon picks the backfill up
-    on its next tick (every 30 s).
-    """
-    params = backfill_params(asset_keys, partition_keys, partition_range, all_partitions,
-                             run_config, title)
-    result = graphql(graphql_url, _LAUNCH_BACKFILL,
-                     {"backfillParams": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise GraphQLError(f"{result['__typename']}: {result.get('message')}\n"
-                           f"{''.join(result.get('stack') or [])}")
-    return str(result["backfillId"])
-
-
-_BACKFILL_STATUS = """
-query Backfill($backfillId: String!) {
-  partitionBackfillOrError(backfillId: $backfillId) {
-    __typename
-    ... on PartitionBackfill {
-      id
-      status
-      error { message stack }
-    }
-    ... on Error { message }
-  }
-}
-"""
-
-
-def backfill_status(graphql_url: str, backfill_id: str) -> str:
-    """The ``BulkActionStatus`` of a backfill (``REQUESTED``, ``COMPLETED_SUCCESS``...)."""
-    result = graphql(graphql_url, _BACKFILL_STATUS,
-                     {"backfillId": backfill_id})["partitionBackfillOrError"]
-    if result["__typename"] != "PartitionBackfill":
-        raise GraphQLError(f"backfill {backfill_id}: {result['__typename']}: "
-                           f"{result.get('message')}")
-    return str(result["status"])
-
-
-def wait_backfill(graphql_url: str, backfill_id: str, timeout: float = 600.0,
-                  poll: float = 2.0) -> str:
-    """Poll until the backfill reaches a terminal status; return it.
-
-    Raises :class:`TimeoutError` naming the last status when ``timeout`` seconds pass.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        status = backfill_status(graphql_url, backfill_id)
-        if status in TERMINAL_BACKFILL_STATUSES:
-            return status
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"backfill {backfill_id} still {status} after {timeout:.0f} s")
-        time.sleep(poll)
 
 
 def materialized_partitions(instance: DagsterInstance, asset: str) -> set[str]:

@@ -3,7 +3,8 @@
 A fresh SQLite instance (``deploy/dagster.yaml``) and a fresh data root; ``dagster-webserver``
 and ``dagster-daemon`` run the code location on the test world. One backfill over the first
 two weeks of the current season, every tile, for raw_scenes -> weekly_cube ->
-season_series -> sos_map; then the same backfill again, which must rewrite identical COGs.
+season_series -> sos_map, launched through GraphQL; then the same backfill again, launched
+with the ``cropassets backfill`` command, which must rewrite identical COGs.
 
 The chain assets carry a single-run backfill policy, so Dagster runs the whole chain of one
 tile for the week range in ONE run (raw_scenes, weekly_cube, season_series, sos_map over
@@ -15,6 +16,8 @@ one STAC API served by the test.
 """
 
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -66,14 +69,28 @@ def dagster(tmp_path_factory):
             instance.dispose()
 
 
-def _backfill(dagster) -> dict:
-    """Run the chain's backfill to completion; its runs and the materializations it made."""
+def _backfill(dagster, via_cli: bool = False) -> dict:
+    """Run the chain's backfill to completion; its runs and the materializations it made.
+
+    Launched through GraphQL ``launchPartitionBackfill``, or with ``via_cli`` through the
+    ``cropassets backfill`` command (the same mutation, its selection built from --weeks).
+    """
     instance = dagster["instance"]
     cursor = instance.event_log_storage.get_maximum_record_id()
     url = dagster["services"].graphql_url
     t0 = time.monotonic()
-    backfill_id = launch_backfill(url, CHAIN, partition_range=PARTITION_RANGE,
-                                  run_config=IN_PROCESS, title="test chain backfill")
+    if via_cli:
+        done = subprocess.run(
+            [sys.executable, "-m", "cropassets.cli", "backfill", *CHAIN,
+             "--weeks", f"{WEEKS[0]}...{WEEKS[-1]}", "--url", dagster["services"].base_url,
+             "--in-process", "--title", "test chain backfill (CLI)"],
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        backfill_id = done.stdout.strip()
+        assert f"/runs/b/{backfill_id}" in done.stderr
+    else:
+        backfill_id = launch_backfill(url, CHAIN, partition_range=PARTITION_RANGE,
+                                      run_config=IN_PROCESS, title="test chain backfill")
     status = wait_backfill(url, backfill_id, timeout=BACKFILL_TIMEOUT)
     runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
     print(f"backfill {backfill_id}: {status} after {time.monotonic() - t0:.0f} s, "
@@ -139,7 +156,7 @@ def test_sos_cogs_exist(dagster, first):
 
 def test_same_backfill_again_rewrites_identical_cogs(dagster, first):
     mtimes = {k: _cog(dagster["data"], k).stat().st_mtime_ns for k in EXPECTED}
-    second = _backfill(dagster)
+    second = _backfill(dagster, via_cli=True)
     assert second["id"] != first["id"]
     # every partition was materialized again, in order, and its COG written anew
     for asset in CHAIN:

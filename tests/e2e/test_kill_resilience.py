@@ -108,7 +108,7 @@ def test_killed_run_relaunched_is_identical_and_tiler_never_serves_partial(tmp_p
             for line in proc.stderr:
                 if f"/{len(WEEKS) * len(TILES)} partitions" in line and " 2/" in line:
                     break
-            time.sleep(0.5)  # inside a later partition's run
+            time.sleep(0.5)  # the first tile's range run is done: inside the second one
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             assert proc.returncode == -signal.SIGKILL
