@@ -61,6 +61,11 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
     """
     from cropassets.definitions import defs
 
+    known = sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
+    unknown = [n for n in asset_names if n not in known]
+    if unknown:
+        raise SystemExit(f"cropassets materialize: error: unknown assets {unknown}; the code "
+                         f"location has {known}")
     assets = [defs.get_assets_def(AssetKey(name)) for name in asset_names]
     kinds = {type(a.partitions_def).__name__ if a.partitions_def else None for a in assets}
     if len({a.partitions_def for a in assets}) > 1:
@@ -160,6 +165,9 @@ def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> lis
     run one Dagster run per contiguous key range (for tile x week: one per tile), as a
     backfill runs them; other assets one run per partition.
     """
+    from cropassets.cli import quiet_dagster_warnings
+
+    quiet_dagster_warnings()  # also in worker processes (spawned: no inherited filters)
     from cropassets.assets._steps import SINGLE_RUN
     from cropassets.definitions import defs
 

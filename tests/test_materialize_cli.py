@@ -107,3 +107,11 @@ def test_cli_runs_single_run_assets_as_one_run_per_range(tmp_path):
         for asset in ("raw_scenes", "weekly_cube"):
             assert set(instance.get_materialized_partitions(AssetKey(asset))) == {
                 f"{tile}|{w}" for w in weeks}
+
+
+def test_cli_names_an_unknown_asset():
+    done = subprocess.run([sys.executable, "-m", "cropassets.cli", "materialize", "raw_scen"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "unknown assets ['raw_scen']" in done.stderr and "Traceback" not in done.stderr
+    assert "BetaWarning" not in done.stderr
