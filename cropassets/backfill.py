@@ -97,11 +97,27 @@ def backfill_params(asset_keys: Sequence[str], partition_keys: Sequence[str] | N
                 raise ValueError("partition_keys is empty")
         params = {"partitionsByAssets": [{"assetKey": key, "partitions": {"ranges": ranges}}
                                          for key in keys]}
+    return _with_run_options(params, run_config, title)
+
+
+def _with_run_options(params: dict[str, Any], run_config: Mapping[str, Any] | None,
+                      title: str | None) -> dict[str, Any]:
+    """``params`` plus the run config every run gets and the backfill's title."""
     if run_config is not None:
         params["runConfigData"] = dict(run_config)
     if title is not None:
         params["title"] = title
     return params
+
+
+def _launch(graphql_url: str, params: Mapping[str, Any]) -> str:
+    """Send ``launchPartitionBackfill``; the backfill id, or :class:`GraphQLError`."""
+    result = graphql(graphql_url, _LAUNCH_BACKFILL,
+                     {"backfillParams": dict(params)})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise GraphQLError(f"{result['__typename']}: {result.get('message')}\n"
+                           f"{''.join(result.get('stack') or [])}")
+    return str(result["backfillId"])
 
 
 def launch_backfill(graphql_url: str, asset_keys: Sequence[str],
@@ -115,14 +131,8 @@ def launch_backfill(graphql_url: str, asset_keys: Sequence[str],
     See :func:`backfill_params` for the partition selection. The daemon picks the backfill up
     on its next tick (every 30 s).
     """
-    params = backfill_params(asset_keys, partition_keys, partition_range, all_partitions,
-                             run_config, title)
-    result = graphql(graphql_url, _LAUNCH_BACKFILL,
-                     {"backfillParams": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise GraphQLError(f"{result['__typename']}: {result.get('message')}\n"
-                           f"{''.join(result.get('stack') or [])}")
-    return str(result["backfillId"])
+    return _launch(graphql_url, backfill_params(asset_keys, partition_keys, partition_range,
+                                                all_partitions, run_config, title))
 
 
 _BACKFILL_STATUS = """
@@ -231,14 +241,5 @@ def launch_week_backfill(graphql_url: str, asset_names: Sequence[str],
                          run_config: Mapping[str, Any] | None = None,
                          title: str | None = None) -> str:
     """Launch a backfill of ``asset_names`` over a week range (and tiles); return its id."""
-    params: dict[str, Any] = {"partitionsByAssets": partitions_by_assets(asset_names, tiles,
-                                                                         weeks)}
-    if run_config is not None:
-        params["runConfigData"] = dict(run_config)
-    if title is not None:
-        params["title"] = title
-    result = graphql(graphql_url, _LAUNCH_BACKFILL,
-                     {"backfillParams": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise GraphQLError(f"{result['__typename']}: {result.get('message')}")
-    return str(result["backfillId"])
+    params = {"partitionsByAssets": partitions_by_assets(asset_names, tiles, weeks)}
+    return _launch(graphql_url, _with_run_options(params, run_config, title))
