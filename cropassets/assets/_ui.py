@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from cropassets.core.quality import CogContract, QualityResult, cog_files_check
-from cropassets.partitions import tile_week_partitions
+from cropassets.partitions import split_tile_week
 from cropassets.resources.storage import DataRoot
 from cropassets.settings import load_settings
 
@@ -102,9 +102,8 @@ def cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot, asset
     """
     op = context.op_execution_context
     if op.has_partition_key:
-        keys = tile_week_partitions.get_partition_key_from_str(
-            str(op.partition_key)).keys_by_dimension
-        files = [data_root.partition_path(asset, keys["tile"], keys["week"], ".tif")]
+        tile, week = split_tile_week(op.partition_key)
+        files = [data_root.partition_path(asset, tile, week, ".tif")]
     else:
         files = sorted((Path(data_root.root) / asset).glob("*/*.tif"))
     result = cog_files_check(files, contract)

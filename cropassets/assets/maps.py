@@ -178,7 +178,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     record = json.loads(record_path.read_text())
     ckpt = Checkpoint.load(Path(data_root.root) / record["checkpoint"])
     cubes = [data_root.partition_path("weekly_cube", tile.id, w.key)
-             for w in all_weeks([week.season]) if w.index <= week.index]
+             for w in week.weeks_to_date()]
     t0 = time.perf_counter()
     cls, conf = predict_tile(cubes, ckpt, device=torch_device.device)
     seconds = time.perf_counter() - t0

@@ -145,18 +145,12 @@ def season_series(context: AssetExecutionContext, data_root: DataRoot,
         _, week_key = split_tile_week(context.partition_key)
         upstream = sorted({k.keys_by_dimension["week"]
                            for k in context.asset_partition_keys_for_input("weekly_cube")})
-        if upstream != _weeks_to_date(week_key):
-            raise RuntimeError(f"partition mapping gave weeks {upstream}, "
-                               f"expected {_weeks_to_date(week_key)}")
+        expected = [w.key for w in find_week(SEASONS, week_key).weeks_to_date()]
+        if upstream != expected:
+            raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
     with dask_cluster.compute_context():  # every dask compute below: threads, or the cluster
         yield from each_partition(context, lambda key: _season_series(
             key, data_root, series_settings, dask_cluster))
-
-
-def _weeks_to_date(week_key: str) -> list[str]:
-    """Keys of weeks 1..w of the season of week ``week_key``."""
-    week = find_week(SEASONS, week_key)
-    return [w.key for w in all_weeks([week.season]) if w.index <= week.index]
 
 
 def _season_series(key: object, data_root: DataRoot, series_settings: SeriesSettings,
@@ -164,7 +158,7 @@ def _season_series(key: object, data_root: DataRoot, series_settings: SeriesSett
     """The smoothed series of one tile x week (weeks 1..w of its season)."""
     tile, week_key = split_tile_week(key)
     week = find_week(SEASONS, week_key)
-    expected = _weeks_to_date(week_key)
+    expected = [w.key for w in week.weeks_to_date()]
     t0 = time.perf_counter()
     paths = [data_root.partition_path("weekly_cube", tile, w) for w in expected]
     cubes = stack_cubes(paths, expected, chunk=series_settings.chunk // 2)

@@ -111,7 +111,7 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
     """Sample labelled pixels of every tile for one week."""
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
-    upto = [w.key for w in all_weeks([week.season]) if w.index <= week.index]
+    upto = [w.key for w in week.weeks_to_date()]
     paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
     data = labelled_series(paths, TILES, labels.path(week.season.id), labels.per_field,
                            labels.per_class, seed=0)

@@ -64,6 +64,11 @@ class SeasonWeek:
         """Exclusive end date (the next Monday)."""
         return self.start + timedelta(days=7)
 
+    def weeks_to_date(self) -> list[SeasonWeek]:
+        """Weeks 1..this week of the season, in order (what a product of this week reads)."""
+        return [SeasonWeek(self.season, i + 1, self.season.start + timedelta(weeks=i))
+                for i in range(self.index)]
+
     def interval_utc(self) -> tuple[datetime, datetime]:
         """Half-open acquisition interval [start, end) as timezone-aware UTC datetimes."""
         t0 = datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC)

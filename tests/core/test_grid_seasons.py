@@ -80,3 +80,15 @@ def test_repo_config_matches_the_default_demo_world(tmp_path):
     world_seasons = _write(tmp_path / "seasons.json",
                            {"seasons": [s.to_dict() for s in DEFAULT_SEASONS]})
     assert load_seasons(world_seasons) == load_seasons(REPO_ROOT / "config/seasons.json")
+
+
+def test_weeks_to_date_are_weeks_one_to_w_of_the_season():
+    from cropassets.core.seasons import Season
+
+    seasons = [Season("2024", date(2024, 5, 6), 6, "reference"),
+               Season("2025", date(2025, 5, 5), 6, "current")]
+    week = find_week(seasons, "2025-05-19")
+    got = week.weeks_to_date()
+    assert [w.key for w in got] == ["2025-05-05", "2025-05-12", "2025-05-19"]
+    assert got == [w for w in all_weeks([seasons[1]]) if w.index <= week.index]
+    assert [w.key for w in find_week(seasons, "2024-05-06").weeks_to_date()] == ["2024-05-06"]
