@@ -13,3 +13,16 @@ def test_definitions_load_with_tile_week_partitions():
     keys = pdef.get_partition_keys()
     assert len(keys) == len(TILES) * sum(s.weeks for s in SEASONS)
     assert f"{next(iter(TILES))}|{SEASONS[0].start.isoformat()}" in keys
+
+
+def test_code_location_imports_without_torch_sklearn_matplotlib():
+    """Every run process imports the code location; only model and plot steps need these."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cropassets.definitions; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'matplotlib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -1,4 +1,9 @@
-"""Maps: the model of each calendar week, crop-type COGs per tile and week, week layers."""
+"""Maps: the model of each calendar week, crop-type COGs per tile and week, week layers.
+
+The model code (torch) is imported inside the bodies of week_model and crop_map, so runs
+that need no model (week_layers, and every other asset of the code location) start
+without it.
+"""
 
 import hashlib
 import json
@@ -35,13 +40,11 @@ from cropassets.assets._ui import (
 from cropassets.assets.series import SEASON_TO_DATE
 from cropassets.assets.training import checkpoint_path, read_knee_week
 from cropassets.core import quality
-from cropassets.core.crop_map import class_shares, map_accuracy, predict_tile, write_crop_cog
 from cropassets.core.layers import write_week_layer
 from cropassets.core.legend import class_legend
 from cropassets.core.sampling import load_field_labels, rasterize_fields
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.storage import write_bytes_atomic
-from cropassets.ml.checkpoint import Checkpoint
 from cropassets.partitions import (
     MIN_WEEKS,
     SEASONS,
@@ -89,6 +92,8 @@ def week_model_path(data_root: DataRoot, week: str) -> Path:
 )
 def week_model(context: AssetExecutionContext, data_root: DataRoot):
     """Record the checkpoint that serves one calendar week."""
+    from cropassets.ml.checkpoint import Checkpoint  # torch: imported when run
+
     week = find_week(SEASONS, context.partition_key)
     t0 = time.perf_counter()
     if week.index < MIN_WEEKS:
@@ -164,6 +169,14 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
 def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
              torch_device: TorchDevice):
     """Predict and write the crop map of one tile x week."""
+    from cropassets.core.crop_map import (  # torch: imported when run
+        class_shares,
+        map_accuracy,
+        predict_tile,
+        write_crop_cog,
+    )
+    from cropassets.ml.checkpoint import Checkpoint
+
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
     tile = TILES[keys["tile"]]

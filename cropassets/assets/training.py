@@ -1,4 +1,9 @@
-"""Training assets: labelled samples per week, CNN2D checkpoints per sequence length, knee."""
+"""Training assets: labelled samples per week, CNN2D checkpoints per sequence length, knee.
+
+torch, scikit-learn and matplotlib are imported inside the asset bodies that use them: every
+run process imports the code location, and most runs (ingest, cubes, series, SOS) need none
+of them (about 3 s of start-up each).
+"""
 
 import json
 import time
@@ -22,23 +27,10 @@ from dagster import (
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
-from cropassets.core.cwt import cwt_magnitude, default_scales
-from cropassets.core.plots import (
-    class_profiles_png,
-    confusion_png,
-    knee_png,
-    markdown_image,
-    scalogram_examples_png,
-)
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.smoothing import smooth_series
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.core.training_data import labelled_series, load_npz, save_npz_atomic
-from cropassets.ml import find_knee
-from cropassets.ml.baseline import random_forest_baseline
-from cropassets.ml.checkpoint import Checkpoint
-from cropassets.ml.predict import evaluate
-from cropassets.ml.train import train
 from cropassets.partitions import (
     MAX_WEEKS,
     MIN_WEEKS,
@@ -109,6 +101,9 @@ def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: Refe
 def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
                 series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
+    from cropassets.core.cwt import cwt_magnitude, default_scales  # torch: imported when run
+    from cropassets.core.plots import class_profiles_png, markdown_image, scalogram_examples_png
+
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
     upto = [w.key for w in week.weeks_to_date()]
@@ -189,6 +184,11 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
                      torch_device: TorchDevice, series_settings: SeriesSettings
                      ) -> MaterializeResult:
     """Train and evaluate the model of one sequence length."""
+    from cropassets.core.plots import confusion_png, markdown_image
+    from cropassets.ml.baseline import random_forest_baseline
+    from cropassets.ml.predict import evaluate
+    from cropassets.ml.train import train
+
     k = int(context.partition_key)
     t_start = time.perf_counter()
     weeks = sorted(context.asset_partition_keys_for_input("scalograms"))
@@ -264,6 +264,10 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
 )
 def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> MaterializeResult:
     """Collect checkpoint metrics, find the knee, write JSON + PNG."""
+    from cropassets.core.plots import knee_png, markdown_image
+    from cropassets.ml import find_knee
+    from cropassets.ml.checkpoint import Checkpoint
+
     t0 = time.perf_counter()
     rows = []
     for k in sequence_partitions.get_partition_keys():

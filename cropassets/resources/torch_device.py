@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING, Any
 
-import torch
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from cropassets.ml.device import autocast_context, select_device
+if TYPE_CHECKING:
+    import torch
 
 
 class TorchDevice(ConfigurableResource):
@@ -21,19 +22,25 @@ class TorchDevice(ConfigurableResource):
     prefer: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     cpu_threads: int = Field(default=2, ge=1, description="torch threads when on the CPU")
     seed: int = Field(default=0, description="seed for training (deterministic on CPU)")
-    _device: torch.device | None = PrivateAttr(default=None)
+    _device: Any = PrivateAttr(default=None)  # torch.device once resolved
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        """Resolve the device once per run."""
+        """Resolve the device once per run (torch is imported here, not with the module)."""
+        from cropassets.ml.device import select_device
+
         self._device = select_device(self.prefer, threads=self.cpu_threads)
 
     @property
     def device(self) -> torch.device:
         """The resolved ``torch.device``."""
         if self._device is None:
+            from cropassets.ml.device import select_device
+
             self._device = select_device(self.prefer, threads=self.cpu_threads)
         return self._device
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """bf16 autocast on CUDA (and on CPUs where it measured faster), else a no-op."""
+        from cropassets.ml.device import autocast_context
+
         return autocast_context(self.device)
