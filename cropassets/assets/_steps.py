@@ -59,8 +59,8 @@ def each_partition(context: AssetExecutionContext,
     specs = {spec.name: spec for spec in assets_def.check_specs
              if spec.asset_key == context.asset_key and spec.key in selected}
     evaluations = []
-    for key in keys:
-        context.log.info(f"partition {key} ({keys.index(key) + 1}/{len(keys)})")
+    for i, key in enumerate(keys, 1):
+        context.log.info(f"partition {key} ({i}/{len(keys)})")
         result = compute(key)
         context.add_asset_metadata(dict(result.metadata or {}), partition_key=key)
         for check in result.check_results:
