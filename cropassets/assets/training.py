@@ -146,12 +146,13 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
 
 
 def _pool(files: list[Path]) -> dict[str, np.ndarray]:
-    """Concatenate sample files (several reference seasons); field ids made unique."""
+    """Concatenate sample files of several reference seasons into one training set.
+
+    Field ids are kept as they are: the same parcel in two seasons is one group, which a
+    split never cuts (:func:`cropassets.ml.splits.split_fields`), whatever crop it carried
+    in each season.
+    """
     parts = [load_npz(f) for f in files]
-    offset = 0
-    for p in parts:  # the same parcel in two seasons is two fields
-        p["field_ids"] = p["field_ids"] + offset
-        offset = int(p["field_ids"].max()) + 1
     keys = ("series", "labels", "field_ids")
     pooled = {k: np.concatenate([p[k] for p in parts]) for k in keys}
     for k in ("features", "class_codes", "class_names"):
@@ -203,12 +204,12 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     data = _pool(ref)
     names = dict(zip(data["class_codes"].tolist(), data["class_names"].tolist(), strict=True))
     t0 = time.perf_counter()
-    with torch_device.autocast():
-        ckpt = train(data["series"], data["labels"], data["field_ids"], n_steps=k,
-                     class_names=names, features=[str(f) for f in data["features"]],
-                     cutoff=series_settings.cutoff, order=series_settings.order,
-                     seed=torch_device.seed, device=torch_device.device,
-                     log=context.log.info)
+    # fp32 training on every device (train() documents why bf16 is opt-in)
+    ckpt = train(data["series"], data["labels"], data["field_ids"], n_steps=k,
+                 class_names=names, features=[str(f) for f in data["features"]],
+                 cutoff=series_settings.cutoff, order=series_settings.order,
+                 seed=torch_device.seed, device=torch_device.device,
+                 log=context.log.info)
     t_train = time.perf_counter() - t0
     test = _pool(cur) if cur else None
     rf = random_forest_baseline(data["series"], data["labels"], data["field_ids"], k,

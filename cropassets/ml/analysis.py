@@ -51,7 +51,7 @@ class LengthResult:
         rf: Baseline metrics on the same validation fields (or ``None`` if skipped).
         rf_test: Baseline metrics on the test season (or ``None``).
         flops_per_sample: CNN forward FLOPs per pixel.
-        best_epoch: Epoch whose weights were kept.
+        best_step: Optimiser step whose weights were kept.
         cnn_seconds: CNN training wall time.
         rf_seconds: Baseline wall time.
     """
@@ -62,7 +62,7 @@ class LengthResult:
     rf: dict[str, Any] | None
     rf_test: dict[str, Any] | None
     flops_per_sample: int
-    best_epoch: int
+    best_step: int
     cnn_seconds: float
     rf_seconds: float
 
@@ -190,8 +190,7 @@ def incremental_analysis(
     wavelet: str = DEFAULT_WAVELET,
     seed: int = 0,
     config: TrainConfig | None = None,
-    max_epochs: int | None = None,
-    patience: int | None = None,
+    max_steps: int | None = None,
     batch_size: int | None = None,
     baseline: bool = True,
     rf_estimators: int = 200,
@@ -219,8 +218,7 @@ def incremental_analysis(
         wavelet: pywt wavelet.
         seed: Seed of the split, the CNNs and the forests.
         config: CNN training settings.
-        max_epochs: Overrides ``config.max_epochs``.
-        patience: Overrides ``config.patience``.
+        max_steps: Overrides ``config.max_steps``.
         batch_size: Overrides ``config.batch_size``.
         baseline: Also fit the random-forest baseline.
         rf_estimators: Trees of the baseline.
@@ -255,8 +253,8 @@ def incremental_analysis(
         ck = train(
             x, labels, field_ids, k, class_names=class_names, features=features,
             time_step_days=time_step_days, cutoff=cutoff, order=order, wavelet=wavelet,
-            seed=seed, device=device, max_epochs=max_epochs, patience=patience,
-            batch_size=batch_size, config=cfg, split=split, presmoothed=presmoothed, log=log,
+            seed=seed, device=device, max_steps=max_steps, batch_size=batch_size, config=cfg,
+            split=split, presmoothed=presmoothed, log=log,
         )
         feats = ck.features
         cnn_s = time.perf_counter() - t0
@@ -280,7 +278,7 @@ def incremental_analysis(
             rf=_slim(rf),
             rf_test=_slim(rf_test),
             flops_per_sample=int(ck.metrics["flops_per_sample"]),
-            best_epoch=int(ck.metrics["best_epoch"]),
+            best_step=int(ck.metrics["best_step"]),
             cnn_seconds=cnn_s,
             rf_seconds=rf_s,
         )

@@ -59,7 +59,7 @@ def random_forest_baseline(
     val_fraction: float = 0.25,
     n_estimators: int = 200,
     n_jobs: int = 2,
-    max_pixels_per_field: int | None = 8,
+    max_pixels_per_field: int | None = None,
     presmoothed: bool = False,
     test: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> BaselineResult:

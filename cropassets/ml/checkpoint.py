@@ -67,10 +67,11 @@ class Checkpoint:
             ``i`` of :func:`~cropassets.ml.predict.predict` means ``class_codes[i]``.
         class_names: C class names.
         metrics: Validation metrics (``overall_accuracy``, ``macro_f1``, ``per_class_f1``,
-            ``confusion``, ...), plus training facts (epochs, FLOPs per sample, ...).
+            ``confusion``, ...), plus training facts (steps, FLOPs per sample, ...).
         versions: Library versions used for training.
         split: Field ids of the train/val/test sets.
-        history: Per-epoch ``{"epoch", "train_loss", "val_loss", "val_accuracy"}``.
+        history: One ``{"step", "train_loss", "val_loss", "val_accuracy"}`` per validation
+            pass (``train_loss``: mean over the steps since the previous pass).
         seed: Training seed.
         presmoothed: Training series were already smoothed on their k-step prefix (so
             :func:`~cropassets.ml.predict.predict` expects the same by default).

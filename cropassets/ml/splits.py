@@ -1,9 +1,14 @@
-"""Train/validation(/test) splits by field, never by pixel (DESIGN rule 3).
+"""Train/validation(/test) splits by group, never by pixel (DESIGN rule 3).
 
-Neighbouring pixels of one field are near-copies; splitting pixels would put copies of the
-same field on both sides and report fantasy accuracy. Fields are therefore assigned whole
-to one set, stratified by class (each class contributes fields to every set), and the
-assignment is a pure function of (labels, field ids, fractions, seed).
+A *group* is the spatial unit a split never cuts: a field, a parcel or a location.
+Neighbouring pixels of one field are near-copies, and the same parcel observed in two
+seasons shares its soil, management and neighbourhood; splitting them would put copies on
+both sides and report fantasy accuracy. Groups are therefore assigned whole to one set,
+stratified by each group's majority class (each class contributes groups to every set),
+and the assignment is a pure function of (labels, group ids, fractions, seed).
+
+Group ids are separate from labels: one group may carry different classes (a parcel
+under maize one season and wheat the next, pooled from several reference seasons).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FieldSplit", "field_classes", "split_fields"]
+__all__ = ["FieldSplit", "field_classes", "groups_per_class", "split_fields"]
 
 
 @dataclass(frozen=True)
@@ -41,17 +46,17 @@ class FieldSplit:
 
 
 def field_classes(labels: np.ndarray, field_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One class per field.
+    """The majority class of every group (ties: the smallest label).
 
     Args:
         labels: (N,) per-pixel class labels (codes).
-        field_ids: (N,) per-pixel field ids.
+        field_ids: (N,) per-pixel group ids (field, parcel or location).
 
     Returns:
-        ``(fields, classes)``: sorted unique field ids and each field's class.
+        ``(groups, classes)``: sorted unique group ids and each group's majority class.
 
     Raises:
-        ValueError: If the arrays differ in length or a field carries several classes.
+        ValueError: If the arrays differ in length or are not 1-D.
     """
     y = np.asarray(labels)
     f = np.asarray(field_ids)
@@ -59,14 +64,23 @@ def field_classes(labels: np.ndarray, field_ids: np.ndarray) -> tuple[np.ndarray
         raise ValueError(
             f"labels and field_ids must be 1-D of equal length, got {y.shape} and {f.shape}"
         )
-    pairs = np.unique(np.stack([f.astype(np.int64), np.unique(y, return_inverse=True)[1]]),
+    uniq, y_idx = np.unique(y, return_inverse=True)
+    groups, g_idx = np.unique(f, return_inverse=True)
+    counts = np.zeros((len(groups), len(uniq)), dtype=np.int64)
+    np.add.at(counts, (g_idx, y_idx), 1)
+    return groups, uniq[counts.argmax(axis=1)]
+
+
+def groups_per_class(labels: np.ndarray, field_ids: np.ndarray) -> dict[object, int]:
+    """How many distinct groups carry each class (a group may count for several)."""
+    y = np.asarray(labels)
+    pairs = np.unique(np.stack([np.unique(y, return_inverse=True)[1],
+                                np.unique(np.asarray(field_ids), return_inverse=True)[1]]),
                       axis=1)
-    fields, counts = np.unique(pairs[0], return_counts=True)
-    if (counts > 1).any():
-        bad = fields[counts > 1][:10].tolist()
-        raise ValueError(f"fields {bad} carry more than one class label")
-    classes = np.unique(y)[pairs[1]]
-    return pairs[0], classes
+    uniq = np.unique(y)
+    n = np.bincount(pairs[0], minlength=len(uniq))
+    return {(c.item() if isinstance(c, np.generic) else c): int(k)
+            for c, k in zip(uniq, n, strict=True)}
 
 
 def split_fields(
@@ -78,16 +92,18 @@ def split_fields(
     seed: int = 0,
     class_names: Sequence[str] | dict[object, str] | None = None,
 ) -> FieldSplit:
-    """Stratified split of fields into train/validation(/test) sets.
+    """Stratified split of groups into train/validation(/test) sets.
 
-    For every class its fields (sorted by id) are shuffled with
-    ``numpy.random.default_rng(seed)`` and cut: ``max(1, round(val_fraction * n))``
-    validation fields, the same rule for test when ``test_fraction > 0``, the rest train
-    (at least one). Deterministic for a seed.
+    Groups are stratified by their majority class (:func:`field_classes`). For every
+    class its groups (sorted by id) are shuffled with ``numpy.random.default_rng(seed)``
+    and cut: ``max(1, round(val_fraction * n))`` validation groups, the same rule for
+    test when ``test_fraction > 0``, the rest train (at least one). Deterministic for a
+    seed. No group is ever in two sets, whatever classes it carries.
 
     Args:
-        labels: (N,) per-pixel class labels.
-        field_ids: (N,) per-pixel field ids.
+        labels: (N,) per-pixel (per-sample) class labels.
+        field_ids: (N,) per-pixel group ids (field, parcel or location); a group may
+            carry several classes (e.g. one parcel in several seasons).
         val_fraction: Share of each class's fields for validation, in (0, 1).
         test_fraction: Share for a held-out test set, in [0, 1).
         seed: Shuffle seed.
@@ -98,8 +114,9 @@ def split_fields(
         A :class:`FieldSplit`.
 
     Raises:
-        ValueError: If a class has too few fields (2 without a test set, 3 with one); the
-            message names every such class and its field count.
+        ValueError: If the labels hold one class only, or a class is carried by too few
+            groups (2 without a test set, 3 with one); the message names every such
+            class and its group count. Also if a class ends up without training groups.
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1:
         raise ValueError(
@@ -108,7 +125,13 @@ def split_fields(
         )
     fields, classes = field_classes(labels, field_ids)
     uniq = np.unique(np.asarray(labels))
+    if len(uniq) < 2:
+        raise ValueError(
+            f"labels hold a single class {uniq.tolist()}: a split for a classifier needs "
+            f"at least two classes"
+        )
     need = 3 if test_fraction > 0 else 2
+    carried = groups_per_class(labels, field_ids)
 
     def name(c: object) -> str:
         if isinstance(class_names, dict):
@@ -119,18 +142,22 @@ def split_fields(
         return str(c)
 
     per_class = {c.item() if isinstance(c, np.generic) else c: fields[classes == c] for c in uniq}
-    short = {c: len(v) for c, v in per_class.items() if len(v) < need}
+    short = {c: n for c, n in carried.items() if n < need}
     if short:
         listed = ", ".join(f"{name(c)!r} (label {c!r}): {n} field(s)" for c, n in short.items())
         raise ValueError(
-            f"too few labelled fields for a split by field: each class needs at least "
-            f"{need} fields (train, validation{', test' if need == 3 else ''}); {listed}"
+            f"too few labelled groups (fields) for a split by group: each class needs at "
+            f"least {need} groups (train, validation{', test' if need == 3 else ''}); "
+            f"{listed}"
         )
     rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for c in uniq:
+    for c in per_class:
         fl = rng.permutation(np.sort(per_class[c]))
         n = len(fl)
+        if n < 2:  # the majority of at most one group: train (its class sits elsewhere too)
+            out["train"].append(fl)
+            continue
         n_val = max(1, round(val_fraction * n))
         n_test = max(1, round(test_fraction * n)) if test_fraction > 0 else 0
         while n - n_val - n_test < 1:  # keep at least one training field
@@ -141,6 +168,15 @@ def split_fields(
         out["val"].append(fl[:n_val])
         out["test"].append(fl[n_val : n_val + n_test])
         out["train"].append(fl[n_val + n_test :])
-    return FieldSplit(
+    split = FieldSplit(
         **{k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in out.items()}
     )
+    in_train = np.isin(np.asarray(field_ids), split.train)
+    missing = sorted(set(uniq.tolist()) - set(np.unique(np.asarray(labels)[in_train]).tolist()))
+    if missing:
+        raise ValueError(
+            f"classes {[name(c) for c in missing]} occur only in groups whose majority class "
+            f"is another one and none of those groups fell into the training set (seed "
+            f"{seed}); give these classes more groups of their own or merge them"
+        )
+    return split

@@ -22,8 +22,8 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -51,46 +51,77 @@ Logger = Callable[[str], None] | None
 class TrainConfig:
     """Optimisation and architecture settings of :func:`train`.
 
-    Defaults were chosen on the demo world (7 classes, 5 features, 28 weekly steps,
-    ~25k reference pixels in ~1270 fields): ``widths=(4, 8)`` with a 2 x 8 pooled head is
-    the smallest CNN tried that meets the accuracy floors (full season 0.998 on held-out
-    reference fields, 0.993 on another year; ~0.31 MFLOP per pixel at 28 steps), and
-    ``max_pixels_per_field=8`` keeps training at ~10 s per length on 2 cores. Wider
-    networks ((8, 16): ~0.9 MFLOP) gained up to ~1-2 points in the mid season on the
-    other year. On other data, run :func:`cropassets.ml.analysis.incremental_analysis`
-    with candidate configs and compare them with its random-forest baseline first.
+    The schedule is counted in optimiser steps, not epochs, so a small training set is
+    trained as long as a large one (a 236-pixel set got 30 steps in all under the old
+    30-epoch rule): ``max_steps`` mini-batches of ``batch_size`` pixels drawn in a seeded
+    order (reshuffled every pass), a linear warm-up over the first ``warmup_fraction`` of
+    the steps, then a cosine decay to ``final_lr_fraction`` of ``lr``. Validation runs
+    every ``eval_every`` steps; the weights of the best validation loss are kept, and
+    training stops once ``patience_steps`` steps (never before ``min_steps``) bring no
+    better one. Choices measured on the real sets of ``../shared/realdata`` with
+    ``bench/bench_real_series.py`` (see the README there and the issue notes).
 
     Attributes:
-        max_epochs: Upper bound on passes over the training pixels.
-        patience: Epochs without a new best validation loss before stopping.
-        batch_size: Pixels per optimiser step.
-        lr: Peak AdamW learning rate (cosine decay to 5 % of it over ``max_epochs``).
+        max_steps: Upper bound on optimiser steps.
+        min_steps: Steps always run before early stopping may stop.
+        eval_every: Steps between two validation passes.
+        patience_steps: Steps without a new best validation loss before stopping.
+        batch_size: Pixels per optimiser step (at most the training set).
+        lr: Peak AdamW learning rate.
+        warmup_fraction: Share of ``max_steps`` with a linear learning-rate warm-up.
+        final_lr_fraction: Learning rate at ``max_steps`` as a share of ``lr``.
         weight_decay: AdamW weight decay.
+        label_smoothing: Cross-entropy label smoothing.
         widths: Conv block widths of the CNN2D.
         pool_scales: Scale bins of the adaptive pool.
         pool_steps: Time bins of the adaptive pool.
         dropout: Dropout before the head.
-        val_fraction: Share of each class's fields used for validation.
-        max_pixels_per_field: Train on at most this many pixels of each training field
-            (a seeded random choice; ``None`` = all). Pixels of one field are near-copies,
-            so a cap costs little accuracy and bounds the cost of large fields;
-            validation always uses every pixel of the validation fields.
+        val_fraction: Share of each class's groups used for validation.
+        max_pixels_per_field: Train on at most this many pixels of each training group
+            (a seeded random choice; ``None``, the default, keeps all). The number of
+            pixels dropped is reported in the metrics (``n_train_pixels_dropped``).
         series_row: Append the standardised smoothed series as an extra input row
             (see :mod:`cropassets.ml.prepare`, step 6).
     """
 
-    max_epochs: int = 30
-    patience: int = 8
-    batch_size: int = 256
+    max_steps: int = 1500
+    min_steps: int = 300
+    eval_every: int = 50
+    patience_steps: int = 400
+    batch_size: int = 128
     lr: float = 3e-3
-    weight_decay: float = 1e-3
+    warmup_fraction: float = 0.05
+    final_lr_fraction: float = 0.02
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.0
     widths: tuple[int, ...] = (4, 8)
     pool_scales: int = 2
     pool_steps: int = 8
     dropout: float = 0.2
     val_fraction: float = 0.25
-    max_pixels_per_field: int | None = 8
+    max_pixels_per_field: int | None = None
     series_row: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.eval_every < 1 or self.batch_size < 2:
+            raise ValueError(
+                f"need max_steps >= 1, eval_every >= 1 and batch_size >= 2, got "
+                f"{self.max_steps}, {self.eval_every}, {self.batch_size}"
+            )
+        if not 0 <= self.warmup_fraction < 1 or not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError(
+                f"need 0 <= warmup_fraction < 1 and 0 <= final_lr_fraction <= 1, got "
+                f"{self.warmup_fraction}, {self.final_lr_fraction}"
+            )
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based): warm-up, then cosine."""
+        warm = int(self.warmup_fraction * self.max_steps)
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        t = (step - warm) / max(self.max_steps - warm, 1)
+        floor = self.final_lr_fraction
+        return self.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 def cap_pixels_per_field(
@@ -167,6 +198,11 @@ def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
             torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
 
 
+def _no_autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Switch off an autocast region the caller may have opened (fp32 inside)."""
+    return torch.autocast(device.type, enabled=False)
+
+
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for i in range(0, n, batch_size):
         yield slice(i, min(i + batch_size, n))
@@ -202,12 +238,12 @@ def train(
     wavelet: str = DEFAULT_WAVELET,
     seed: int = 0,
     device: torch.device | str | None = None,
-    max_epochs: int | None = None,
-    patience: int | None = None,
+    max_steps: int | None = None,
     batch_size: int | None = None,
     config: TrainConfig | None = None,
     split: FieldSplit | None = None,
     presmoothed: bool = False,
+    precision: Literal["fp32", "bf16"] = "fp32",
     log: Logger = None,
 ) -> Checkpoint:
     """Train a CNN2D on the first ``n_steps`` steps of labelled reference series.
@@ -215,8 +251,9 @@ def train(
     Args:
         series: (N, F, T >= n_steps) raw series (any feature units, NaN = no observation;
             not smoothed: smoothing happens here, after truncation).
-        labels: (N,) class labels (ints or strings), one class per field.
-        field_ids: (N,) field ids; splits never cut a field.
+        labels: (N,) class labels (ints or strings).
+        field_ids: (N,) group ids: the spatial unit a split never cuts (field, parcel or
+            location); see :func:`~cropassets.ml.splits.split_fields`.
         n_steps: Sequence length k in time steps (>= 3).
         class_names: Names for the sorted unique labels (list) or a mapping label → name.
         features: F feature names (defaults ``feature_0..``); stored and checked at
@@ -229,27 +266,37 @@ def train(
         wavelet: pywt continuous wavelet.
         seed: Seed of the split, the initial weights, dropout and the batch order.
         device: Torch device (default: :func:`~cropassets.ml.device.select_device`).
-        max_epochs: Overrides ``config.max_epochs``.
-        patience: Overrides ``config.patience``.
+        max_steps: Overrides ``config.max_steps``.
         batch_size: Overrides ``config.batch_size``.
         config: Optimisation and architecture settings.
-        split: A precomputed field split (default: :func:`split_fields` with ``seed``).
+        split: A precomputed group split (default: :func:`split_fields` with ``seed``).
         presmoothed: ``series`` was already gap-filled and smoothed on exactly its first
             ``n_steps`` steps (see :func:`cropassets.ml.prepare.smoothed_prefix`); stored in
             the checkpoint so that prediction expects the same.
-        log: Called with one progress line per epoch and a summary.
+        precision: ``"fp32"`` (default, on every device) or ``"bf16"`` (the CNN's forward
+            pass under bf16 autocast during the optimiser steps). Preprocessing,
+            validation and the reported metrics are always fp32, and an autocast region
+            around the call is switched off inside: on the test world, bf16 autocast
+            (whole call or forward pass only, CPU) ended at 0.09-0.16 validation accuracy
+            against 0.82-0.88 in fp32, so bf16 is opt-in (CUDA: not yet measured).
+        log: Called with one progress line per validation pass and a summary.
 
     Returns:
         A :class:`Checkpoint` with validation metrics.
 
     Raises:
-        ValueError: On inconsistent shapes, classes with too few fields, or no valid
+        ValueError: On inconsistent shapes, classes with too few groups, or no valid
             training pixels.
     """
     cfg = config or TrainConfig()
-    max_epochs = cfg.max_epochs if max_epochs is None else int(max_epochs)
-    patience = cfg.patience if patience is None else int(patience)
-    batch_size = cfg.batch_size if batch_size is None else int(batch_size)
+    if max_steps is not None or batch_size is not None:
+        cfg = replace(
+            cfg,
+            max_steps=cfg.max_steps if max_steps is None else int(max_steps),
+            batch_size=cfg.batch_size if batch_size is None else int(batch_size),
+        )
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     say = log or (lambda _msg: None)
     x_all = np.asarray(series)
     if x_all.ndim != 3:
@@ -268,6 +315,10 @@ def train(
         raise ValueError(f"{len(feats)} feature names given for {n_feat} features")
     y_idx, codes, names = resolve_classes(y_lab, class_names)
     n_classes = len(codes)
+    if n_classes < 2:
+        raise ValueError(
+            f"labels hold a single class {codes}: a classifier needs at least two classes"
+        )
     if split is None:
         split = split_fields(
             y_lab, fid, val_fraction=cfg.val_fraction, seed=seed, class_names=names
@@ -276,7 +327,12 @@ def train(
     valid = valid_pixels(x_all, n_steps)
     tr_mask &= valid
     va_mask &= valid
+    n_eligible = int(tr_mask.sum())
     tr_mask = cap_pixels_per_field(tr_mask, fid, cfg.max_pixels_per_field, seed)
+    n_dropped = n_eligible - int(tr_mask.sum())
+    if n_dropped:
+        say(f"k={n_steps}: max_pixels_per_field={cfg.max_pixels_per_field} drops "
+            f"{n_dropped} of {n_eligible} training pixels")
     if not tr_mask.any() or not va_mask.any():
         raise ValueError(
             f"no valid training or validation pixels in the first {n_steps} steps "
@@ -284,25 +340,32 @@ def train(
         )
     sc = default_scales(n_steps) if scales is None else np.asarray(scales, dtype=np.float64)
     dev = select_device() if device is None else torch.device(device)
+    bf16 = precision == "bf16"
 
     t0 = time.perf_counter()
-    x_tr, stats = prepare_tensor(
-        x_all[tr_mask], n_steps, cutoff, order, sc, wavelet, None, dev, cfg.series_row,
-        presmoothed,
-    )
-    x_va, _ = prepare_tensor(
-        x_all[va_mask], n_steps, cutoff, order, sc, wavelet, stats, dev, True, presmoothed
-    )
+    with _no_autocast(dev):
+        x_tr, stats = prepare_tensor(
+            x_all[tr_mask], n_steps, cutoff, order, sc, wavelet, None, dev, cfg.series_row,
+            presmoothed,
+        )
+        x_va, _ = prepare_tensor(
+            x_all[va_mask], n_steps, cutoff, order, sc, wavelet, stats, dev, True,
+            presmoothed,
+        )
     y_tr = torch.from_numpy(y_idx[tr_mask]).to(dev)
     y_va = torch.from_numpy(y_idx[va_mask]).to(dev)
+    n_tr = len(y_tr)
+    batch = max(2, min(cfg.batch_size, n_tr))
     say(
-        f"k={n_steps}: {len(y_tr)} train / {len(y_va)} val pixels "
-        f"({len(split.train)} / {len(split.val)} fields), input {tuple(x_tr.shape[1:])}, "
+        f"k={n_steps}: {n_tr} train / {len(y_va)} val pixels "
+        f"({len(split.train)} / {len(split.val)} groups), input {tuple(x_tr.shape[1:])}, "
         f"prepared in {time.perf_counter() - t0:.1f}s"
     )
     counts = np.bincount(y_idx[tr_mask], minlength=n_classes).astype(np.float64)
-    weights = len(y_tr) / (n_classes * np.maximum(counts, 1.0))
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=dev))
+    weights = n_tr / (n_classes * np.maximum(counts, 1.0))
+    w_t = torch.tensor(weights, dtype=torch.float32, device=dev)
+    loss_fn = nn.CrossEntropyLoss(weight=w_t, label_smoothing=cfg.label_smoothing)
+    val_loss_fn = nn.CrossEntropyLoss(weight=w_t)
 
     mcfg = ModelConfig(
         in_features=n_feat,
@@ -313,62 +376,72 @@ def train(
         dropout=cfg.dropout,
     )
     history: list[dict[str, float]] = []
-    with _deterministic(seed, dev):
+    with _deterministic(seed, dev), _no_autocast(dev):
         model = CNN2D(mcfg).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         gen = torch.Generator().manual_seed(seed)
-        best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
-        for epoch in range(1, max_epochs + 1):
-            lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / max_epochs)))
+        best_loss, best_step, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+        order_ = torch.randperm(n_tr, generator=gen).to(dev)
+        pos, running, n_run, step = 0, 0.0, 0, 0
+        while step < cfg.max_steps:
+            if pos + batch > n_tr:  # a new pass over the training pixels
+                order_ = torch.randperm(n_tr, generator=gen).to(dev)
+                pos = 0
+            idx = order_[pos : pos + batch]
+            pos += batch
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = cfg.lr_at(step)
             model.train()
-            order_ = torch.randperm(len(y_tr), generator=gen).to(dev)
-            total = 0.0
-            for sl in _batches(len(y_tr), batch_size):
-                idx = order_[sl]
-                if len(idx) < 2:  # BatchNorm needs two samples
-                    continue
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x_tr[idx]), y_tr[idx])
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            val_loss, val_pred = _evaluate(model, x_va, y_va, loss_fn, 1024)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x_tr[idx])
+            loss = loss_fn(logits.float(), y_tr[idx])
+            loss.backward()
+            opt.step()
+            step += 1
+            running += float(loss.detach())
+            n_run += 1
+            if step % cfg.eval_every and step != cfg.max_steps:
+                continue
+            val_loss, val_pred = _evaluate(model, x_va, y_va, val_loss_fn, 1024)
             val_acc = float((val_pred == y_idx[va_mask]).mean())
             history.append({
-                "epoch": epoch,
-                "train_loss": total / len(y_tr),
+                "step": step,
+                "train_loss": running / n_run,
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
             })
+            running, n_run = 0.0, 0
             improved = val_loss < best_loss - 1e-6
             if improved:
-                best_loss, best_epoch = val_loss, epoch
+                best_loss, best_step = val_loss, step
                 best_state = copy.deepcopy(model.state_dict())
             say(
-                f"k={n_steps} epoch {epoch}: train_loss={total / len(y_tr):.4f} "
+                f"k={n_steps} step {step}: train_loss={history[-1]['train_loss']:.4f} "
                 f"val_loss={val_loss:.4f} val_acc={val_acc:.4f}{' *' if improved else ''}"
             )
-            if epoch - best_epoch >= patience:
+            if step >= cfg.min_steps and step - best_step >= cfg.patience_steps:
                 break
         model.load_state_dict(best_state)
-        _, val_pred = _evaluate(model, x_va, y_va, loss_fn, 1024)
+        _, val_pred = _evaluate(model, x_va, y_va, val_loss_fn, 1024)
     metrics = classification_metrics(y_idx[va_mask], val_pred, names)
     metrics.update({
-        "best_epoch": best_epoch,
-        "epochs_run": len(history),
+        "best_step": best_step,
+        "steps_run": step,
+        "epochs_run": round(step * batch / n_tr, 2),
         "val_loss": best_loss,
-        "n_train_pixels": int(len(y_tr)),
+        "n_train_pixels": int(n_tr),
+        "n_train_pixels_dropped": int(n_dropped),
         "n_val_pixels": int(len(y_va)),
         "n_train_fields": int(len(split.train)),
         "n_val_fields": int(len(split.val)),
         "n_invalid_pixels": int((~valid).sum()),
         "flops_per_sample": flops_per_sample(model, n_feat, int(x_tr.shape[2]), n_steps),
+        "precision": "bf16-autocast" if bf16 else "fp32",
         "train_seconds": time.perf_counter() - t0,
     })
     say(
-        f"k={n_steps}: best epoch {best_epoch}/{len(history)}, val accuracy "
+        f"k={n_steps}: best step {best_step}/{step}, val accuracy "
         f"{metrics['overall_accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
     )
     return Checkpoint(

@@ -1,8 +1,7 @@
-"""Torch device resource: CUDA when present (bf16 autocast), else CPU with a thread count."""
+"""Torch device resource: CUDA when present, else CPU with a thread count."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -38,9 +37,3 @@ class TorchDevice(ConfigurableResource):
 
             self._device = select_device(self.prefer, threads=self.cpu_threads)
         return self._device
-
-    def autocast(self) -> contextlib.AbstractContextManager[object]:
-        """bf16 autocast on CUDA (and on CPUs where it measured faster), else a no-op."""
-        from cropassets.ml.device import autocast_context
-
-        return autocast_context(self.device)

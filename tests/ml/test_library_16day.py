@@ -16,7 +16,7 @@ def test_train_predict_knee_on_16_day_series(modis, tmp_path):
     report = incremental_analysis(
         ref.series, ref.labels, ref.field_ids, lengths=[4, 8, 12, 16, 20, 23],
         test=(cur.series, cur.labels, cur.field_ids), time_step_days=16, seed=0,
-        config=TrainConfig(max_epochs=15, patience=5, batch_size=64), rf_estimators=50,
+        config=TrainConfig(max_steps=300, eval_every=25, batch_size=64), rf_estimators=50,
         keep_checkpoints=True, log=logs.append,
     )
     assert report.lengths == [4, 8, 12, 16, 20, 23]
@@ -29,7 +29,7 @@ def test_train_predict_knee_on_16_day_series(modis, tmp_path):
     assert kn.rule in {"kneed", "kneed+tolerance", "tolerance"}
     assert report.knee_baseline is not None
     assert any("baseline" in s for s in report.statements)
-    assert any(line.startswith("k=23 epoch") for line in logs)
+    assert any(line.startswith("k=23 step") for line in logs)
     # JSON and plot
     d = json.loads(report.to_json(tmp_path / "knee.json"))
     assert d["knee"]["length_steps"] == kn.length_steps

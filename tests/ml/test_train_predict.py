@@ -10,7 +10,8 @@ from cropassets.ml import Checkpoint, predict, train
 from cropassets.ml.predict import NODATA, evaluate
 from cropassets.ml.train import TrainConfig
 
-FAST = TrainConfig(max_epochs=6, patience=3, batch_size=64)
+FAST = TrainConfig(max_steps=60, min_steps=20, eval_every=10, patience_steps=20,
+                   batch_size=64)
 K = 20
 
 
@@ -26,14 +27,16 @@ def test_checkpoint_contents(checkpoint, weekly):
     assert ck.class_names == weekly.class_names
     assert ck.class_codes == weekly.class_codes.tolist()
     m = ck.metrics
-    for key in ("overall_accuracy", "macro_f1", "per_class_f1", "confusion", "best_epoch",
-                "flops_per_sample"):
+    for key in ("overall_accuracy", "macro_f1", "per_class_f1", "confusion", "best_step",
+                "flops_per_sample", "n_train_pixels_dropped", "precision"):
         assert key in m
     assert set(m["per_class_f1"]) == set(weekly.class_names)
     assert np.asarray(m["confusion"]).shape == (4, 4)
     assert m["n_invalid_pixels"] == 2
     assert set(ck.versions) >= {"torch", "numpy", "pywt", "cropassets"}
-    assert 1 <= m["best_epoch"] <= m["epochs_run"] <= FAST.max_epochs
+    assert 1 <= m["best_step"] <= m["steps_run"] <= FAST.max_steps
+    assert m["n_train_pixels_dropped"] == 0 and m["precision"] == "fp32"
+    assert [h["step"] for h in ck.history][:2] == [10, 20]
     # the best epoch's weights were restored: its val loss is the reported one
     assert m["val_loss"] == pytest.approx(min(h["val_loss"] for h in ck.history))
     assert set(ck.split["train"]).isdisjoint(ck.split["val"])
@@ -53,7 +56,7 @@ def test_caller_rng_state_untouched(weekly):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    train(weekly.series, weekly.labels, weekly.field_ids, 5, config=TrainConfig(max_epochs=1))
+    train(weekly.series, weekly.labels, weekly.field_ids, 5, config=TrainConfig(max_steps=2))
     assert torch.equal(torch.rand(3), expected)
     assert not torch.are_deterministic_algorithms_enabled()
 
@@ -128,7 +131,7 @@ def test_evaluate_on_another_season(checkpoint, weekly):
 def test_class_names_must_match_labels(weekly):
     with pytest.raises(ValueError, match="class_names"):
         train(weekly.series, weekly.labels, weekly.field_ids, 5, class_names=["a", "b"],
-              config=TrainConfig(max_epochs=1))
+              config=TrainConfig(max_steps=2))
 
 
 def test_too_few_fields_error_reaches_train(weekly):
@@ -136,7 +139,7 @@ def test_too_few_fields_error_reaches_train(weekly):
         weekly.labels == weekly.class_codes[1]][0])
     with pytest.raises(ValueError, match=r"'class_1'.*1 field"):
         train(weekly.series[keep], weekly.labels[keep], weekly.field_ids[keep], 5,
-              class_names=weekly.class_names, config=TrainConfig(max_epochs=1))
+              class_names=weekly.class_names, config=TrainConfig(max_steps=2))
 
 
 @pytest.mark.gpu
@@ -154,3 +157,48 @@ def test_field_split_property(checkpoint):
     s = checkpoint.field_split
     assert s.train.tolist() == checkpoint.split["train"]
     assert s.val.tolist() == checkpoint.split["val"] and s.test.size == 0
+
+
+def test_ambient_cpu_autocast_does_not_change_training(checkpoint, weekly):
+    """bf16 autocast around train() (as on AVX-512-BF16 CPUs) once ended near chance."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        again = train(weekly.series, weekly.labels, weekly.field_ids, K,
+                      class_names=weekly.class_names, features=weekly.features, config=FAST)
+    assert again.metrics["precision"] == "fp32"
+    assert again.history == checkpoint.history
+    for name, w in checkpoint.weights.items():
+        assert torch.equal(w, again.weights[name]), name
+
+
+def test_pixel_cap_is_reported(weekly):
+    cfg = TrainConfig(max_steps=2, max_pixels_per_field=3)
+    ck = train(weekly.series, weekly.labels, weekly.field_ids, 5, config=cfg)
+    m = ck.metrics
+    assert m["n_train_pixels"] == 3 * m["n_train_fields"]
+    valid = np.isfinite(weekly.series[:, :, :5]).any(axis=(1, 2))
+    eligible = int((np.isin(weekly.field_ids, ck.split["train"]) & valid).sum())
+    assert m["n_train_pixels_dropped"] == eligible - m["n_train_pixels"] > 0
+
+
+def test_learning_rate_schedule_warms_up_then_decays():
+    cfg = TrainConfig(max_steps=100, lr=1e-2, warmup_fraction=0.1, final_lr_fraction=0.05)
+    lrs = [cfg.lr_at(s) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[9] == pytest.approx(1e-2)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))
+    assert lrs[-1] == pytest.approx(1e-2 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * 89 / 90))))
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainConfig(max_steps=0)
+
+
+def test_single_class_labels_are_refused(weekly):
+    with pytest.raises(ValueError, match="single class"):
+        train(weekly.series, np.zeros(len(weekly.labels), int), weekly.field_ids, 5)
+
+
+def test_small_training_set_gets_the_full_step_budget(weekly):
+    """Steps, not epochs: 2 fields per class still get max_steps optimiser steps."""
+    keep = np.isin(weekly.field_ids, np.unique(weekly.field_ids)[::4])
+    cfg = TrainConfig(max_steps=40, min_steps=40, eval_every=10, batch_size=16)
+    ck = train(weekly.series[keep], weekly.labels[keep], weekly.field_ids[keep], 8, config=cfg)
+    assert ck.metrics["steps_run"] == 40
+    assert ck.metrics["epochs_run"] > 10  # a few dozen pixels seen many times
