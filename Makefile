@@ -9,7 +9,11 @@ HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 MAP_PORT ?= 8080
 
-.PHONY: demo test test-fast test-slow install web ui serve maps lint bench clean-data
+.PHONY: demo test test-fast test-slow test-portability install web ui serve maps lint bench clean-data
+
+# Tests whose float results depend on BLAS/oneDNN kernels and thread counts (README "Testing").
+FLOAT_TESTS := tests/core/test_smoothing.py tests/core/test_crop_map.py tests/core/test_cwt.py \
+	tests/core/test_composite.py tests/ml/test_prepare.py tests/ml/test_train_predict.py
 
 # Virtual environment with the project (editable) and its test extras.
 $(BIN)/.installed: pyproject.toml
@@ -72,6 +76,8 @@ lint: install
 test: install web
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	@# one portability variant: the float-sensitive tests with one OpenMP thread (other kernels)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(FLOAT_TESTS)
 	@# the Dagster-services tests mostly wait on daemon ticks: run them beside the other slow ones
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "slow and services" > .services-tests.log 2>&1 & svc=$$!; \
 	$(BIN)/python -m pytest -q -m "slow and not services"; rc=$$?; \
@@ -80,6 +86,13 @@ test: install web
 
 test-fast: install web
 	$(BIN)/python -m pytest -q
+
+# The float-sensitive tests under other OpenBLAS kernels and thread counts (before CI does).
+test-portability: install
+	@fail=0; for v in "" OPENBLAS_CORETYPE=Haswell OPENBLAS_CORETYPE=Sandybridge \
+	    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1; do \
+	  echo "--- $${v:-as set}"; env $$v $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    $(FLOAT_TESTS) || { echo "FAILED with: $$v"; fail=1; }; done; exit $$fail
 
 bench: install
 	$(BIN)/python bench/bench_ingest.py

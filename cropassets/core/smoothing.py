@@ -15,6 +15,15 @@ Smoothing is linear, so for a series length ``T`` it is one precomputed ``T x T`
 (:func:`butterworth_matrix`, built by filtering the identity with :func:`scipy.signal.filtfilt`)
 applied to all pixels with matrix multiplies, block by block.
 
+Reproducibility: gap-filling is elementwise arithmetic, bit-identical whatever the layout or
+chunking of the input. Smoothing runs float32 GEMMs through BLAS, whose kernel (and so its
+summation order) depends on the CPU, the GEMM shape and the thread settings; how series are
+grouped into GEMMs follows the input's layout and chunking. So the same input with the same
+layout and chunking gives the same bytes on the same machine (every GEMM is kept single-
+threaded, see :func:`_small_gemms`), while another layout or chunking (dask vs numpy, a
+strided view vs a contiguous copy, another block of pixels) agrees only to float32 rounding,
+a few ulp of the data's magnitude.
+
 Units: values are whatever the input carries (reflectance, dB, index values); they pass
 through unchanged in unit. Time steps are assumed equally spaced (one step = one week here);
 the cutoff frequency is in cycles per time step.
@@ -86,7 +95,9 @@ def gapfill_linear(x: np.ndarray, axis: int = -1) -> np.ndarray:
     (the behaviour of :func:`numpy.interp`). A series with no valid value stays all-NaN.
     Vectorised over all series: runs of NaN are located with one pass over the NaN mask and
     filled from their two bounding values; the only Python loop is over blocks of about
-    ``_BLOCK_VALUES`` values, never over pixels.
+    ``_BLOCK_VALUES`` values, never over pixels. Every value depends only on its own series
+    (elementwise float64 arithmetic, no BLAS), so the result is bit-identical whatever the
+    memory layout or chunking of ``x``.
 
     Args:
         x: Array of any shape with time along ``axis``, e.g. dims (..., week); any unit.
@@ -280,6 +291,8 @@ def smooth_series(
     multiply ``filled @ M.T`` with ``M = butterworth_matrix(T, cutoff, order)`` (time moved
     to the last axis), done block by block right after gap-filling each block of series, so
     no full-size gap-filled intermediate is materialised.
+    Bit-identical for the same input, layout and chunking on the same machine; across
+    layouts or chunkings equal to float32 rounding only (see the module docstring).
     Only the values passed in are used: for early-season processing at week ``w`` pass the
     prefix ``x[..., :w]`` (see the module docstring).
 
@@ -352,7 +365,9 @@ def smooth_dataarray(
     Runs through :func:`xarray.apply_ufunc` with ``dask="parallelized"``, so a dask-backed
     cube, e.g. dims (feature, week, y, x), is processed chunk by chunk in bounded memory.
     ``dim`` must be a single chunk; it is rechunked to one if it is not (other dims keep
-    their chunks). Numpy-backed input is processed eagerly.
+    their chunks). Numpy-backed input is processed eagerly. The same chunking gives the
+    same bytes; another chunking (or numpy vs dask) agrees to float32 rounding only (see
+    the module docstring).
 
     Args:
         da: Input with a ``dim`` dimension (time steps equally spaced), any unit; NaN =

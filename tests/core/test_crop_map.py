@@ -7,6 +7,7 @@ import pytest
 import rasterio
 import xarray as xr
 import zarr
+from float_checks import assert_same_classes_up_to_ties
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
@@ -33,7 +34,7 @@ def model_and_cubes(tmp_path_factory):
                                 n_steps=K + 2, n_features=3, seed=5, all_nan_pixels=3)
     ckpt = train(data.series, data.labels + 1, data.field_ids, K,
                  class_names=data.class_names, features=data.features,
-                 config=TrainConfig(max_epochs=4, patience=2, batch_size=64))
+                 config=TrainConfig(max_steps=40, eval_every=10, batch_size=64))
     n = SHAPE[0] * SHAPE[1]
     series = np.full((n, 3, K + 2), np.nan, np.float32)
     series[: len(data.series)] = data.series
@@ -56,8 +57,9 @@ def test_predict_tile_equals_pixelwise_predict(model_and_cubes):
     codes = np.asarray(ckpt.class_codes)
     want_cls = np.where(idx >= 0, codes[np.maximum(idx, 0)], CLASS_NODATA).reshape(SHAPE)
     want_conf = np.where(idx >= 0, np.round(p * 100), CLASS_NODATA).reshape(SHAPE)
-    np.testing.assert_array_equal(cls, want_cls)
-    np.testing.assert_array_equal(conf, want_conf)
+    # strips of 4 rows vs batches of 50 pixels: other GEMM / convolution shapes, so logits
+    # equal to float32 rounding only; classes equal except at near-ties
+    assert_same_classes_up_to_ties(cls, conf, want_cls, want_conf)
     assert cls.dtype == conf.dtype == np.uint8
     # pixels never observed are nodata, not class 0 or any class
     assert (cls.ravel()[len(series) - 5:] == CLASS_NODATA).all()
@@ -66,11 +68,18 @@ def test_predict_tile_equals_pixelwise_predict(model_and_cubes):
 
 
 def test_strips_and_later_weeks_change_nothing(model_and_cubes, tmp_path):
+    """Later weeks change nothing; strips, batches and chunks change nothing beyond float32
+    rounding (other shapes run other BLAS / oneDNN kernels): classes agree except at
+    near-ties, confidence within 1. The same call repeated is byte-identical."""
     ckpt, paths, _ = model_and_cubes
     ref = predict_tile(paths[:K], ckpt, strip_rows=128)
-    again = predict_tile(paths, ckpt, strip_rows=5, batch_size=7)  # weeks K+1.. present
-    for a, b in zip(ref, again, strict=True):
+    for a, b in zip(ref, predict_tile(paths[:K], ckpt, strip_rows=128), strict=True):
+        np.testing.assert_array_equal(a, b)  # same computation repeated
+    # weeks K+1.. present, read in the same strips and batches: the same computation
+    for a, b in zip(ref, predict_tile(paths, ckpt, strip_rows=128), strict=True):
         np.testing.assert_array_equal(a, b)
+    again = predict_tile(paths, ckpt, strip_rows=5, batch_size=7)  # other strips and batches
+    assert_same_classes_up_to_ties(*ref, *again)
     # cubes stored in chunks 7 px wide: blocks follow the chunks, same result
     chunked = []
     for p in paths[:K]:
@@ -79,8 +88,7 @@ def test_strips_and_later_weeks_change_nothing(model_and_cubes, tmp_path):
         chunked.append(tmp_path / p.name)
         write_zarr_atomic(ds, chunked[-1])
     assert zarr.open_array(chunked[0] / "features", mode="r").chunks[1:] == (6, 7)
-    for a, b in zip(ref, predict_tile(chunked, ckpt, strip_rows=4), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_classes_up_to_ties(*ref, *predict_tile(chunked, ckpt, strip_rows=4))
 
 
 def test_predict_tile_refuses_short_or_foreign_cubes(model_and_cubes, tmp_path):
