@@ -39,7 +39,10 @@ def test_checkpoint_contents(checkpoint, weekly):
     assert m["n_train_pixels_dropped"] == 0 and m["precision"] == "fp32"
     assert [h["step"] for h in ck.history][:2] == [10, 20]
     # the best epoch's weights were restored: its val loss is the reported one
-    assert m["val_loss"] == pytest.approx(min(h["val_loss"] for h in ck.history))
+    best = next(h for h in ck.history if h["step"] == m["best_step"])
+    assert m["val_loss"] == pytest.approx(best["val_loss"])
+    assert best["val_accuracy"] == max(h["val_accuracy"] for h in ck.history)
+    assert m["overall_accuracy"] == pytest.approx(best["val_accuracy"])
     assert set(ck.split["train"]).isdisjoint(ck.split["val"])
 
 
