@@ -88,6 +88,8 @@ class TrainConfig:
             errors) while the accuracy still climbs for hundreds of steps: selecting by
             loss kept an under-trained model (East Africa, k=6: 0.41 test accuracy at the
             loss minimum, 0.73 validation accuracy later).
+        ema_decay: Validate and keep an exponential moving average of the weights (and
+            BatchNorm statistics) with this decay per step; 0 = the raw weights.
     """
 
     max_steps: int = 1500
@@ -108,6 +110,7 @@ class TrainConfig:
     max_pixels_per_field: int | None = None
     series_row: bool = True
     select_by: Literal["accuracy", "loss"] = "accuracy"
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.eval_every < 1 or self.batch_size < 2:
@@ -388,6 +391,13 @@ def train(
     with _deterministic(seed, dev), _no_autocast(dev):
         model = CNN2D(mcfg).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        ema = None
+        if cfg.ema_decay > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay),
+                                use_buffers=True)
+        scored = model if ema is None else ema.module
         gen = torch.Generator().manual_seed(seed)
         best_loss, best_acc, best_step = math.inf, -1.0, 0
         best_state = copy.deepcopy(model.state_dict())
@@ -408,12 +418,14 @@ def train(
             loss = loss_fn(logits.float(), y_tr[idx])
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             running += float(loss.detach())
             n_run += 1
             if step % cfg.eval_every and step != cfg.max_steps:
                 continue
-            val_loss, val_pred = _evaluate(model, x_va, y_va, val_loss_fn, 1024)
+            val_loss, val_pred = _evaluate(scored, x_va, y_va, val_loss_fn, 1024)
             val_acc = float((val_pred == y_idx[va_mask]).mean())
             history.append({
                 "step": step,
@@ -429,7 +441,7 @@ def train(
                     abs(val_acc - best_acc) <= 1e-9 and val_loss < best_loss - 1e-6)
             if improved:
                 best_loss, best_acc, best_step = val_loss, val_acc, step
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(scored.state_dict())
             say(
                 f"k={n_steps} step {step}: train_loss={history[-1]['train_loss']:.4f} "
                 f"val_loss={val_loss:.4f} val_acc={val_acc:.4f}{' *' if improved else ''}"
