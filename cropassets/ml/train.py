@@ -73,6 +73,8 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         label_smoothing: Cross-entropy label smoothing.
         widths: Conv block widths of the CNN2D.
+        series_widths: Temporal conv widths of the series branch
+            (:class:`~cropassets.ml.model.ModelConfig`); used only with ``series_row``.
         pool_scales: Scale bins of the adaptive pool.
         pool_steps: Time bins of the adaptive pool.
         dropout: Dropout before the head.
@@ -103,6 +105,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     label_smoothing: float = 0.0
     widths: tuple[int, ...] = (4, 8)
+    series_widths: tuple[int, ...] = (32, 32, 32)
     pool_scales: int = 2
     pool_steps: int = 8
     dropout: float = 0.2
@@ -386,6 +389,7 @@ def train(
         pool_scales=cfg.pool_scales,
         pool_steps=cfg.pool_steps,
         dropout=cfg.dropout,
+        series_widths=cfg.series_widths if stats.series_row else (),
     )
     history: list[dict[str, float]] = []
     with _deterministic(seed, dev), _no_autocast(dev):
