@@ -3,7 +3,9 @@
 Crop COGs hold each pixel's *true* class (from the field raster and the labels), so a
 test can check that a served tile shows the class of a known field at the right place;
 the confidence band is 40 + 10 x week of season; SOS is a constant day of year per class.
-Weeks 1-2 of the current season have no model: only their SOS layer is published.
+Weeks 1-2 of the current season have no model: only their SOS layer is published. The
+last week's manifest names the model that made it (``kind`` random_forest); the earlier ones
+are manifests from before the served-model choice (no ``kind``: the CNN2D).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
             paths[tid] = {"crop": crop_path, "sos": sos_path}
         model = ({"week": week.index, "accuracy": 0.9, "current_season_accuracy": 0.85}
                  if week.index >= FIRST_MODEL_WEEK else None)
+        if model and week.index == len(weeks):  # the last week names its model (the forest
+            model |= {"kind": "random_forest", "title": "random forest"}  # won); others: legacy
         write_week_layer(root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()},
                          legend, KNEE_WEEK, model,
                          reason="" if model else "no model before week 3 of the season")

@@ -125,6 +125,7 @@ def week_summary(m: dict[str, Any], base: str) -> dict[str, Any]:
         "available": bool(m["layers"].get("crop")), "layers": m["layers"],
         "preliminary": m["preliminary"], "knee_week": m.get("knee_week"),
         "model": m.get("model"), "model_accuracy": model.get("accuracy"),
+        "model_kind": model.get("kind", "cnn2d") if model else None,
         "current_season_accuracy": model.get("current_season_accuracy"),
         "reason": m.get("reason", ""), "bounds": m.get("bounds"),
         "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),

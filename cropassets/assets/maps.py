@@ -5,11 +5,9 @@ that need no model (week_layers, and every other asset of the code location) sta
 without it.
 """
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ from cropassets.assets._ui import (
 from cropassets.assets.series import SEASON_TO_DATE
 from cropassets.assets.training import checkpoint_path, read_knee_week
 from cropassets.core import quality
-from cropassets.core.layers import write_week_layer
+from cropassets.core.layers import model_summary, write_week_layer
 from cropassets.core.legend import class_legend
 from cropassets.core.sampling import load_field_labels, rasterize_fields
 from cropassets.core.seasons import all_weeks, find_week
@@ -66,6 +64,11 @@ BY_WEEK = MultiToSingleDimensionPartitionMapping(partition_dimension_name="week"
 NO_MODEL_REASON = f"no model before week {MIN_WEEKS} of the season"
 
 
+def _num(v: float | None) -> float:
+    """A metadata number (NaN for None)."""
+    return float("nan") if v is None else float(v)
+
+
 def week_model_path(data_root: DataRoot, week: str) -> Path:
     """Where the model record of a calendar week lives."""
     return Path(data_root.root) / "week_model" / f"{week}.json"
@@ -84,15 +87,19 @@ def week_model_path(data_root: DataRoot, week: str) -> Path:
         "preliminary (warns). Weeks without a model pass as skipped."),
         partitions_def=week_partitions)],
     description=(
-        "Which model maps this calendar week: the checkpoint of its week of season k, its "
-        "SHA-256, validation and current-season accuracy, the classes, the knee week and "
-        "whether maps of this week are preliminary (k < knee). Weeks 1-2 of a season have no "
-        "model: nothing is materialized and no crop map is made. <data>/week_model/<week>.json"
+        "Which model maps this calendar week: what the checkpoint of its week of season k "
+        "serves (the CNN2D, the random forest or their combination, whichever won on "
+        "validation: model_kind), its SHA-256 (and the forest's), the served model's "
+        "validation and current-season accuracy beside both models' validation scores, the "
+        "classes, the knee week and whether maps of this week are preliminary (k < knee). "
+        "Weeks 1-2 of a season have no model: nothing is materialized and no crop map is "
+        "made. <data>/week_model/<week>.json"
     ),
 )
 def week_model(context: AssetExecutionContext, data_root: DataRoot):
     """Record the checkpoint that serves one calendar week."""
-    from cropassets.ml.checkpoint import Checkpoint  # torch: imported when run
+    from cropassets.core.crop_map import model_record  # torch: imported when run
+    from cropassets.ml.served import load_served
 
     week = find_week(SEASONS, context.partition_key)
     t0 = time.perf_counter()
@@ -105,20 +112,10 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
     if not ck_path.exists():
         raise FileNotFoundError(f"checkpoint k={week.index:02d} for week {week.key} has not "
                                 f"been trained: {ck_path}")
-    ckpt = Checkpoint.load(ck_path)
+    served = load_served(ck_path, n_steps=week.index)
     knee = read_knee_week(data_root)
-    cur = ckpt.metrics.get("current_season", {}).get("overall_accuracy")
-    record = {
-        "week": week.key, "season": week.season.id, "week_of_season": week.index,
-        "checkpoint": ck_path.relative_to(Path(data_root.root)).as_posix(),
-        "checkpoint_sha256": hashlib.sha256(ck_path.read_bytes()).hexdigest(),
-        "accuracy": float(ckpt.metrics["overall_accuracy"]),
-        "current_season_accuracy": float(cur) if cur is not None else None,
-        "class_codes": [int(c) for c in ckpt.class_codes],
-        "class_names": list(ckpt.class_names),
-        "knee_week": knee,
-        "preliminary": knee is None or week.index < knee,
-    }
+    record = model_record(week, served, data_root.root, knee)
+    cur = record["current_season_accuracy"]
     path = week_model_path(data_root, week.key)
     write_bytes_atomic(path, json.dumps(record, indent=1).encode())
     knee_known = AssetCheckResult(
@@ -131,7 +128,10 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
         "path": MetadataValue.path(str(path)),
         "week_of_season": week.index,
         "checkpoint": record["checkpoint"],
+        "model_kind": record["model_kind"],
         "accuracy": record["accuracy"],
+        "cnn2d_accuracy": _num(record["cnn2d_accuracy"]),
+        "random_forest_accuracy": _num(record["random_forest_accuracy"]),
         "current_season_accuracy": float(cur) if cur is not None else float("nan"),
         "knee_week": knee if knee is not None else -1,
         "preliminary": record["preliminary"],
@@ -159,9 +159,11 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
     ],
     description=(
         "Crop type of every pixel of the tile at this week: the weekly composites of weeks "
-        "1..w, gap-filled, smoothed, CWT, CNN2D of week of season w, streamed in batches. "
+        "1..w, gap-filled, smoothed, then the model week_model names for week of season w "
+        "(CWT + CNN2D, the random forest, or both), streamed in batches. "
         "COG uint8, band 1 class code (palette = legend, nodata 255 where nothing was ever "
-        "observed), band 2 confidence 0-100; mode overviews; tags name season, weeks, model, "
+        "observed), band 2 confidence 0-100; mode overviews; tags name season, weeks, model "
+        "(model_kind), "
         "knee and the preliminary flag. Weeks without a model make no map. "
         "<data>/crop_map/<tile>/<week>.tif"
     ),
@@ -171,11 +173,12 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     """Predict and write the crop map of one tile x week."""
     from cropassets.core.crop_map import (  # torch: imported when run
         class_shares,
+        crop_cog_tags,
+        load_record_model,
         map_accuracy,
         predict_tile,
         write_crop_cog,
     )
-    from cropassets.ml.checkpoint import Checkpoint
 
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
@@ -189,31 +192,21 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         yield skipped_result("class_values", reason)
         return
     record = json.loads(record_path.read_text())
-    ckpt = Checkpoint.load(Path(data_root.root) / record["checkpoint"])
+    served = load_record_model(data_root.root, record)
     cubes = [data_root.partition_path("weekly_cube", tile.id, w.key)
              for w in week.weeks_to_date()]
     t0 = time.perf_counter()
-    cls, conf = predict_tile(cubes, ckpt, device=torch_device.device)
+    cls, conf = predict_tile(cubes, served, device=torch_device.device)
     seconds = time.perf_counter() - t0
     legend = class_legend(record["class_codes"], record["class_names"])
     path = data_root.partition_path("crop_map", tile.id, week.key, ".tif")
-    write_crop_cog(path, cls, conf, tile.crs, tile.transform, legend, tags={
-        "product": "crop_type", "season": week.season.id,
-        "season_start": week.season.start.isoformat(), "week": week.key,
-        "week_of_season": week.index,
-        "last_observation_date": (week.end - timedelta(days=1)).isoformat(),
-        "model_week": record["week_of_season"], "knee_week": record["knee_week"],
-        "preliminary": str(record["preliminary"]).lower(),
-        "model_accuracy": round(record["accuracy"], 4),
-        "model_sha256": record["checkpoint_sha256"],
-        "classes": json.dumps([e.to_dict() for e in legend]),
-        "band_1": "class code (see classes), 255 = no observation",
-        "band_2": "confidence, percent (softmax probability of the class)",
-    })
+    write_crop_cog(path, cls, conf, tile.crs, tile.transform, legend,
+                   tags=crop_cog_tags(week, record, legend))
     meta = {
         "path": MetadataValue.path(str(path)),
         "preliminary": record["preliminary"],
         "model_week": record["week_of_season"],
+        "model_kind": served.kind,
         "nodata_share": float((cls == 255).mean()),
         "mean_confidence": float(conf[conf != 255].mean()) if (conf != 255).any() else 0.0,
         "class_areas": MetadataValue.json(class_shares(cls, legend, tile.resolution ** 2)),
@@ -303,10 +296,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     else:
         names = load_field_labels(labels.path(week.season.id)).class_names
         legend = class_legend(sorted(names), [names[c] for c in sorted(names)])
-    model = None if record is None else {
-        "week": record["week_of_season"], "accuracy": record["accuracy"],
-        "current_season_accuracy": record["current_season_accuracy"],
-        "checkpoint_sha256": record["checkpoint_sha256"]}
+    model = None if record is None else model_summary(record)
     reason = NO_MODEL_REASON if record is None else (
         "" if any(f["crop"] for f in files.values()) else "crop maps not materialized yet")
     manifest = write_week_layer(

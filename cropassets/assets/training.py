@@ -167,7 +167,8 @@ def _pool(files: list[Path]) -> dict[str, np.ndarray]:
     ins={"scalograms": AssetIn(dagster_type=Nothing, partition_mapping=WEEK_TO_SEQUENCE)},
     kinds={"pytorch"},
     check_specs=[check_spec("cnn2d_checkpoint", "accuracy_floor", (
-        f"Overall accuracy >= {quality.MIN_VALIDATION_ACCURACY} on the validation fields and "
+        f"Overall accuracy of the served model (CNN2D, random forest or both, whichever "
+        f"maps week k) >= {quality.MIN_VALIDATION_ACCURACY} on the validation fields and "
         f">= {quality.MIN_CURRENT_SEASON_ACCURACY} on the current season's held-back labels "
         "(where there are any). ERROR from the knee week on (read from knee_report; before "
         "it exists, for the full-season checkpoint only), WARN for earlier k. Floors: "
@@ -175,10 +176,13 @@ def _pool(files: list[Path]) -> dict[str, np.ndarray]:
     description=(
         "CNN2D trained on the reference seasons' labelled series truncated to their first k "
         "weeks (k = this partition), exactly as inference at week k sees them; split by "
-        "field, early stopping on validation loss. Stores weights, architecture, features, "
+        "field, early stopping on validation accuracy. Stores weights, architecture, features, "
         "scales, normalisation, classes, metrics and versions. Also reports accuracy on the "
-        "current season's held-back labels and a random forest baseline on the same split, "
-        "with both confusion matrices as an image."
+        "current season's held-back labels and fits a random forest baseline on the same "
+        "split, kept beside the checkpoint (k<k>.rf.joblib); the model served for week k "
+        "(metrics['served']) is the one of higher validation accuracy, ties to the CNN2D, "
+        "or the mean of both models' probabilities when it beats both. Confusion matrices "
+        "as an image."
     ),
 )
 def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
@@ -188,6 +192,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     from cropassets.core.plots import confusion_png, markdown_image
     from cropassets.ml.baseline import random_forest_baseline
     from cropassets.ml.predict import evaluate
+    from cropassets.ml.served import save_served, select_served
     from cropassets.ml.train import train
 
     k = int(context.partition_key)
@@ -215,22 +220,33 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     rf = random_forest_baseline(data["series"], data["labels"], data["field_ids"], k,
                                 split=ckpt.field_split, class_names=names,
                                 cutoff=series_settings.cutoff, order=series_settings.order,
-                                seed=torch_device.seed,
+                                seed=torch_device.seed, features=list(ckpt.features),
                                 test=(test["series"], test["labels"]) if test else None)
     ckpt.metrics["baseline_rf"] = rf.metrics
     if test is not None:
         ckpt.metrics["current_season"] = evaluate(ckpt, test["series"], test["labels"],
                                                   device=torch_device.device)
         ckpt.metrics["baseline_rf_current_season"] = rf.test_metrics
-    path = checkpoint_path(data_root, context.partition_key)
-    ckpt.save(path)
+    # both models are kept; the checkpoint records which one maps week k (written last,
+    # so a checkpoint always finds the forest it names)
+    served = select_served(ckpt, rf.fitted, data["series"], data["labels"],
+                           data["field_ids"], device=torch_device.device,
+                           test=(test["series"], test["labels"]) if test else None)
+    path, rf_path = save_served(ckpt, rf.fitted, served,
+                                checkpoint_path(data_root, context.partition_key))
+    scores = ", ".join(f"{name} {served[key]:.4f}" for name, key in (
+        ("CNN2D", "cnn2d_val_accuracy"), ("random forest", "random_forest_val_accuracy"),
+        ("combination", "combination_val_accuracy")) if served.get(key) is not None)
+    context.log.info(f"k={k}: serving {served['model']} (validation accuracy {scores})")
     m = ckpt.metrics
     cur_acc = m.get("current_season", {}).get("overall_accuracy")
     matrices = {"validation fields": m["confusion"]}
     if "current_season" in m:
         matrices["current season"] = m["current_season"]["confusion"]
     png = confusion_png(matrices, [str(n) for n in ckpt.class_names])
-    floor = quality.accuracy_floor(k, float(m["overall_accuracy"]), cur_acc,
+    # the floors hold for what is served: the maps of week k come from that model
+    served_cur = served["current_season_accuracy"]
+    floor = quality.accuracy_floor(k, float(served["val_accuracy"]), served_cur,
                                    read_knee_week(data_root), MAX_WEEKS)
     return MaterializeResult(check_results=[check_result("accuracy_floor", floor)], metadata={
         "path": MetadataValue.path(str(path)),
@@ -239,6 +255,12 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
         "macro_f1": float(m["macro_f1"]),
         "current_season_accuracy": float(cur_acc) if cur_acc is not None else float("nan"),
         "rf_overall_accuracy": float(rf.metrics["overall_accuracy"]),
+        "served_model": served["model"],
+        "served_overall_accuracy": float(served["val_accuracy"]),
+        "served_current_season_accuracy": (float(served_cur) if served_cur is not None
+                                           else float("nan")),
+        "served_rule": served["rule"],
+        "forest_path": MetadataValue.path(str(rf_path)),
         "per_class_f1": MetadataValue.json(m["per_class_f1"]),
         "confusion": MetadataValue.json(m["confusion"]),
         "train_samples": int(len(data["labels"])),
@@ -258,8 +280,9 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
         "lengths; maps before it are flagged preliminary."))],
     description=(
         "Accuracy (overall, macro-F1, per class) against sequence length over all trained "
-        "weeks, for the CNN2D and the random-forest baseline on the same field splits, and "
-        "on the current season's held-back labels; the knee (kneed, concave increasing, "
+        "weeks, for the CNN2D and the random-forest baseline on the same field splits, the "
+        "served model of each week (the better of the two on validation), and on the "
+        "current season's held-back labels; the knee (kneed, concave increasing, "
         "with the documented fallback) gives the minimum season length in weeks and months."
     ),
 )
@@ -268,25 +291,31 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
     from cropassets.core.plots import knee_png, markdown_image
     from cropassets.ml import find_knee
     from cropassets.ml.checkpoint import Checkpoint
+    from cropassets.ml.served import KIND_TITLES, served_record
 
     t0 = time.perf_counter()
     rows = []
     for k in sequence_partitions.get_partition_keys():
         p = checkpoint_path(data_root, k)
         if p.exists():
-            m = Checkpoint.load(p).metrics
+            ck = Checkpoint.load(p)
+            m = ck.metrics
+            served = served_record(ck)
             rows.append({"k": int(k), "cnn": m["overall_accuracy"], "macro_f1": m["macro_f1"],
                          "per_class_f1": m["per_class_f1"],
                          "rf": m["baseline_rf"]["overall_accuracy"],
                          "current": m.get("current_season", {}).get("overall_accuracy"),
                          "rf_current": (m.get("baseline_rf_current_season") or {}).get(
-                             "overall_accuracy")})
+                             "overall_accuracy"),
+                         "served": served["model"], "served_accuracy": served["val_accuracy"],
+                         "served_current": served.get("current_season_accuracy")})
     if len(rows) < 3:
         raise ValueError(f"knee_report needs checkpoints for >= 3 lengths, found {len(rows)}")
     lengths = [r["k"] for r in rows]
     knee = find_knee(lengths, [r["cnn"] for r in rows])
     rf_wins = [r["k"] for r in rows if r["rf"] > r["cnn"]]
     current = [r["current"] for r in rows]
+    by_kind = {kind: [r["k"] for r in rows if r["served"] == kind] for kind in KIND_TITLES}
     report = {
         "lengths_weeks": lengths, "rows": rows,
         "knee": {"length_weeks": knee.length_weeks, "length_months": knee.length_months,
@@ -297,11 +326,20 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
         "statement": (f"The random forest baseline beats the CNN2D at weeks {rf_wins}."
                       if rf_wins else "The CNN2D matches or beats the random forest baseline "
                       "at every length."),
+        "served": [{"k": r["k"], "model": r["served"], "val_accuracy": r["served_accuracy"],
+                    "current_season_accuracy": r["served_current"],
+                    "cnn2d_val_accuracy": r["cnn"], "random_forest_val_accuracy": r["rf"]}
+                   for r in rows],
+        "served_statement": "Maps are made by " + "; ".join(
+            f"the {KIND_TITLES[kind]} at weeks {ks}" for kind, ks in by_kind.items() if ks)
+            + " (higher validation accuracy; ties to the CNN2D).",
     }
     out = Path(data_root.root) / "knee_report"
     out.mkdir(parents=True, exist_ok=True)
     png = knee_png(lengths, [r["cnn"] for r in rows], [r["rf"] for r in rows],
-                   knee.length_steps, current if all(c is not None for c in current) else None)
+                   knee.length_steps, current if all(c is not None for c in current) else None,
+                   served=[r["served_accuracy"] for r in rows],
+                   served_kinds=[r["served"] for r in rows])
     write_bytes_atomic(out / "knee.png", png)
     write_bytes_atomic(out / "knee.json", json.dumps(report, indent=2).encode())
     found = quality.knee_check(knee.length_steps, lengths, knee.rule)
@@ -312,6 +350,8 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
         "accuracy_at_knee": float(knee.accuracy),
         "full_season_accuracy": float(knee.full_accuracy),
         "baseline_statement": report["statement"],
+        "served_statement": report["served_statement"],
+        "served_models": MetadataValue.json({str(r["k"]): r["served"] for r in rows}),
         "plot": MetadataValue.md(markdown_image(png, "accuracy vs sequence length")),
         "report": MetadataValue.path(str(out / "knee.json")),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -55,6 +55,33 @@ def doy(day: date) -> int:
     return day.timetuple().tm_yday
 
 
+MODEL_TITLES = {"cnn2d": "CNN2D", "random_forest": "random forest",
+                "combination": "CNN2D + random forest"}
+"""Human names of the model kinds (``cropassets.ml.served.KIND_TITLES``, repeated here so the
+tiler side imports no model code)."""
+
+
+def model_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's ``model`` entry from a ``week_model`` record.
+
+    Keeps the keys readers already use (``week``, ``accuracy``, ``current_season_accuracy``,
+    ``checkpoint_sha256``) and names the model that made the map: ``kind`` (cnn2d |
+    random_forest | combination; records written before the choice existed served the
+    CNN2D), ``title``, ``val_accuracy`` (= ``accuracy``, the served model's validation
+    overall accuracy) and both models' validation scores.
+    """
+    kind = record.get("model_kind", "cnn2d")
+    return {
+        "week": record["week_of_season"], "kind": kind, "title": MODEL_TITLES.get(kind, kind),
+        "accuracy": record["accuracy"], "val_accuracy": record["accuracy"],
+        "current_season_accuracy": record.get("current_season_accuracy"),
+        "cnn2d_val_accuracy": record.get("cnn2d_accuracy"),
+        "random_forest_val_accuracy": record.get("random_forest_accuracy"),
+        "checkpoint_sha256": record["checkpoint_sha256"],
+        **({"forest_sha256": record["forest_sha256"]} if record.get("forest_sha256") else {}),
+    }
+
+
 def write_week_layer(root: str | Path, week: SeasonWeek,
                      tiles: Mapping[str, Mapping[str, Path | None]],
                      tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
@@ -70,8 +97,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         tile_bounds: Tile id -> (west, south, east, north) in degrees.
         legend: Classes of the crop layer.
         knee_week: Knee of accuracy vs season length (weeks), None if not known yet.
-        model: Model summary of this week (``week``, ``accuracy``,
-            ``current_season_accuracy``), None when no model exists yet.
+        model: Model summary of this week (:func:`model_summary`: ``week``, ``kind``,
+            ``accuracy``, ``current_season_accuracy``...), None when no model exists yet.
         reason: Why the crop layer is missing, if it is.
     """
     root = Path(root).resolve()

@@ -48,19 +48,45 @@ def scalogram_examples_png(scalograms: np.ndarray, labels: np.ndarray, class_nam
 
 
 def knee_png(lengths: Sequence[int], cnn: Sequence[float], baseline: Sequence[float] | None,
-             knee: int, current: Sequence[float] | None = None) -> bytes:
-    """Accuracy vs sequence length (CNN, baseline, current season) with the knee marked."""
+             knee: int, current: Sequence[float] | None = None, *,
+             served: Sequence[float] | None = None,
+             served_kinds: Sequence[str] | None = None) -> bytes:
+    """Accuracy vs sequence length (CNN, baseline, served, current season), knee marked.
+
+    Args:
+        lengths: Sequence lengths k, weeks.
+        cnn: CNN2D validation accuracy per k.
+        baseline: Random-forest validation accuracy per k (same split), or None.
+        knee: Knee week.
+        current: CNN2D accuracy on the current season's held-back labels per k, or None.
+        served: Validation accuracy of the model served at each k (the better of the two
+            under the rule), or None.
+        served_kinds: Kind served at each k (``cnn2d``, ``random_forest``,
+            ``combination``): the served curve's markers show which.
+    """
     fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
-    ax.plot(lengths, cnn, "o-", ms=3, label="CNN2D (validation fields)")
+    if served is not None:
+        ax.plot(lengths, served, "-", lw=5, color="0.75", alpha=0.7, zorder=1,
+                label="served map (better on validation)")
+        if served_kinds is not None:
+            marks = {"cnn2d": ("o", "CNN2D"), "random_forest": ("^", "random forest"),
+                     "combination": ("D", "both (mean)")}
+            for kind, (marker, name) in marks.items():
+                pts = [(k, a) for k, a, s in zip(lengths, served, served_kinds, strict=True)
+                       if s == kind]
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), marker, ms=7, mfc="none", mec="0.35",
+                            zorder=2, label=f"served: {name}")
+    ax.plot(lengths, cnn, "o-", ms=3, label="CNN2D (validation fields)", zorder=3)
     if current is not None:
-        ax.plot(lengths, current, "s--", ms=3, label="CNN2D (current season)")
+        ax.plot(lengths, current, "s--", ms=3, label="CNN2D (current season)", zorder=3)
     if baseline is not None:
-        ax.plot(lengths, baseline, "^-", ms=3, label="random forest (same split)")
+        ax.plot(lengths, baseline, "^-", ms=3, label="random forest (same split)", zorder=3)
     ax.axvline(knee, color="k", lw=0.8, ls=":")
     ax.text(knee, ax.get_ylim()[0], f" knee: week {knee}", fontsize=7, va="bottom")
     ax.set_xlabel("sequence length (weeks since season start)")
     ax.set_ylabel("overall accuracy")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     ax.grid(alpha=0.3)
     return _png(fig)
 

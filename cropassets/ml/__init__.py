@@ -8,17 +8,19 @@ number of features.
     ck = train(series, labels, field_ids, n_steps=12, time_step_days=16)  # (N, F, T) raw
     ck.save("cnn2d_k012.pt")
     cls, conf = predict(ck, new_series)          # class index into ck.class_names, -1 nodata
+    cls, conf = load_served("k12.pt").predict(new_series)  # CNN2D or forest, whichever won
     report = incremental_analysis(series, labels, field_ids, test=(s2, y2, f2))
     report.knee.length_steps, report.statements
 """
 
 from cropassets.ml.analysis import IncrementalReport, incremental_analysis, plot
-from cropassets.ml.baseline import random_forest_baseline
+from cropassets.ml.baseline import ForestModel, fit_random_forest, random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.model import CNN2D, ModelConfig
-from cropassets.ml.predict import evaluate, predict
+from cropassets.ml.predict import evaluate, predict, predict_proba
 from cropassets.ml.prepare import InputStats, prepare_inputs
+from cropassets.ml.served import ServedModel, load_served, predict_served
 from cropassets.ml.splits import FieldSplit, split_fields
 from cropassets.ml.train import TrainConfig, train
 
@@ -26,16 +28,22 @@ __all__ = [
     "CNN2D",
     "Checkpoint",
     "FieldSplit",
+    "ForestModel",
     "IncrementalReport",
     "InputStats",
     "KneeResult",
     "ModelConfig",
+    "ServedModel",
     "TrainConfig",
     "evaluate",
     "find_knee",
+    "fit_random_forest",
     "incremental_analysis",
+    "load_served",
     "plot",
     "predict",
+    "predict_proba",
+    "predict_served",
     "prepare_inputs",
     "random_forest_baseline",
     "split_fields",

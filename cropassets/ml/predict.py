@@ -7,7 +7,7 @@ for one batch at a time only, so memory stays flat however many pixels come in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -19,10 +19,64 @@ from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.model import inference_model
 from cropassets.ml.prepare import prepare_tensor, valid_pixels
 
-__all__ = ["NODATA", "evaluate", "predict"]
+__all__ = ["NODATA", "evaluate", "predict", "predict_proba"]
 
 NODATA = -1
 """Class index of pixels without any observation in the prefix (confidence 0.0)."""
+
+
+def _batches(
+    checkpoint: Checkpoint,
+    series_raw: np.ndarray,
+    batch_size: int,
+    device: torch.device | str | None,
+    features: Sequence[str] | None,
+    precision: Literal["auto", "fp32"],
+    presmoothed: bool | None,
+) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Softmax probabilities of every batch's valid pixels: ``(pixel indices, (n, C))``."""
+    x = np.asarray(series_raw)
+    if x.ndim != 3:
+        raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
+    if features is not None:
+        checkpoint.check_compatible(features=features)
+    if x.shape[1] != len(checkpoint.features):
+        raise ValueError(
+            f"series has {x.shape[1]} features but the checkpoint was trained on "
+            f"{len(checkpoint.features)}: {list(checkpoint.features)}"
+        )
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = select_device() if device is None else torch.device(device)
+    k = checkpoint.n_steps
+    stats = checkpoint.input_stats
+    if stats.n_steps != k:
+        raise ValueError(f"checkpoint stats are for {stats.n_steps} steps, not {k}")
+    model = inference_model(checkpoint.build_model(dev), dev)
+    channels_last = dev.type == "cpu"
+    pre = checkpoint.presmoothed if presmoothed is None else bool(presmoothed)
+    n = x.shape[0]
+    amp = autocast_context(dev) if precision == "auto" else None
+    for start in range(0, n, int(batch_size)):
+        sl = slice(start, min(start + int(batch_size), n))
+        chunk = x[sl, :, :k]  # truncate before anything else (rule 1)
+        ok = valid_pixels(chunk, k)
+        if not ok.any():
+            continue
+        xin, _ = prepare_tensor(
+            chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
+            checkpoint.wavelet, stats, dev, True, pre,
+        )
+        if channels_last:
+            xin = xin.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if amp is None:
+                logits = model(xin)
+            else:
+                with autocast_context(dev):
+                    logits = model(xin)
+            prob = torch.softmax(logits.float(), dim=1)
+        yield np.flatnonzero(ok) + start, prob
 
 
 def predict(
@@ -63,53 +117,43 @@ def predict(
             series is shorter than ``checkpoint.n_steps``.
     """
     x = np.asarray(series_raw)
-    if x.ndim != 3:
-        raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
-    if features is not None:
-        checkpoint.check_compatible(features=features)
-    if x.shape[1] != len(checkpoint.features):
-        raise ValueError(
-            f"series has {x.shape[1]} features but the checkpoint was trained on "
-            f"{len(checkpoint.features)}: {list(checkpoint.features)}"
-        )
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dev = select_device() if device is None else torch.device(device)
-    k = checkpoint.n_steps
-    stats = checkpoint.input_stats
-    if stats.n_steps != k:
-        raise ValueError(f"checkpoint stats are for {stats.n_steps} steps, not {k}")
-    model = inference_model(checkpoint.build_model(dev), dev)
-    channels_last = dev.type == "cpu"
-    pre = checkpoint.presmoothed if presmoothed is None else bool(presmoothed)
-    n = x.shape[0]
+    n = x.shape[0] if x.ndim else 0
     cls = np.full(n, NODATA, dtype=np.int64)
     conf = np.zeros(n, dtype=np.float32)
-    amp = autocast_context(dev) if precision == "auto" else None
-    for start in range(0, n, int(batch_size)):
-        sl = slice(start, min(start + int(batch_size), n))
-        chunk = x[sl, :, :k]  # truncate before anything else (rule 1)
-        ok = valid_pixels(chunk, k)
-        if not ok.any():
-            continue
-        xin, _ = prepare_tensor(
-            chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
-            checkpoint.wavelet, stats, dev, True, pre,
-        )
-        if channels_last:
-            xin = xin.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            if amp is None:
-                logits = model(xin)
-            else:
-                with autocast_context(dev):
-                    logits = model(xin)
-            prob = torch.softmax(logits.float(), dim=1)
-            p, c = prob.max(dim=1)
-        idx = np.flatnonzero(ok) + start
+    for idx, prob in _batches(checkpoint, x, batch_size, device, features,
+                              precision, presmoothed):
+        p, c = prob.max(dim=1)
         cls[idx] = c.cpu().numpy()
         conf[idx] = p.cpu().numpy()
     return cls, conf
+
+
+def predict_proba(
+    checkpoint: Checkpoint,
+    series_raw: np.ndarray,
+    batch_size: int = 2048,
+    device: torch.device | str | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    precision: Literal["auto", "fp32"] = "fp32",
+    presmoothed: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities of every class per pixel (arguments as :func:`predict`).
+
+    Returns:
+        ``(probabilities (N, C) float32, valid (N,) bool)``; rows of pixels without any
+        observation in the prefix are 0 and ``valid`` is False there. The argmax of a row
+        and its value are :func:`predict`'s class and confidence.
+    """
+    x = np.asarray(series_raw)
+    n = x.shape[0] if x.ndim else 0
+    out = np.zeros((n, len(checkpoint.class_codes)), dtype=np.float32)
+    valid = np.zeros(n, dtype=bool)
+    for idx, prob in _batches(checkpoint, x, batch_size, device, features,
+                              precision, presmoothed):
+        out[idx] = prob.cpu().numpy()
+        valid[idx] = True
+    return out, valid
 
 
 def evaluate(

@@ -22,6 +22,7 @@ from cropassets.assets.training import (
 )
 from cropassets.core.training_data import load_npz
 from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.served import load_served
 from cropassets.partitions import SEASONS, TILES, sequence_partitions, week_partitions
 from cropassets.resources import DataRoot, build_resources
 
@@ -91,8 +92,20 @@ def test_checkpoint_contents_and_current_season_metrics(trained):
         assert key in ckpt.metrics
     assert "current_season" in ckpt.metrics and "baseline_rf" in ckpt.metrics
     assert set(ckpt.split["train"]).isdisjoint(ckpt.split["val"])
+    # both models kept beside each other; the record says which one maps week k
+    served = ckpt.metrics["served"]
+    assert served["model"] in ("cnn2d", "random_forest", "combination")
+    assert served["cnn2d_val_accuracy"] == ckpt.metrics["overall_accuracy"]
+    assert served["random_forest_val_accuracy"] == ckpt.metrics["baseline_rf"]["overall_accuracy"]
+    assert served["val_accuracy"] == max(v for k, v in served.items()
+                                         if k.endswith("_val_accuracy") and v is not None)
+    folder = root / "cnn2d_checkpoint"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"k{k}{ext}" for k in ("03", "04", "05", "06") for ext in (".pt", ".rf.joblib")]
+    assert load_served(folder / "k06.pt").kind == served["model"]
     md = results["06"].asset_materializations_for_node("cnn2d_checkpoint")[0].metadata
     assert 0 <= md["overall_accuracy"].value <= 1
+    assert md["served_model"].value == served["model"]
     # rice floods early: even 6 weeks beat chance among 7 classes clearly
     assert md["overall_accuracy"].value > 0.4
 
@@ -104,6 +117,10 @@ def test_knee_report_written(trained):
     report = json.loads((root / "knee_report" / "knee.json").read_text())
     assert report["lengths_weeks"] == [3, 4, 5, 6]
     assert "statement" in report
+    assert [r["k"] for r in report["served"]] == [3, 4, 5, 6]
+    for r in report["served"]:
+        assert r["model"] in ("cnn2d", "random_forest", "combination")
+        assert r["val_accuracy"] >= max(r["cnn2d_val_accuracy"], r["random_forest_val_accuracy"])
     assert (root / "knee_report" / "knee.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -133,6 +150,12 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
                 tags = src.tags()
                 cls = src.read(1)
             assert tags["preliminary"] == str(i < knee_week).lower()
+            # the map says which model made it, as the week's record and manifest do
+            record = json.loads((root / "week_model" / f"{wk}.json").read_text())
+            served = Checkpoint.load(root / record["checkpoint"]).metrics["served"]
+            assert tags["model_kind"] == record["model_kind"] == served["model"]
+            assert manifest["model"]["kind"] == served["model"]
+            assert float(tags["model_accuracy"]) == round(served["val_accuracy"], 4)
             assert tags["model_week"] == str(i) and tags["season"] == current.id
             assert tags["last_observation_date"] == (w + timedelta(days=6)).isoformat()
             assert set(np.unique(cls).tolist()) <= {1, 2, 3, 4, 5, 6, 7, 255}
@@ -163,7 +186,8 @@ def test_checks_and_ui_metadata_of_training_and_maps(trained):
         assert e.severity == (AssetCheckSeverity.ERROR if int(k) == MAX_WEEKS
                               else AssetCheckSeverity.WARN)
         md = run.asset_materializations_for_node("cnn2d_checkpoint")[0].metadata
-        assert e.metadata["validation_accuracy"].value == md["overall_accuracy"].value
+        # the floors hold for the served model (the one that makes the maps)
+        assert e.metadata["validation_accuracy"].value == md["served_overall_accuracy"].value
         assert md["confusion_matrices"].value.startswith("![confusion matrices](data:image/png")
         assert md["seconds"].value >= md["train_seconds"].value
     (e,) = knee.get_asset_check_evaluations()

@@ -71,6 +71,9 @@ def test_weeks_lists_the_season_with_availability_and_knee(weeks, published, til
         assert w["downloads"][published.field_tile]["crop"] == (
             f"{tiler_url}/download/{w['week']}/{published.field_tile}/crop.tif")
     assert [w["preliminary"] for w in rows] == [True, True, True, False, False, False]
+    # which model made each week's map: legacy manifests (no kind) were the CNN2D's
+    assert [w["model_kind"] for w in rows] == [None, None] + ["cnn2d"] * 3 + ["random_forest"]
+    assert rows[-1]["model"]["title"] == "random forest"
     assert weeks["latest_available_week"] == published.mapped_weeks[-1]
     w, s, e, n = weeks["bounds"]
     lon, lat = published.field_point

@@ -183,10 +183,14 @@ def test_week_slider_steps_weeks(site):
     counts = _colour_counts(_rgb(site.map_png()), site.classes)
     assert sum(n >= MIN_PIXELS for n in counts.values()) >= 2, counts
     site.save("web_map_week3.png")
-    # after the knee: no preliminary badge
+    # after the knee: no preliminary badge; the last week names the model that made it
     slider.press("End")
-    site.state()
+    state = site.state()
     assert site.page.locator("#week-badge").inner_text() == ""
+    assert state["modelKind"] == "random_forest"
+    assert site.page.locator("#week-label").inner_text() == (
+        f"week {len(site.maps.weeks)} · random forest ({site.maps.weeks[-1]})")
+    assert "Model (random forest) accuracy 90 %" in site.page.locator("#week-state").inner_text()
 
 
 def test_fast_slider_steps_end_on_the_last_week(site):

@@ -13,6 +13,8 @@ const LAYERS = ["crop", "confidence", "sos"];
 const LAYER_TITLES = { crop: "Crop type", confidence: "Confidence", sos: "Start of season (SOS)" };
 const PRODUCT_TITLES = { crop: "crop type (class + confidence bands)", sos: "start of season (day of year)" };
 const BACKGROUND = "#f2f0eb";
+// the model that made a week's crop map (manifest "model.kind"; docs/CONTRACTS.md)
+const MODEL_TITLES = { cnn2d: "CNN2D", random_forest: "random forest", combination: "CNN2D + random forest" };
 const DATA_ID = "data";
 
 const $ = (id) => document.getElementById(id);
@@ -60,6 +62,8 @@ function normWeek(w, season) {
     kneeWeek,
     reason: w.reason || "",
     model: w.model || null,
+    // only a manifest that names its model (older ones were all CNN2D maps) labels the week
+    modelKind: (w.model && w.model.kind) || null,
     layers,
     tilejson: normTileJSONRefs(w.tilejson),
     downloads: normDownloads(w.downloads),
@@ -214,8 +218,15 @@ function fillWeekSlider() {
   slider.disabled = n < 2;
 }
 
+/** Name of the model that made the week's crop map ("" when the manifest does not say). */
+function modelTitle(w) {
+  if (!w || !w.available || !w.modelKind) return "";
+  return (w.model && w.model.title) || MODEL_TITLES[w.modelKind] || w.modelKind;
+}
+
 function weekLabel(w) {
-  return `week ${w.index ?? "?"} (${w.key})`;
+  const model = modelTitle(w);
+  return `week ${w.index ?? "?"}${model ? ` · ${model}` : ""} (${w.key})`;
 }
 
 function updateWeekInfo() {
@@ -232,8 +243,9 @@ function updateWeekInfo() {
     info.textContent = `Crop map not available for this week${w.reason ? `: ${w.reason}` : ""}.`
       + (w.layers.sos ? " The start-of-season (SOS) layer is available." : "");
   } else {
+    const model = modelTitle(w);
     const acc = w.model && w.model.accuracy != null
-      ? ` Model accuracy ${Math.round(w.model.accuracy * 100)} %` : "";
+      ? ` Model${model ? ` (${model})` : ""} accuracy ${Math.round(w.model.accuracy * 100)} %` : "";
     const cur = w.model && w.model.current_season_accuracy != null
       ? ` (current season ${Math.round(w.model.current_season_accuracy * 100)} %)` : "";
     if (w.preliminary) {
@@ -257,6 +269,7 @@ function updateWeekInfo() {
     weekOfSeason: String(w.index ?? ""),
     available: String(w.available),
     preliminary: String(w.preliminary),
+    modelKind: w.available && w.modelKind ? w.modelKind : "",
     layer: state.layer,
   });
 }
@@ -557,6 +570,7 @@ window.cropmap = {
     return {
       season: currentSeason()?.id, weekIndex: state.weekIndex, week: w?.key, layer: state.layer,
       available: w?.available, preliminary: w?.preliminary, layerShown: layerShown(w, state.layer),
+      modelKind: w?.available ? w.modelKind : null,
       weeks: currentSeason()?.weeks.map((x) => x.key) ?? [],
     };
   },
