@@ -76,3 +76,28 @@ def test_baseline_same_split_and_keys(weekly):
     again = random_forest_baseline(weekly.series, weekly.labels, weekly.field_ids, 20,
                                    split=split, n_estimators=30)
     assert again.metrics == b.metrics
+
+
+def test_series_branch_model_and_old_configs():
+    from cropassets.ml.model import CNN2D, inference_model
+
+    c = ModelConfig(5, 7, (4, 8), series_widths=(16, 16))
+    assert ModelConfig.from_dict(c.to_dict()) == c
+    old = c.to_dict()
+    del old["series_widths"]  # checkpoints written before the branch existed
+    assert ModelConfig.from_dict(old).series_widths == ()
+    torch.manual_seed(0)
+    m = CNN2D(c).eval()
+    x = torch.randn(9, 5, 17, 12)
+    y = m(x)
+    assert y.shape == (9, 7)
+    # the branch reads the last row only: changing a scalogram row changes the image branch
+    x2 = x.clone()
+    x2[:, :, -1] += 1.0
+    assert not torch.allclose(m(x2), y)
+    fused = inference_model(m)
+    with torch.no_grad():
+        np.testing.assert_allclose(fused(x.contiguous(memory_format=torch.channels_last)),
+                                   y.detach(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="series_widths"):
+        ModelConfig(5, 7, series_widths=(0,))
