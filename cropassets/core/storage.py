@@ -10,11 +10,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import xarray as xr
@@ -78,6 +80,27 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     return len(data)
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Yield a binary file in the same folder; on success it is fsynced and renamed to ``path``.
+
+    Readers see the old file or the new one, never a partial one; on any error the
+    temporary file is removed and ``path`` is left as it was.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

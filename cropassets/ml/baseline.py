@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -268,19 +267,11 @@ class ForestModel:
         Returns:
             The path written.
         """
-        dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                joblib.dump(self.to_dict(), fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return dest
+        from cropassets.core.storage import atomic_file
+
+        with atomic_file(path) as fh:
+            joblib.dump(self.to_dict(), fh)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, n_steps: int | None = None,

@@ -8,7 +8,6 @@ It holds everything inference needs to repeat training's processing. Saved with
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -196,19 +195,11 @@ class Checkpoint:
         Returns:
             The path written.
         """
-        dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(self.to_dict(), fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return dest
+        from cropassets.core.storage import atomic_file
+
+        with atomic_file(path) as fh:
+            torch.save(self.to_dict(), fh)
+        return Path(path)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Checkpoint:
