@@ -65,6 +65,17 @@ def test_caller_rng_state_untouched(weekly):
     assert not torch.are_deterministic_algorithms_enabled()
 
 
+def test_training_threads_are_restored(weekly):
+    """The optimisation runs on one CPU thread (TrainConfig.cpu_threads); the caller's stays."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(weekly.series, weekly.labels, weekly.field_ids, 5, config=TrainConfig(max_steps=2))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_save_load_round_trip(checkpoint, weekly, tmp_path):
     path = checkpoint.save(tmp_path / "sub" / "ck.pt")
     assert [p.name for p in path.parent.iterdir()] == ["ck.pt"]  # no temp file left
