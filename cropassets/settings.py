@@ -46,6 +46,7 @@ class Settings:
     dask_scheduler: str = ""
     tiler_url: str = "http://127.0.0.1:8080"
     dagster_url: str = "http://127.0.0.1:3000"
+    train_max_steps: int | None = None
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -63,4 +64,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         dask_scheduler=env.get("CROPASSETS_DASK_SCHEDULER", "").strip(),
         tiler_url=(env.get("CROPASSETS_TILER_URL") or "http://127.0.0.1:8080").rstrip("/"),
         dagster_url=(env.get("CROPASSETS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+        train_max_steps=_positive_int(env, "CROPASSETS_TRAIN_MAX_STEPS"),
     )
+
+
+def _positive_int(env: dict[str, str], name: str) -> int | None:
+    """An optional positive integer setting (unset or empty: ``None``)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (optimiser steps), got {raw!r}")
+    return value

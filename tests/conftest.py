@@ -27,6 +27,8 @@ def pytest_configure(config):
         "CROPASSETS_TILES": str(TEST_WORLD / "tiles.json"),
         "CROPASSETS_SEASONS": str(TEST_WORLD / "seasons.json"),
         "CROPASSETS_STAC_URL": "",
+        # the tiny test world needs no 1,500-step budget (CI time); floors are unchanged
+        "CROPASSETS_TRAIN_MAX_STEPS": "400",
     })
     os.environ.setdefault("DAGSTER_HOME", str(_session_dir / "dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)

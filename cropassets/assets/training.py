@@ -214,7 +214,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
                  class_names=names, features=[str(f) for f in data["features"]],
                  cutoff=series_settings.cutoff, order=series_settings.order,
                  seed=torch_device.seed, device=torch_device.device,
-                 log=context.log.info)
+                 max_steps=torch_device.train_max_steps, log=context.log.info)
     t_train = time.perf_counter() - t0
     test = _pool(cur) if cur else None
     rf = random_forest_baseline(data["series"], data["labels"], data["field_ids"], k,

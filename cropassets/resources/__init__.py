@@ -20,7 +20,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
         "data_root": DataRoot(root=str(s.data_root)),
         "series_settings": SeriesSettings(),
         "labels": ReferenceLabels(labels_dir=str(s.world_dir / "labels")),
-        "torch_device": TorchDevice(),
+        "torch_device": TorchDevice(train_max_steps=s.train_max_steps),
         "dask_cluster": DaskCluster(scheduler_address=s.dask_scheduler),
     }
 

@@ -21,6 +21,9 @@ class TorchDevice(ConfigurableResource):
     prefer: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     cpu_threads: int = Field(default=2, ge=1, description="torch threads when on the CPU")
     seed: int = Field(default=0, description="seed for training (deterministic on CPU)")
+    train_max_steps: int | None = Field(
+        default=None, description="optimiser-step budget of training (None: the library's "
+        "default); CROPASSETS_TRAIN_MAX_STEPS")
     _device: Any = PrivateAttr(default=None)  # torch.device once resolved
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
