@@ -31,7 +31,13 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from cropassets.ml.metrics import classification_metrics
-from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER, smoothed_prefix, valid_pixels
+from cropassets.ml.prepare import (
+    DEFAULT_CUTOFF,
+    DEFAULT_ORDER,
+    check_model_input,
+    smoothed_prefix,
+    valid_pixels,
+)
 from cropassets.ml.splits import FieldSplit, split_fields
 from cropassets.ml.train import cap_pixels_per_field, resolve_classes
 
@@ -164,18 +170,9 @@ class ForestModel:
         return out
 
     def _input(self, series_raw: np.ndarray, features: Sequence[str] | None) -> np.ndarray:
-        x = np.asarray(series_raw)
-        if x.ndim != 3:
-            raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
         if features is not None:
             self.check_compatible(features=features)
-        if x.shape[1] != len(self.features):
-            raise ValueError(f"series has {x.shape[1]} features but the forest was fitted on "
-                             f"{len(self.features)}: {list(self.features)}")
-        if x.shape[2] < self.n_steps:
-            raise ValueError(f"series has {x.shape[2]} steps, fewer than the forest's "
-                             f"sequence length k={self.n_steps}")
-        return x
+        return check_model_input(series_raw, self.features, self.n_steps, "the forest")
 
     def predict_proba(self, series_raw: np.ndarray, batch_size: int = DEFAULT_FOREST_BATCH,
                       *, features: Sequence[str] | None = None,

@@ -141,6 +141,32 @@ def _check_series(series_raw: np.ndarray, n_steps: int) -> np.ndarray:
     return x
 
 
+def check_model_input(
+    series_raw: np.ndarray, features: Sequence[str], n_steps: int, model: str
+) -> np.ndarray:
+    """``series_raw`` as an array, checked against a fitted model's features and length.
+
+    Args:
+        series_raw: (N, F, T) raw series.
+        features: The model's F feature names.
+        n_steps: The model's sequence length k (T must be >= k).
+        model: How the error messages name the model (e.g. ``"the forest"``).
+
+    Raises:
+        ValueError: On a wrong rank, feature count or too few steps.
+    """
+    x = np.asarray(series_raw)
+    if x.ndim != 3:
+        raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
+    if x.shape[1] != len(features):
+        raise ValueError(f"series has {x.shape[1]} features but {model} takes "
+                         f"{len(features)}: {list(features)}")
+    if x.shape[2] < n_steps:
+        raise ValueError(f"series has {x.shape[2]} steps, fewer than {model}'s "
+                         f"sequence length k={n_steps}")
+    return x
+
+
 def valid_pixels(series_raw: np.ndarray, n_steps: int) -> np.ndarray:
     """Pixels with at least one observation in any feature within the first ``n_steps``.
 

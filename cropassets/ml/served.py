@@ -43,7 +43,7 @@ from cropassets.ml.baseline import DEFAULT_FOREST_BATCH, ForestModel
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.predict import NODATA, predict, predict_proba
-from cropassets.ml.prepare import valid_pixels
+from cropassets.ml.prepare import check_model_input, valid_pixels
 
 __all__ = [
     "KINDS",
@@ -280,18 +280,9 @@ class ServedModel:
         return cls, conf
 
     def _input(self, series_raw: np.ndarray, features: Sequence[str] | None) -> np.ndarray:
-        x = np.asarray(series_raw)
-        if x.ndim != 3:
-            raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
         if features is not None:
             self.checkpoint.check_compatible(features=features)
-        if x.shape[1] != len(self.features):
-            raise ValueError(f"series has {x.shape[1]} features but the served model takes "
-                             f"{len(self.features)}: {list(self.features)}")
-        if x.shape[2] < self.n_steps:
-            raise ValueError(f"series has {x.shape[2]} steps, fewer than the served model's "
-                             f"sequence length k={self.n_steps}")
-        return x
+        return check_model_input(series_raw, self.features, self.n_steps, "the served model")
 
 
 def _legacy_record(checkpoint: Checkpoint) -> dict[str, Any]:
