@@ -120,6 +120,7 @@ class DevSet:
         time_step_days: Days per step.
         time_step_source: Where ``time_step_days`` comes from.
         has_groups: Whether the file carries group ids.
+        dates: (T,) ``datetime64[D]`` step dates where the file has them, else ``None``.
     """
 
     name: str
@@ -132,6 +133,7 @@ class DevSet:
     time_step_days: float
     time_step_source: str
     has_groups: bool
+    dates: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -155,10 +157,11 @@ def load_set(name: str, root: Path) -> DevSet:
     x = d["X"].astype(np.float32, copy=False)
     has_groups = "group_ids" in d
     groups = d["group_ids"].astype(np.int64) if has_groups else np.arange(len(x), dtype=np.int64)
+    dates = None
     if "dates" in d:
         dates = d["dates"].astype("datetime64[D]")
-        step = float(np.diff(dates).astype(np.float64).mean())
-        source = f"mean spacing of the file's dates ({d['dates'][0]}..{d['dates'][-1]})"
+        step = float(np.median(np.diff(dates).astype(np.float64)))
+        source = f"median spacing of the file's dates ({d['dates'][0]}..{d['dates'][-1]})"
     else:
         step, source = ASSUMED_STEP_DAYS.get(name, (7.0, "assumed: weekly (no dates)"))
     return DevSet(
@@ -172,6 +175,7 @@ def load_set(name: str, root: Path) -> DevSet:
         time_step_days=step,
         time_step_source=source,
         has_groups=has_groups,
+        dates=dates,
     )
 
 
@@ -254,6 +258,7 @@ def fit_predict_library(
     time_step_days: float,
     seed: int,
     max_steps: int | None = None,
+    dates: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Train the library's default classifier on one training fold and predict the test fold.
 
@@ -271,6 +276,8 @@ def fit_predict_library(
         seed: Seed of the validation split and the training.
         max_steps: Cap on the library's optimiser steps (``None``: the library default;
             only ``--quick`` / ``--library-steps`` set it).
+        dates: (T,) step dates where the set has them (dekads, months: irregular in days;
+            the library resamples them onto its day grid), else ``None``.
 
     Returns:
         ``(pred (M,) int labels, -1 = no prediction, info)`` with ``fit_seconds``,
@@ -290,10 +297,11 @@ def fit_predict_library(
     extra = {} if max_steps is None else {"max_steps": int(max_steps)}
     ck = train(
         x_train, y_train, groups_train, n_steps,
-        time_step_days=time_step_days, seed=seed, split=split, device="cpu", **extra,
+        time_step_days=time_step_days, dates=dates, seed=seed, split=split, device="cpu",
+        **extra,
     )
     t1 = time.perf_counter()
-    idx, _ = predict(ck, x_test, device="cpu")
+    idx, _ = predict(ck, x_test, device="cpu", dates=dates)
     t2 = time.perf_counter()
     codes = np.asarray(ck.class_codes)
     pred = np.where(idx >= 0, codes[np.maximum(idx, 0)], -1)
@@ -504,6 +512,7 @@ def run_set(
         "feature_names": ds.feature_names,
         "time_step_days": ds.time_step_days,
         "time_step_source": ds.time_step_source,
+        "library_given_dates": ds.dates is not None and not args.no_dates,
         "nan_fraction": float(np.isnan(ds.x).mean()),
         "has_group_ids": ds.has_groups,
         "scheme": scheme,
@@ -532,7 +541,8 @@ def run_set(
                 t0 = time.perf_counter()
                 if m == "library":
                     pred, info = fit_predict_library(
-                        xtr, ytr, gtr, xte, k, ds.time_step_days, args.seed, args.library_steps
+                        xtr, ytr, gtr, xte, k, ds.time_step_days, args.seed, args.library_steps,
+                        None if args.no_dates else ds.dates,
                     )
                     cm = confusion_from_pred(yte, pred, n_cls)
                 elif m == "rf":
@@ -714,6 +724,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads and RF jobs (default 1: on 2 shared cores, 2 threads "
                         "ran the library's training 4.7x slower)")
+    p.add_argument("--no-dates", action="store_true",
+                   help="give the library no step dates (regular steps of the median spacing)")
     p.add_argument("--quick", action="store_true",
                    help="UCR train subsampled to 2000, 3 folds, library and TempCNN capped at "
                         "150 optimiser steps")

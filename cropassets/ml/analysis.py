@@ -184,7 +184,9 @@ def incremental_analysis(
     test: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray] | None = None,
     class_names: Sequence[str] | dict[Any, str] | None = None,
     features: Sequence[str] | None = None,
-    time_step_days: float = 7.0,
+    time_step_days: float | None = None,
+    dates: Sequence[Any] | np.ndarray | None = None,
+    test_dates: Sequence[Any] | np.ndarray | None = None,
     cutoff: float = DEFAULT_CUTOFF,
     order: int = DEFAULT_ORDER,
     wavelet: str = DEFAULT_WAVELET,
@@ -212,7 +214,9 @@ def incremental_analysis(
         test: ``(series, labels[, field_ids])`` of another season (held-back labels).
         class_names: As for :func:`~cropassets.ml.train.train`.
         features: Feature names.
-        time_step_days: Days per step.
+        time_step_days: Days per step (default: the median spacing of ``dates``, else 7).
+        dates: (T,) step dates of ``series`` (see :func:`~cropassets.ml.train.train`).
+        test_dates: (T,) step dates of the test season (default ``dates``).
         cutoff: Butterworth cutoff, cycles per step.
         order: Butterworth order.
         wavelet: pywt wavelet.
@@ -248,19 +252,22 @@ def incremental_analysis(
     results: list[LengthResult] = []
     kept: dict[int, Checkpoint] = {}
     feats: tuple[str, ...] = ()
+    step_days = 7.0 if time_step_days is None else float(time_step_days)  # training's step
     for k in ks:
         t0 = time.perf_counter()
         ck = train(
             x, labels, field_ids, k, class_names=class_names, features=features,
-            time_step_days=time_step_days, cutoff=cutoff, order=order, wavelet=wavelet,
-            seed=seed, device=device, max_steps=max_steps, batch_size=batch_size, config=cfg,
-            split=split, presmoothed=presmoothed, log=log,
+            time_step_days=time_step_days, dates=dates, cutoff=cutoff, order=order,
+            wavelet=wavelet, seed=seed, device=device, max_steps=max_steps,
+            batch_size=batch_size, config=cfg, split=split, presmoothed=presmoothed, log=log,
         )
         feats = ck.features
+        step_days = ck.time_step_days
         cnn_s = time.perf_counter() - t0
         cnn_test = None
         if test is not None:
-            cnn_test = evaluate(ck, test[0], test[1], device=device)
+            cnn_test = evaluate(ck, test[0], test[1], device=device,
+                                dates=dates if test_dates is None else test_dates)
         rf = rf_test = None
         rf_s = 0.0
         if baseline:
@@ -295,6 +302,7 @@ def incremental_analysis(
             kept[k] = ck
         if checkpoint_dir is not None:
             ck.save(Path(checkpoint_dir) / f"cnn2d_k{k:03d}.pt")
+    time_step_days = step_days
     knee = find_knee(ks, [r.cnn[knee_metric] for r in results], time_step_days=time_step_days,
                      tolerance=tolerance)
     knee_rf = None

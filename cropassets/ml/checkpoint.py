@@ -11,11 +11,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from cropassets.core.timeaxis import check_same_steps, day_offsets, needs_resampling
 from cropassets.ml.model import CNN2D, ModelConfig
 from cropassets.ml.prepare import InputStats
 from cropassets.ml.splits import FieldSplit
@@ -58,8 +59,13 @@ class Checkpoint:
         wavelet: pywt wavelet name.
         cutoff: Butterworth cutoff, cycles per time step.
         order: Butterworth order.
-        time_step_days: Length of one time step, days.
+        time_step_days: Length of one step of the regular day grid the CWT ran on, days
+            (scales in days are ``scales * time_step_days``).
         n_steps: Sequence length k the model was trained on (inference reads steps 0..k-1).
+        step_days: (k,) day offsets of the trained steps since step 0 (``()`` in
+            checkpoints written before dates existed: regular steps of ``time_step_days``).
+            Dated steps off the grid were resampled onto it; a series offered with other
+            step offsets is refused (:meth:`check_compatible`).
         stats: :class:`~cropassets.ml.prepare.InputStats` as a dict (fill curve and
             scalogram normalisation fitted on the training fields).
         class_codes: C class labels as given to training (ints or strings); class index
@@ -94,6 +100,33 @@ class Checkpoint:
     history: list[dict[str, float]] = field(default_factory=list)
     seed: int = 0
     presmoothed: bool = False
+    step_days: tuple[float, ...] = ()
+
+    STEP_TOLERANCE: ClassVar[float] = 0.1
+    """Largest accepted difference of a step's day offset, as a fraction of a grid step."""
+
+    # ---------------------------------------------------------------- time axis
+    @property
+    def day_offsets(self) -> np.ndarray:
+        """(k,) days of the trained steps since step 0."""
+        if self.step_days:
+            return np.asarray(self.step_days, dtype=np.float64)
+        return np.arange(self.n_steps, dtype=np.float64) * self.time_step_days
+
+    @property
+    def irregular_steps(self) -> bool:
+        """Whether the trained steps were resampled onto the day grid (dated, irregular)."""
+        return needs_resampling(self.day_offsets, self.time_step_days)
+
+    @property
+    def resample_days(self) -> tuple[float, ...] | None:
+        """What :func:`~cropassets.ml.prepare.prepare_tensor` takes as ``step_days``."""
+        return tuple(self.day_offsets.tolist()) if self.irregular_steps else None
+
+    @property
+    def scales_days(self) -> tuple[float, ...]:
+        """The CWT scales in days (``scales * time_step_days``)."""
+        return tuple(float(s) * self.time_step_days for s in self.scales)
 
     # ---------------------------------------------------------------- model and stats
     @property
@@ -134,16 +167,25 @@ class Checkpoint:
         cutoff: float | None = None,
         order: int | None = None,
         time_step_days: float | None = None,
+        dates: Sequence[Any] | np.ndarray | None = None,
     ) -> None:
         """Refuse use under a configuration that differs from training.
 
         Every argument given is compared with the checkpoint; ``None`` skips a check.
+        ``dates`` (one per step of the offered series, at least k) must put the first k
+        steps at the trained day offsets, within :attr:`STEP_TOLERANCE` of a grid step.
 
         Raises:
             ValueError: Naming every mismatch (feature list and order, scale list, sequence
-                length, wavelet, smoothing, time step).
+                length, wavelet, smoothing, time step, step dates).
         """
         problems: list[str] = []
+        if dates is not None:
+            try:
+                check_same_steps(self.day_offsets, day_offsets(dates),
+                                 self.STEP_TOLERANCE * self.time_step_days)
+            except ValueError as err:
+                problems.append(str(err))
         if features is not None and tuple(str(f) for f in features) != self.features:
             problems.append(
                 f"feature list {list(features)} differs from the checkpoint's "
@@ -186,6 +228,7 @@ class Checkpoint:
         d["features"] = list(self.features)
         d["scales"] = [float(s) for s in self.scales]
         d["class_names"] = list(self.class_names)
+        d["step_days"] = [float(v) for v in self.step_days]
         d["format_version"] = FORMAT_VERSION
         return d
 
@@ -215,6 +258,7 @@ class Checkpoint:
         kw["features"] = tuple(kw["features"])
         kw["scales"] = tuple(float(s) for s in kw["scales"])
         kw["class_names"] = tuple(kw["class_names"])
+        kw["step_days"] = tuple(float(v) for v in kw.get("step_days", ()))
         return cls(**kw)
 
     @classmethod

@@ -19,7 +19,7 @@ from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.model import inference_model
 from cropassets.ml.prepare import prepare_tensor, valid_pixels
 
-__all__ = ["NODATA", "evaluate", "predict", "predict_proba"]
+__all__ = ["NODATA", "check_steps", "evaluate", "predict", "predict_proba"]
 
 NODATA = -1
 """Class index of pixels without any observation in the prefix (confidence 0.0)."""
@@ -33,6 +33,7 @@ def _batches(
     features: Sequence[str] | None,
     precision: Literal["auto", "fp32"],
     presmoothed: bool | None,
+    dates: Sequence[Any] | np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """Softmax probabilities of every batch's valid pixels: ``(pixel indices, (n, C))``."""
     x = np.asarray(series_raw)
@@ -40,6 +41,10 @@ def _batches(
         raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
     if features is not None:
         checkpoint.check_compatible(features=features)
+    check_steps(checkpoint, dates)
+    if dates is not None and len(dates) != x.shape[2]:
+        raise ValueError(f"dates has {len(dates)} entries but the series has {x.shape[2]} "
+                         "steps: one date per step")
     if x.shape[1] != len(checkpoint.features):
         raise ValueError(
             f"series has {x.shape[1]} features but the checkpoint was trained on "
@@ -56,6 +61,7 @@ def _batches(
     channels_last = dev.type == "cpu"
     pre = checkpoint.presmoothed if presmoothed is None else bool(presmoothed)
     n = x.shape[0]
+    resample = checkpoint.resample_days
     amp = autocast_context(dev) if precision == "auto" else None
     for start in range(0, n, int(batch_size)):
         sl = slice(start, min(start + int(batch_size), n))
@@ -65,7 +71,7 @@ def _batches(
             continue
         xin, _ = prepare_tensor(
             chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
-            checkpoint.wavelet, stats, dev, True, pre,
+            checkpoint.wavelet, stats, dev, True, pre, resample, checkpoint.time_step_days,
         )
         if channels_last:
             xin = xin.contiguous(memory_format=torch.channels_last)
@@ -79,6 +85,27 @@ def _batches(
         yield np.flatnonzero(ok) + start, prob
 
 
+def check_steps(checkpoint: Checkpoint, dates: Sequence[Any] | np.ndarray | None) -> None:
+    """Refuse series whose step dates differ from the checkpoint's trained steps.
+
+    ``dates`` (one per step of the series) are checked against the trained day offsets;
+    without dates a series is taken to have the trained steps, except for a checkpoint
+    trained on irregular dated steps, which needs them.
+
+    Raises:
+        ValueError: On steps that do not match, or missing dates for an irregular
+            checkpoint.
+    """
+    if dates is not None:
+        checkpoint.check_compatible(dates=dates)
+    elif checkpoint.irregular_steps:
+        raise ValueError(
+            "the checkpoint was trained on dated, irregular steps (day offsets "
+            f"{list(np.round(checkpoint.day_offsets, 1))}): pass the series' dates= so "
+            "that they can be checked and resampled the same way"
+        )
+
+
 def predict(
     checkpoint: Checkpoint,
     series_raw: np.ndarray,
@@ -88,6 +115,7 @@ def predict(
     features: Sequence[str] | None = None,
     precision: Literal["auto", "fp32"] = "fp32",
     presmoothed: bool | None = None,
+    dates: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class and confidence per pixel.
 
@@ -106,6 +134,9 @@ def predict(
             and on CPUs where it measures faster). The preprocessing is always fp32.
         presmoothed: Series already smoothed on their first ``n_steps`` steps; ``None``
             follows the checkpoint (what training saw).
+        dates: (T,) date of each step of ``series_raw``; the first k must sit at the
+            checkpoint's trained day offsets (:func:`check_steps`). Required for a
+            checkpoint trained on irregular dated steps.
 
     Returns:
         ``(class_index (N,) int64, confidence (N,) float32)``: index into
@@ -113,15 +144,15 @@ def predict(
         class, in [0, 1]; ``(-1, 0.0)`` for pixels with no observation in any feature.
 
     Raises:
-        ValueError: If the feature count or list differs from the checkpoint's, or the
-            series is shorter than ``checkpoint.n_steps``.
+        ValueError: If the feature count or list differs from the checkpoint's, the
+            series is shorter than ``checkpoint.n_steps``, or its dates differ.
     """
     x = np.asarray(series_raw)
     n = x.shape[0] if x.ndim else 0
     cls = np.full(n, NODATA, dtype=np.int64)
     conf = np.zeros(n, dtype=np.float32)
     for idx, prob in _batches(checkpoint, x, batch_size, device, features,
-                              precision, presmoothed):
+                              precision, presmoothed, dates):
         p, c = prob.max(dim=1)
         cls[idx] = c.cpu().numpy()
         conf[idx] = p.cpu().numpy()
@@ -137,6 +168,7 @@ def predict_proba(
     features: Sequence[str] | None = None,
     precision: Literal["auto", "fp32"] = "fp32",
     presmoothed: bool | None = None,
+    dates: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities of every class per pixel (arguments as :func:`predict`).
 
@@ -150,7 +182,7 @@ def predict_proba(
     out = np.zeros((n, len(checkpoint.class_codes)), dtype=np.float32)
     valid = np.zeros(n, dtype=bool)
     for idx, prob in _batches(checkpoint, x, batch_size, device, features,
-                              precision, presmoothed):
+                              precision, presmoothed, dates):
         out[idx] = prob.cpu().numpy()
         valid[idx] = True
     return out, valid
@@ -162,6 +194,7 @@ def evaluate(
     labels: np.ndarray,
     batch_size: int = 8192,
     device: torch.device | str | None = None,
+    dates: Sequence[Any] | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on labelled pixels (e.g. the current season's labels).
 
@@ -174,6 +207,7 @@ def evaluate(
         labels: (N,) class labels in the checkpoint's coding.
         batch_size: Prediction batch size.
         device: Torch device.
+        dates: (T,) step dates, as for :func:`predict`.
 
     Returns:
         :func:`~cropassets.ml.metrics.classification_metrics` plus ``n_unknown_label``.
@@ -184,7 +218,8 @@ def evaluate(
     y_idx = np.searchsorted(np.sort(codes), y[known])
     order = np.argsort(codes)
     y_idx = order[y_idx]
-    pred, _ = predict(checkpoint, np.asarray(series_raw)[known], batch_size, device)
+    pred, _ = predict(checkpoint, np.asarray(series_raw)[known], batch_size, device,
+                      dates=dates)
     m = classification_metrics(y_idx, pred, checkpoint.class_names)
     m["n_unknown_label"] = int((~known).sum())
     return m

@@ -11,6 +11,9 @@ Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
 2. :func:`cropassets.core.smoothing.smooth_series` on the prefix (linear gap-fill, then
    zero-phase Butterworth with the pad rule of length ``k``). A feature series with no
    observation in the prefix stays all-NaN.
+   Dated steps off a regular day grid (dekads, calendar months, MODIS composites that
+   restart on 1 January) are then resampled linearly onto the grid of ``time_step_days``
+   days (:func:`resample_to_grid`), so that CWT scales mean fixed periods in days.
 3. Such all-NaN feature series are filled with the per-(feature, step) mean smoothed curve
    of the training pixels (``InputStats.fill``), so a pixel whose optical series is fully
    clouded still gets a prediction from its radar features. A pixel with *no* observation
@@ -46,13 +49,16 @@ from cropassets.core.cwt import (
     normalise_scalograms,
 )
 from cropassets.core.smoothing import gapfill_linear, smooth_series
+from cropassets.core.timeaxis import needs_resampling, regular_grid, resample_matrix
 
 __all__ = [
     "DEFAULT_CUTOFF",
     "DEFAULT_ORDER",
     "InputStats",
+    "grid_length",
     "prepare_inputs",
     "prepare_tensor",
+    "resample_to_grid",
     "smoothed_prefix",
     "valid_pixels",
 ]
@@ -243,6 +249,47 @@ def smoothed_prefix(
     return sm, fill_arr
 
 
+def resample_to_grid(
+    smoothed: np.ndarray, step_days: Sequence[float] | None, time_step_days: float | None
+) -> np.ndarray:
+    """Smoothed series on dated steps → the regular grid of ``time_step_days`` days.
+
+    Args:
+        smoothed: (N, F, k) gap-free smoothed series (feature units).
+        step_days: (k,) days of its steps since step 0, or ``None`` (already regular).
+        time_step_days: Grid step, days (needed with ``step_days``).
+
+    Returns:
+        (N, F, K) float32 linearly interpolated at ``0, d, 2d, ...`` up to the last dated
+        step (:func:`cropassets.core.timeaxis.regular_grid`); ``smoothed`` itself when the
+        steps already lie on that grid or no dates are given.
+    """
+    if step_days is None:
+        return smoothed
+    off = np.asarray(step_days, dtype=np.float64)
+    if off.shape != (smoothed.shape[-1],):
+        raise ValueError(f"step_days has shape {off.shape}, expected ({smoothed.shape[-1]},): "
+                         "one day offset per step of the prefix")
+    if time_step_days is None:
+        raise ValueError("time_step_days is needed to resample dated steps")
+    if not needs_resampling(off, time_step_days):
+        return smoothed
+    r = resample_matrix(off, regular_grid(off, time_step_days))
+    out = smoothed.astype(np.float64) @ r
+    return out.astype(np.float32)
+
+
+def grid_length(n_steps: int, step_days: Sequence[float] | None,
+                time_step_days: float | None) -> int:
+    """Time length K of the prepared input for ``n_steps`` dated steps (k when regular)."""
+    if step_days is None:
+        return int(n_steps)
+    off = np.asarray(step_days, dtype=np.float64)
+    if time_step_days is None or not needs_resampling(off, time_step_days):
+        return int(n_steps)
+    return int(regular_grid(off, time_step_days).size)
+
+
 def prepare_tensor(
     series_raw: np.ndarray,
     n_steps: int,
@@ -254,6 +301,8 @@ def prepare_tensor(
     device: torch.device | str | None = None,
     series_row: bool = True,
     presmoothed: bool = False,
+    step_days: Sequence[float] | None = None,
+    time_step_days: float | None = None,
 ) -> tuple[torch.Tensor, InputStats]:
     """:func:`prepare_inputs` returning a torch tensor, CWT computed on ``device``.
 
@@ -261,13 +310,15 @@ def prepare_tensor(
     (CPU by default), so on CUDA the scalograms never pass through host memory.
 
     Returns:
-        ``(X (N, F, S (+1), k) float32 tensor on device, stats)``.
+        ``(X (N, F, S (+1), K) float32 tensor on device, stats)``.
     """
     st = None if stats is None else InputStats.from_dict(stats)
     sm, fill = smoothed_prefix(
         series_raw, n_steps, cutoff, order, None if st is None else st.fill, presmoothed
     )
-    sc = default_scales(n_steps) if scales is None else np.asarray(scales, dtype=np.float64)
+    sm = resample_to_grid(sm, step_days, time_step_days)
+    n_grid = sm.shape[-1]
+    sc = default_scales(n_grid) if scales is None else np.asarray(scales, dtype=np.float64)
     xt = torch.from_numpy(sm)
     if device is not None:
         xt = xt.to(device)
@@ -305,6 +356,8 @@ def prepare_inputs(
     stats: InputStats | dict[str, Any] | None = None,
     series_row: bool = True,
     presmoothed: bool = False,
+    step_days: Sequence[float] | None = None,
+    time_step_days: float | None = None,
 ) -> tuple[np.ndarray, InputStats]:
     """Normalised scalograms of the first ``n_steps`` steps of raw series.
 
@@ -318,7 +371,7 @@ def prepare_inputs(
         n_steps: Sequence length k, in time steps (>= 3).
         cutoff: Butterworth cutoff, cycles per time step, in (0, 0.5).
         order: Butterworth order.
-        scales: (S,) CWT scales in time steps; ``None`` uses ``default_scales(n_steps)``.
+        scales: (S,) CWT scales in grid steps; ``None`` uses ``default_scales(K)``.
         wavelet: pywt continuous wavelet name.
         stats: Stats fitted on training pixels (inference/validation), or ``None`` to fit
             them on ``series_raw`` (only pass training pixels then; invalid pixels, see
@@ -328,10 +381,17 @@ def prepare_inputs(
             followed and this argument is ignored.
         presmoothed: Skip smoothing for series already smoothed on exactly this prefix
             (see :func:`smoothed_prefix`); training and inference must agree on it.
+        step_days: (k,) days of the prefix's steps since step 0, for dated series. Steps
+            off the regular grid of ``time_step_days`` (dekads, calendar months, MODIS
+            composites restarting on 1 January) are linearly resampled onto it after
+            smoothing, so ``scales`` (in grid steps) mean fixed periods in days
+            (``scale * time_step_days``). ``None``: the steps are taken as regular.
+        time_step_days: Grid step, days (with ``step_days``).
 
     Returns:
-        ``(X, stats)``: X (N, F, S', k) float32 with S' = S + 1 when the stats carry a
-        series row, else S: normalised log-magnitudes (and the series row); rows of
+        ``(X, stats)``: X (N, F, S', K) float32 with S' = S + 1 when the stats carry a
+        series row, else S, and K the grid length (k for regular steps, see
+        :func:`grid_length`): normalised log-magnitudes (and the series row); rows of
         invalid pixels hold the transform of the fill curve. And the stats used.
 
     Raises:
@@ -340,6 +400,6 @@ def prepare_inputs(
     """
     out, st = prepare_tensor(
         series_raw, n_steps, cutoff, order, scales, wavelet, stats, None, series_row,
-        presmoothed,
+        presmoothed, step_days, time_step_days,
     )
     return out.numpy(), st

@@ -42,7 +42,7 @@ import torch
 from cropassets.ml.baseline import DEFAULT_FOREST_BATCH, ForestModel
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.metrics import classification_metrics
-from cropassets.ml.predict import NODATA, predict, predict_proba
+from cropassets.ml.predict import NODATA, check_steps, predict, predict_proba
 from cropassets.ml.prepare import check_model_input, valid_pixels
 
 __all__ = [
@@ -227,14 +227,17 @@ class ServedModel:
     def predict_proba(self, series_raw: np.ndarray, batch_size: int | None = None,
                       device: torch.device | str | None = None, *,
                       features: Sequence[str] | None = None,
+                      dates: Sequence[Any] | np.ndarray | None = None,
                       ) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities ``((N, C) float32, valid (N,) bool)``, rows 0 where invalid.
 
-        CNN2D: softmax; forest: share of tree votes; combination: their mean.
+        CNN2D: softmax; forest: share of tree votes; combination: their mean. ``dates``
+        as for :meth:`predict`.
         """
-        x = self._input(series_raw, features)
+        x = self._input(series_raw, features, dates)
         if self.kind == "cnn2d":
-            return predict_proba(self.checkpoint, x, batch_size or CNN_BATCH, device)
+            return predict_proba(self.checkpoint, x, batch_size or CNN_BATCH, device,
+                                 dates=dates)
         assert self.forest is not None
         if self.kind == "random_forest":
             return self.forest.predict_proba(x, batch_size or DEFAULT_FOREST_BATCH)
@@ -244,7 +247,8 @@ class ServedModel:
         step = int(batch_size or DEFAULT_FOREST_BATCH)
         for start in range(0, n, step):
             chunk = x[start:start + step]
-            p_cnn, ok = predict_proba(self.checkpoint, chunk, min(step, CNN_BATCH), device)
+            p_cnn, ok = predict_proba(self.checkpoint, chunk, min(step, CNN_BATCH), device,
+                                      dates=dates)
             p_rf, _ = self.forest.predict_proba(chunk, step)
             out[start:start + step] = np.where(ok[:, None], (p_cnn + p_rf) / 2, 0.0)
             valid[start:start + step] = ok
@@ -252,7 +256,9 @@ class ServedModel:
 
     def predict(self, series_raw: np.ndarray, batch_size: int | None = None,
                 device: torch.device | str | None = None, *,
-                features: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                features: Sequence[str] | None = None,
+                dates: Sequence[Any] | np.ndarray | None = None,
+                ) -> tuple[np.ndarray, np.ndarray]:
         """Class and confidence per pixel, like :func:`cropassets.ml.predict.predict`.
 
         Args:
@@ -262,27 +268,35 @@ class ServedModel:
                 and the combination).
             device: Torch device of the CNN2D (default CUDA when present).
             features: Feature names of ``series_raw``, checked against the model's.
+            dates: (T,) step dates of ``series_raw``, checked against the trained steps
+                (:func:`cropassets.ml.predict.check_steps`) for every kind of model.
 
         Returns:
             ``(class_index (N,) int64, confidence (N,) float32)``: index into
             ``class_codes``, probability of that class in [0, 1]; ``(-1, 0.0)`` for pixels
             with no observation in any feature in the first k steps.
         """
-        x = self._input(series_raw, features)
+        x = self._input(series_raw, features, dates)
         if self.kind == "cnn2d":
-            return predict(self.checkpoint, x, batch_size or CNN_BATCH, device)
+            return predict(self.checkpoint, x, batch_size or CNN_BATCH, device, dates=dates)
         if self.kind == "random_forest":
             assert self.forest is not None
             return self.forest.predict(x, batch_size or DEFAULT_FOREST_BATCH)
-        prob, ok = self.predict_proba(x, batch_size, device)
+        prob, ok = self.predict_proba(x, batch_size, device, dates=dates)
         cls = np.where(ok, prob.argmax(axis=1), NODATA).astype(np.int64)
         conf = np.where(ok, prob.max(axis=1), 0.0).astype(np.float32)
         return cls, conf
 
-    def _input(self, series_raw: np.ndarray, features: Sequence[str] | None) -> np.ndarray:
+    def _input(self, series_raw: np.ndarray, features: Sequence[str] | None,
+               dates: Sequence[Any] | np.ndarray | None = None) -> np.ndarray:
         if features is not None:
             self.checkpoint.check_compatible(features=features)
-        return check_model_input(series_raw, self.features, self.n_steps, "the served model")
+        x = check_model_input(series_raw, self.features, self.n_steps, "the served model")
+        check_steps(self.checkpoint, dates)
+        if dates is not None and len(dates) != x.shape[2]:
+            raise ValueError(f"dates has {len(dates)} entries but the series has "
+                             f"{x.shape[2]} steps: one date per step")
+        return x
 
 
 def _legacy_record(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -396,14 +410,15 @@ def _label_index(codes: Sequence[Any], labels: np.ndarray) -> tuple[np.ndarray, 
 
 
 def evaluate_served(model: ServedModel, series_raw: np.ndarray, labels: np.ndarray,
-                    device: torch.device | str | None = None) -> dict[str, Any]:
+                    device: torch.device | str | None = None,
+                    dates: Sequence[Any] | np.ndarray | None = None) -> dict[str, Any]:
     """Metrics of the served model on labelled pixels.
 
     As :func:`cropassets.ml.predict.evaluate`: unknown labels are left out and counted in
-    ``n_unknown_label``, nodata counts as an error.
+    ``n_unknown_label``, nodata counts as an error. ``dates``: (T,) step dates.
     """
     known, y_idx = _label_index(model.class_codes, labels)
-    pred, _ = model.predict(np.asarray(series_raw)[known], device=device)
+    pred, _ = model.predict(np.asarray(series_raw)[known], device=device, dates=dates)
     m = classification_metrics(y_idx, pred, model.class_names)
     m["n_unknown_label"] = int((~known).sum())
     return m
@@ -413,7 +428,8 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
                   labels: np.ndarray, field_ids: np.ndarray, *,
                   test: tuple[np.ndarray, np.ndarray] | None = None,
                   combination: bool = True,
-                  device: torch.device | str | None = None) -> dict[str, Any]:
+                  device: torch.device | str | None = None,
+                  dates: Sequence[Any] | np.ndarray | None = None) -> dict[str, Any]:
     """Choose what serves week k, on the validation fields of the checkpoint's split.
 
     The CNN2D and forest scores are their own validation metrics (``overall_accuracy`` of
@@ -432,6 +448,8 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
         test: ``(series, labels)`` of the current season, for its accuracy.
         combination: Also score the mean of both models' probabilities.
         device: Torch device of the CNN2D.
+        dates: (T,) step dates of ``series`` and ``test`` (needed for a checkpoint trained
+            on irregular dated steps).
 
     Returns:
         The record for ``checkpoint.metrics["served"]`` (see the module docstring), without
@@ -448,7 +466,7 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
         known, y_idx = _label_index(checkpoint.class_codes, np.asarray(labels)[va])
         both = ServedModel("combination", checkpoint, forest)
         if known.any():
-            pred, _ = both.predict(x[va][known], device=device)
+            pred, _ = both.predict(x[va][known], device=device, dates=dates)
             comb_acc = float((pred == y_idx).mean())
     rec = choose_served(cnn_acc, rf_acc, comb_acc)
     cur: float | None = None
@@ -460,6 +478,6 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
     elif test is not None:
         served = ServedModel(rec["model"], checkpoint,
                              forest if rec["model"] != "cnn2d" else None)
-        cur = evaluate_served(served, test[0], test[1], device)["overall_accuracy"]
+        cur = evaluate_served(served, test[0], test[1], device, dates)["overall_accuracy"]
     rec["current_season_accuracy"] = None if cur is None else float(cur)
     return rec

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from cropassets.core.cwt import DEFAULT_WAVELET, default_scales
+from cropassets.core.timeaxis import day_offsets, nominal_step_days
 from cropassets.ml.checkpoint import Checkpoint, library_versions
 from cropassets.ml.device import select_device
 from cropassets.ml.metrics import classification_metrics
@@ -37,6 +38,7 @@ from cropassets.ml.model import CNN2D, ModelConfig, flops_per_sample
 from cropassets.ml.prepare import (
     DEFAULT_CUTOFF,
     DEFAULT_ORDER,
+    grid_length,
     prepare_tensor,
     valid_pixels,
 )
@@ -258,6 +260,25 @@ def _evaluate(
     return total / max(len(x), 1), pred
 
 
+def _time_axis(dates: Sequence[Any] | np.ndarray | None, time_step_days: float | None,
+               n_total: int, n_steps: int) -> tuple[np.ndarray, float]:
+    """Day offsets of the first ``n_steps`` steps and the grid step, days."""
+    if time_step_days is not None and not (
+        np.isfinite(time_step_days) and time_step_days > 0
+    ):
+        raise ValueError(f"time_step_days must be a positive number of days, got "
+                         f"{time_step_days!r}")
+    if dates is None:
+        step = 7.0 if time_step_days is None else float(time_step_days)
+        return np.arange(n_steps, dtype=np.float64) * step, step
+    off = day_offsets(dates)
+    if off.size != n_total:
+        raise ValueError(f"dates has {off.size} entries but the series has {n_total} steps: "
+                         "one date per step")
+    step = nominal_step_days(off) if time_step_days is None else float(time_step_days)
+    return off[: int(n_steps)], step
+
+
 def train(
     series: np.ndarray,
     labels: np.ndarray,
@@ -266,10 +287,12 @@ def train(
     *,
     class_names: Sequence[str] | dict[Any, str] | None = None,
     features: Sequence[str] | None = None,
-    time_step_days: float = 7.0,
+    time_step_days: float | None = None,
+    dates: Sequence[Any] | np.ndarray | None = None,
     cutoff: float = DEFAULT_CUTOFF,
     order: int = DEFAULT_ORDER,
     scales: Sequence[float] | np.ndarray | None = None,
+    scales_days: Sequence[float] | np.ndarray | None = None,
     wavelet: str = DEFAULT_WAVELET,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -293,11 +316,23 @@ def train(
         class_names: Names for the sorted unique labels (list) or a mapping label → name.
         features: F feature names (defaults ``feature_0..``); stored and checked at
             inference.
-        time_step_days: Days per time step (7 weekly, 16 for MODIS-like composites);
-            stored for reporting; the processing itself works in steps.
-        cutoff: Butterworth cutoff, cycles per time step.
+        time_step_days: Days per time step (7 weekly, 16 for MODIS-like composites): the
+            step of the regular day grid the CWT runs on. Default: the median spacing of
+            ``dates`` when given, else 7.
+        dates: (T,) date of each step (ISO strings, ``datetime64``, dates, or day
+            numbers), strictly increasing. Steps off the regular grid (dekads, calendar
+            months, MODIS composites restarting on 1 January) are resampled onto it after
+            smoothing (:func:`cropassets.ml.prepare.resample_to_grid`). The day offsets of
+            the first ``n_steps`` steps are stored; prediction refuses series whose steps
+            differ. ``None``: regular steps of ``time_step_days``.
+        cutoff: Butterworth cutoff, cycles per time step (the smoothing runs on the
+            series' own steps, before resampling).
         order: Butterworth order.
-        scales: CWT scales in steps (default ``default_scales(n_steps)``).
+        scales: CWT scales in grid steps (default ``default_scales(K)``, K the grid
+            length: periods from two steps to the prefix's length).
+        scales_days: CWT scales in days (``scales_days / time_step_days`` grid steps):
+            the same value means the same period whatever the time step. Exclusive with
+            ``scales``.
         wavelet: pywt continuous wavelet.
         seed: Seed of the split, the initial weights, dropout and the batch order.
         device: Torch device (default: :func:`~cropassets.ml.device.select_device`).
@@ -348,6 +383,7 @@ def train(
     )
     if len(feats) != n_feat:
         raise ValueError(f"{len(feats)} feature names given for {n_feat} features")
+    step_days, grid_step = _time_axis(dates, time_step_days, x_all.shape[2], n_steps)
     y_idx, codes, names = resolve_classes(y_lab, class_names)
     n_classes = len(codes)
     if n_classes < 2:
@@ -373,7 +409,16 @@ def train(
             f"no valid training or validation pixels in the first {n_steps} steps "
             f"({int(tr_mask.sum())} train, {int(va_mask.sum())} val)"
         )
-    sc = default_scales(n_steps) if scales is None else np.asarray(scales, dtype=np.float64)
+    dated = None if dates is None else step_days
+    n_grid = grid_length(n_steps, dated, grid_step)
+    if scales is not None and scales_days is not None:
+        raise ValueError("give scales (grid steps) or scales_days (days), not both")
+    if scales_days is not None:
+        sc = np.asarray(scales_days, dtype=np.float64) / grid_step
+    elif scales is not None:
+        sc = np.asarray(scales, dtype=np.float64)
+    else:
+        sc = default_scales(n_grid)
     dev = select_device() if device is None else torch.device(device)
     bf16 = precision == "bf16"
 
@@ -381,11 +426,11 @@ def train(
     with _no_autocast(dev):
         x_tr, stats = prepare_tensor(
             x_all[tr_mask], n_steps, cutoff, order, sc, wavelet, None, dev, cfg.series_row,
-            presmoothed,
+            presmoothed, dated, grid_step,
         )
         x_va, _ = prepare_tensor(
             x_all[va_mask], n_steps, cutoff, order, sc, wavelet, stats, dev, True,
-            presmoothed,
+            presmoothed, dated, grid_step,
         )
     y_tr = torch.from_numpy(y_idx[tr_mask]).to(dev)
     y_va = torch.from_numpy(y_idx[va_mask]).to(dev)
@@ -486,7 +531,8 @@ def train(
         "n_train_fields": int(len(split.train)),
         "n_val_fields": int(len(split.val)),
         "n_invalid_pixels": int((~valid).sum()),
-        "flops_per_sample": flops_per_sample(model, n_feat, int(x_tr.shape[2]), n_steps),
+        "flops_per_sample": flops_per_sample(model, n_feat, int(x_tr.shape[2]),
+                                             int(x_tr.shape[3])),
         "precision": "bf16-autocast" if bf16 else "fp32",
         "train_seconds": time.perf_counter() - t0,
     })
@@ -502,8 +548,9 @@ def train(
         wavelet=wavelet,
         cutoff=float(cutoff),
         order=int(order),
-        time_step_days=float(time_step_days),
+        time_step_days=float(grid_step),
         n_steps=int(n_steps),
+        step_days=tuple(float(v) for v in step_days),
         stats=stats.to_dict(),
         class_codes=codes,
         class_names=names,
