@@ -307,7 +307,7 @@ def fit_predict_library(
     pred = np.where(idx >= 0, codes[np.maximum(idx, 0)], -1)
     counter = FlopCounterMode(display=False)
     with counter:
-        predict(ck, x_test[:1], device="cpu")
+        predict(ck, x_test[:1], device="cpu", dates=dates)
     return pred, {
         "fit_seconds": t1 - t0,
         "predict_seconds": t2 - t1,

@@ -101,7 +101,7 @@ def check_steps(checkpoint: Checkpoint, dates: Sequence[Any] | np.ndarray | None
     elif checkpoint.irregular_steps:
         raise ValueError(
             "the checkpoint was trained on dated, irregular steps (day offsets "
-            f"{list(np.round(checkpoint.day_offsets, 1))}): pass the series' dates= so "
+            f"{np.round(checkpoint.day_offsets, 1).tolist()}): pass the series' dates= so "
             "that they can be checked and resampled the same way"
         )
 
