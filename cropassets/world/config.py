@@ -13,7 +13,7 @@ from typing import Any
 
 #: Bumped whenever the generator's output changes for the same parameters; part of the
 #: idempotency check in ``world.json``.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 EPSG = 32647  # WGS 84 / UTM zone 47N: the tile grid and most scenes
 NEIGHBOUR_EPSG = 32648  # WGS 84 / UTM zone 48N: the neighbouring MGRS tile

@@ -1,5 +1,8 @@
 """Reference labels and truth: field polygons with class and SOS, field-id rasters.
 
+Like real reference data, the labels are not all right: :data:`LABEL_ERROR_SHARE` of the
+crop fields name another crop (:func:`label_errors`; ``world.json`` counts them per season).
+
 Truth SOS of a crop field is TIMESAT-like on the field's noise-free daily NDVI within the
 season: with ``peak`` the season maximum and ``base`` the minimum before it, SOS is the
 first day after that minimum on which NDVI reaches ``base + 0.2 (peak − base)``. Fields
@@ -19,12 +22,30 @@ import numpy as np
 from cropassets.world.cog import write_cog
 from cropassets.world.config import CLASS_NAMES, CLASSES, CROP_CODES
 from cropassets.world.fields import clip_halfplane, polygon_area
-from cropassets.world.model import SeasonModel, WorldModel
+from cropassets.world.model import SeasonModel, WorldModel, stream
 from cropassets.world.reflectance import mix, ndvi
 from cropassets.world.stac_items import footprint
 
 SOS_FRACTION = 0.2
 MIN_AMPLITUDE = 0.1
+LABEL_ERROR_SHARE = 0.07
+"""Share of crop fields whose reference label names another crop (declaration errors)."""
+
+
+def label_errors(model: WorldModel, sm: SeasonModel) -> np.ndarray:
+    """The class code each parcel is *labelled* with this season, (n + 1,).
+
+    Equal to the true code except for :data:`LABEL_ERROR_SHARE` of the crop fields, which
+    carry another crop class (deterministic for the world's seed and the season).
+    """
+    rng = stream(model.config.seed, 6, sm.index)
+    code = sm.code.copy()
+    crops = np.array(CROP_CODES)
+    wrong = np.isin(code, crops) & (rng.random(code.size) < LABEL_ERROR_SHARE)
+    shift = rng.integers(1, len(crops), code.size)  # another crop, uniformly
+    pos = np.searchsorted(crops, code[wrong])
+    code[wrong] = crops[(pos + shift[wrong]) % len(crops)]
+    return code
 
 
 def truth_sos(model: WorldModel, sm: SeasonModel) -> np.ndarray:
@@ -76,11 +97,12 @@ def season_features(model: WorldModel, sm: SeasonModel,
                     polygons: dict[int, np.ndarray]) -> dict[str, Any]:
     """The season's label FeatureCollection (EPSG:4326, RFC 7946)."""
     sos = truth_sos(model, sm)
+    labelled = label_errors(model, sm)
     start = sm.start
     area = model.parcels.area_px
     feats = []
     for fid, ring in polygons.items():
-        code = int(sm.code[fid])
+        code = int(labelled[fid])
         geom, _ = footprint(ring, model.layout.sim.epsg, densify=1)
         s = int(sos[fid])
         sos_date = start + dt.timedelta(days=s) if s >= 0 else None
@@ -117,9 +139,12 @@ def write_json(path: Path, doc: Any) -> Path:
 def write_labels(model: WorldModel, root: Path) -> dict[str, Any]:
     """Write ``labels/<season>.geojson`` and ``labels/fields/<tile>.tif``; return counts."""
     polygons = _region_polygons(model)
-    counts: dict[str, Any] = {"label_fields": len(polygons), "class_fields": {}}
+    counts: dict[str, Any] = {"label_fields": len(polygons), "class_fields": {},
+                              "label_errors": {}}
     for sm in model.seasons:
         fc = season_features(model, sm, polygons)
+        wrong = label_errors(model, sm) != sm.code
+        counts["label_errors"][sm.season.id] = int(sum(wrong[fid] for fid in polygons))
         write_json(root / "labels" / f"{sm.season.id}.geojson", fc)
         counts["class_fields"][sm.season.id] = {
             c.name: sum(f["properties"]["class_code"] == c.code for f in fc["features"])

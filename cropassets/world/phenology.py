@@ -4,12 +4,18 @@ Time is ``d``, days since the season's start (negative before it). Crop fields f
 double-logistic green-vegetation fraction with per-field dates and rates drawn around the
 class means, the class means shifted per season by up to ±7 days:
 
-- rice: flooded from ~2 weeks before transplanting (day ~35 ± 14) until ~4 weeks after;
-  green-up midpoint transplanting + 30 d, senescence + 100 d, harvest + 115 d, then bare.
-- maize and cassava: sown together (day ~30 ± 10) with near-identical green-up (cassava
-  a little slower and lower); maize senesces at sowing + 85 d and is harvested at
-  sowing + 110 d, cassava stays green to the end of the season.
-- sugarcane (ratoon): regrowth from day 0–30, slow rise to a high peak, stays green.
+- rice: transplanted paddies are flooded from ~2 weeks before transplanting (day ~35 ± 14)
+  until ~4 weeks after; green-up midpoint transplanting + 30 d, senescence + 100 d,
+  harvest + 115 d, then bare. 30 % are direct-seeded: sown 10 days earlier with only a
+  short, shallow flood, green-up midpoint + 40 d (management within a class).
+- maize and cassava: sown together (day ~30 ± 15) with near-identical green-up (cassava
+  a little slower and lower; peaks overlap: fertiliser and density). Short-cycle maize
+  (55 %) senesces at sowing + 85 d and is harvested at + 110 d; the long-cycle variety
+  (45 %) at + 118 d and + 145 d, while cassava stays green to the end of the season: the
+  pair stays confusable until late in the season. 15 % of the maize fields are
+  intercropped with cassava: about half of their cover stays green after the maize harvest.
+- sugarcane: ratoon regrowth from day 0–30 (70 %) or newly planted with the maize sowing
+  (30 %, slower canopy), rising to a high peak, stays green.
 - forest: green with a mild seasonal swing; water: water fraction ~1 with a small seasonal
   level change; built-up: constant, mostly impervious, a little vegetation.
 
@@ -42,6 +48,10 @@ NEVER = 1.0e4  # a date beyond any season, days
 #: sowing, sugarcane ratoon regrowth.
 PLANTING_MEAN = {RICE: 35.0, MAIZE: 30.0, CASSAVA: 30.0, SUGARCANE: 15.0}
 YEAR_SHIFT_MAX = 7.0  # days, class-mean shift between seasons (maize and cassava share one)
+DIRECT_SEEDED_RICE = 0.3  # share of rice fields sown directly (no transplanting flood)
+LONG_CYCLE_MAIZE = 0.45  # share of maize fields of the long-cycle variety
+PLANTED_SUGARCANE = 0.3  # share of sugarcane fields newly planted (not ratoon)
+INTERCROPPED_MAIZE = 0.3  # share of maize fields intercropped with cassava
 
 
 @dataclass
@@ -84,6 +94,9 @@ class SeasonPhenology:
         planting: Transplanting (rice), sowing (maize, cassava) or regrowth (sugarcane) day.
         green_mid, green_rate: Green-up logistic midpoint and scale.
         sen_mid, sen_rate: Senescence logistic midpoint and scale (NEVER = stays green).
+        stay_green: Share of the plateau's green cover (and standing structure) left after
+            senescence and harvest: 0 for a pure stand, > 0 for maize intercropped with
+            cassava, whose cassava stays.
         harvest: Harvest day: standing structure removed (NEVER = not in season).
         base, peak: Green fraction before green-up / at the plateau.
         struct_peak: Standing-structure fraction at the plateau.
@@ -105,6 +118,7 @@ class SeasonPhenology:
     flood_end: np.ndarray
     flood_max: np.ndarray
     class_shift: dict[int, float]
+    stay_green: np.ndarray | None = None
 
 
 def draw_class_shift(rng: np.random.Generator) -> dict[int, float]:
@@ -127,56 +141,70 @@ def draw_season(code: np.ndarray, rng: np.random.Generator,
     harvest = np.full(n1, NEVER)
     base, peak, struct_peak = np.zeros(n1), np.zeros(n1), np.zeros(n1)
     flood_start, flood_end, flood_max = np.full(n1, NEVER), np.full(n1, NEVER), np.zeros(n1)
+    stay_green = np.zeros(n1)
 
     def sel(c: int) -> np.ndarray:
         return code == c
 
     m = sel(RICE)
+    # management: a share of the paddies is direct-seeded (no transplanting): only a short,
+    # shallow flood at sowing and a slower green-up from the seed
+    direct = u[5] < DIRECT_SEEDED_RICE
     t = PLANTING_MEAN[RICE] + class_shift[RICE] + np.clip(7.0 * z[0], -14, 14)
+    t = np.where(direct, t - 10.0, t)
     planting[m] = t[m]
-    green_mid[m] = (t + 30 + 2.5 * z[1])[m]
-    green_rate[m] = (5.5 + 2.0 * u[0])[m]
+    green_mid[m] = (t + np.where(direct, 40.0, 30.0) + 2.5 * z[1])[m]
+    green_rate[m] = (5.5 + 2.0 * u[0] + np.where(direct, 2.0, 0.0))[m]
     sen_mid[m] = (t + 100 + 3.0 * z[2])[m]
     sen_rate[m] = (5.0 + 2.0 * u[1])[m]
     harvest[m] = (t + 115 + 3.0 * z[3])[m]
-    base[m], peak[m] = 0.04, (0.80 + 0.12 * u[2])[m]
+    base[m], peak[m] = 0.04, (0.74 + 0.18 * u[2])[m]
     struct_peak[m] = 0.9
-    flood_start[m] = (t - 14 + 2.0 * z[4])[m]
-    flood_end[m] = (t + 28 + 3.0 * z[5])[m]
-    flood_max[m] = (0.78 + 0.17 * u[3])[m]
+    flood_start[m] = (t + np.where(direct, -3.0, -14.0) + 2.0 * z[4])[m]
+    flood_end[m] = (t + np.where(direct, 8.0, 28.0) + 3.0 * z[5])[m]
+    flood_max[m] = (np.where(direct, 0.25, 0.78) + np.where(direct, 0.2, 0.17) * u[3])[m]
 
+    # maize and cassava: sown together; a long-cycle maize variety stays green nearly as
+    # long as cassava, so the pair stays confusable until late in the season
     for c in (MAIZE, CASSAVA):
         m = sel(c)
-        s = PLANTING_MEAN[c] + class_shift[c] + np.clip(5.0 * z[0], -10, 10)
+        s = PLANTING_MEAN[c] + class_shift[c] + np.clip(7.0 * z[0], -15, 15)
         planting[m] = s[m]
         base[m] = 0.05
         if c == MAIZE:
-            green_mid[m] = (s + 30 + 2.0 * z[1])[m]
-            green_rate[m] = (5.0 + 1.5 * u[0])[m]
-            sen_mid[m] = (s + 85 + 3.0 * z[2])[m]
-            sen_rate[m] = (4.0 + 2.0 * u[1])[m]
-            harvest[m] = (s + 110 + 4.0 * z[3])[m]
-            peak[m] = (0.82 + 0.10 * u[2])[m]
+            long_cycle = u[6] < LONG_CYCLE_MAIZE
+            green_mid[m] = (s + 30 + 2.5 * z[1])[m]
+            green_rate[m] = (5.0 + 2.0 * u[0])[m]
+            sen_mid[m] = (s + np.where(long_cycle, 118.0, 85.0) + 4.0 * z[2])[m]
+            sen_rate[m] = (4.0 + 3.0 * u[1])[m]
+            harvest[m] = (s + np.where(long_cycle, 145.0, 110.0) + 5.0 * z[3])[m]
+            peak[m] = (0.72 + 0.20 * u[2])[m]  # fertiliser and density: a wide range
             struct_peak[m] = 1.0
+            mixed = m & (u[5] < INTERCROPPED_MAIZE)  # maize with cassava between the rows
+            stay_green[mixed] = 0.45 + 0.2 * u[3][mixed]
         else:
-            green_mid[m] = (s + 32 + 2.0 * z[1])[m]
-            green_rate[m] = (5.5 + 1.5 * u[0])[m]
-            peak[m] = (0.74 + 0.10 * u[2])[m]
+            green_mid[m] = (s + 32 + 2.5 * z[1])[m]
+            green_rate[m] = (5.5 + 2.0 * u[0])[m]
+            peak[m] = (0.68 + 0.18 * u[2])[m]
             struct_peak[m] = 0.9
 
+    # sugarcane: mostly ratoon regrowth from the season start; a share newly planted with
+    # the maize and cassava sowing, slower to close its canopy
     m = sel(SUGARCANE)
+    planted = u[7] < PLANTED_SUGARCANE
     r = np.clip(PLANTING_MEAN[SUGARCANE] + class_shift[SUGARCANE] + 15.0 * (2 * u[4] - 1), 0, 30)
+    r = np.where(planted, PLANTING_MEAN[MAIZE] + 8.0 * z[6], r)
     planting[m] = r[m]
-    green_mid[m] = (r + 40 + 4.0 * z[1])[m]
+    green_mid[m] = (r + np.where(planted, 55.0, 40.0) + 4.0 * z[1])[m]
     green_rate[m] = (10.0 + 4.0 * u[0])[m]
-    base[m], peak[m] = 0.08, (0.88 + 0.07 * u[2])[m]
+    base[m], peak[m] = 0.08, (0.80 + 0.14 * u[2])[m]
     struct_peak[m] = 1.0
 
     return SeasonPhenology(code=code, planting=planting, green_mid=green_mid,
                            green_rate=green_rate, sen_mid=sen_mid, sen_rate=sen_rate,
                            harvest=harvest, base=base, peak=peak, struct_peak=struct_peak,
                            flood_start=flood_start, flood_end=flood_end, flood_max=flood_max,
-                           class_shift=class_shift)
+                           class_shift=class_shift, stay_green=stay_green)
 
 
 @dataclass
@@ -223,8 +251,9 @@ def fractions(ph: SeasonPhenology, traits: Traits, d: float | np.ndarray,
     doy = season_start.timetuple().tm_yday + dd
     with np.errstate(invalid="ignore"):
         grow = expit((dd - col(ph.green_mid)) / col(ph.green_rate))
-        sen = 1.0 - expit((dd - col(ph.sen_mid)) / col(ph.sen_rate))
-        cut = 1.0 - expit((dd - col(ph.harvest)) / 2.0)
+        keep = col(np.zeros(len(ph.code)) if ph.stay_green is None else ph.stay_green)
+        sen = keep + (1.0 - keep) * (1.0 - expit((dd - col(ph.sen_mid)) / col(ph.sen_rate)))
+        cut = keep + (1.0 - keep) * (1.0 - expit((dd - col(ph.harvest)) / 2.0))
         fv = col(ph.base) + col(ph.peak - ph.base) * grow * sen
         fs = col(ph.struct_peak) * grow * cut
         fw = col(ph.flood_max) * expit((dd - col(ph.flood_start)) / 2.5) \

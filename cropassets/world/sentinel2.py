@@ -3,7 +3,8 @@
 Scenes are acquired every 5 days (alternating Sentinel-2A/2B) at about 03:45 UTC, from two
 weeks before each season start to its end, over the whole simulation grid. Surface
 reflectance mixes endmembers per pixel (field fractions with static within-field texture,
-a per-scene radiometric gain and white noise), clouds and shadows are laid over it, and
+blurred by the sensor's point spread so that pixels at field edges are mixed, a
+per-scene radiometric gain and white noise), clouds and shadows are laid over it, and
 the bands are stored as Earth Search v1 stores them: uint16 DN = round((ρ + 0.1) / 1e-4)
 (BOA_ADD_OFFSET of processing baseline ≥ 04.00), nodata 0; blue/green/red/nir at 10 m,
 swir16 and scl at 20 m. Every fourth scene on the 5-day grid is delivered from the
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
+from scipy import ndimage
 
 from cropassets.world import clouds as cl
 from cropassets.world import stac_items as si
@@ -38,6 +40,8 @@ NEIGHBOUR_EVERY = 4  # every 4th pass is delivered from the neighbouring UTM zon
 BOA_OFFSET = 0.1
 SCALE = 1.0e-4
 NOISE_SD = 0.001  # reflectance, white noise per pixel and band
+VEG_TEXTURE = 0.2  # relative within-field variation of the green cover (patchy stands)
+PSF_SIGMA_PX = 0.5  # Gaussian point spread, 10 m pixels: pixels at field edges are mixed
 MGRS = {EPSG: (47, "P", "PS"), NEIGHBOUR_EPSG: (48, "P", "SB")}
 RELATIVE_ORBIT = {"sentinel-2a": 104, "sentinel-2b": 104}
 
@@ -121,6 +125,12 @@ class S2Render:
     scl: np.ndarray
 
 
+def sensor_psf(surface: np.ndarray, sigma_px: float = PSF_SIGMA_PX) -> np.ndarray:
+    """Blur (5, y, x) reflectance with the sensor's Gaussian PSF: mixed pixels at edges."""
+    return ndimage.gaussian_filter(surface, sigma=(0.0, sigma_px, sigma_px), mode="nearest",
+                                   truncate=3.0)
+
+
 def render(model: WorldModel, scene: S2Scene) -> S2Render:
     """Render ``scene`` (deterministic for the world's seed and the scene date)."""
     found = model.season_at(scene.date)
@@ -132,12 +142,13 @@ def render(model: WorldModel, scene: S2Scene) -> S2Render:
     fid = model.parcels.fid
     tex = model.textures
     f32 = np.float32
-    fv = fr.fv.astype(f32)[fid] * (f32(1.0) + f32(0.06) * tex.veg)
+    fv = fr.fv.astype(f32)[fid] * (f32(1.0) + f32(VEG_TEXTURE) * tex.veg)
     fw = fr.fw.astype(f32)[fid] * (f32(1.0) + f32(0.04) * tex.water)
     fb = fr.fb.astype(f32)[fid]
     veg = np.stack([sm.veg[:, b].astype(f32)[fid] for b in range(5)])
     soil = model.traits.soil_gain.astype(f32)[fid] * (f32(1.0) + f32(0.05) * tex.soil)
     surface = mix_pixels(fv, fw, fb, veg, soil)
+    surface = sensor_psf(surface)
     surface *= f32(rng.normal(1.0, 0.015))
     surface += rng.standard_normal(surface.shape, dtype=f32) * f32(NOISE_SD)
     np.clip(surface, 0.0, 1.0, out=surface)

