@@ -28,7 +28,7 @@ from cropassets.world.stac_items import footprint
 
 SOS_FRACTION = 0.2
 MIN_AMPLITUDE = 0.1
-LABEL_ERROR_SHARE = 0.07
+LABEL_ERROR_SHARE = 0.09
 """Share of crop fields whose reference label names another crop (declaration errors)."""
 
 

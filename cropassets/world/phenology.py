@@ -6,8 +6,9 @@ class means, the class means shifted per season by up to ±7 days:
 
 - rice: transplanted paddies are flooded from ~2 weeks before transplanting (day ~35 ± 14)
   until ~4 weeks after; green-up midpoint transplanting + 30 d, senescence + 100 d,
-  harvest + 115 d, then bare. 30 % are direct-seeded: sown 10 days earlier with only a
-  short, shallow flood, green-up midpoint + 40 d (management within a class).
+  harvest + 115 d, then bare. 30 % are direct-seeded: sown 10 days earlier (with the
+  maize) with only a short, shallow flood, green-up midpoint + 40 d, senescence + 95 d,
+  harvest + 112 d: management within a class that looks much like maize.
 - maize and cassava: sown together (day ~30 ± 15) with near-identical green-up (cassava
   a little slower and lower; peaks overlap: fertiliser and density). Short-cycle maize
   (55 %) senesces at sowing + 85 d and is harvested at + 110 d; the long-cycle variety
@@ -51,7 +52,7 @@ YEAR_SHIFT_MAX = 7.0  # days, class-mean shift between seasons (maize and cassav
 DIRECT_SEEDED_RICE = 0.3  # share of rice fields sown directly (no transplanting flood)
 LONG_CYCLE_MAIZE = 0.45  # share of maize fields of the long-cycle variety
 PLANTED_SUGARCANE = 0.3  # share of sugarcane fields newly planted (not ratoon)
-INTERCROPPED_MAIZE = 0.3  # share of maize fields intercropped with cassava
+INTERCROPPED_MAIZE = 0.25  # share of maize fields intercropped with cassava
 
 
 @dataclass
@@ -155,14 +156,14 @@ def draw_season(code: np.ndarray, rng: np.random.Generator,
     planting[m] = t[m]
     green_mid[m] = (t + np.where(direct, 40.0, 30.0) + 2.5 * z[1])[m]
     green_rate[m] = (5.5 + 2.0 * u[0] + np.where(direct, 2.0, 0.0))[m]
-    sen_mid[m] = (t + 100 + 3.0 * z[2])[m]
+    sen_mid[m] = (t + np.where(direct, 95.0, 100.0) + 3.0 * z[2])[m]
     sen_rate[m] = (5.0 + 2.0 * u[1])[m]
-    harvest[m] = (t + 115 + 3.0 * z[3])[m]
+    harvest[m] = (t + np.where(direct, 112.0, 115.0) + 3.0 * z[3])[m]
     base[m], peak[m] = 0.04, (0.74 + 0.18 * u[2])[m]
     struct_peak[m] = 0.9
     flood_start[m] = (t + np.where(direct, -3.0, -14.0) + 2.0 * z[4])[m]
     flood_end[m] = (t + np.where(direct, 8.0, 28.0) + 3.0 * z[5])[m]
-    flood_max[m] = (np.where(direct, 0.25, 0.78) + np.where(direct, 0.2, 0.17) * u[3])[m]
+    flood_max[m] = (np.where(direct, 0.1, 0.78) + np.where(direct, 0.15, 0.17) * u[3])[m]
 
     # maize and cassava: sown together; a long-cycle maize variety stays green nearly as
     # long as cassava, so the pair stays confusable until late in the season
@@ -181,7 +182,7 @@ def draw_season(code: np.ndarray, rng: np.random.Generator,
             peak[m] = (0.72 + 0.20 * u[2])[m]  # fertiliser and density: a wide range
             struct_peak[m] = 1.0
             mixed = m & (u[5] < INTERCROPPED_MAIZE)  # maize with cassava between the rows
-            stay_green[mixed] = 0.45 + 0.2 * u[3][mixed]
+            stay_green[mixed] = 0.55 + 0.25 * u[3][mixed]
         else:
             green_mid[m] = (s + 32 + 2.5 * z[1])[m]
             green_rate[m] = (5.5 + 2.0 * u[0])[m]
