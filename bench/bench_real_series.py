@@ -59,6 +59,7 @@ shared with other training jobs, 2 torch threads made the library's training 4.7
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -259,6 +260,7 @@ def fit_predict_library(
     seed: int,
     max_steps: int | None = None,
     dates: np.ndarray | None = None,
+    config_overrides: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Train the library's default classifier on one training fold and predict the test fold.
 
@@ -278,6 +280,8 @@ def fit_predict_library(
             only ``--quick`` / ``--library-steps`` set it).
         dates: (T,) step dates where the set has them (dekads, months: irregular in days;
             the library resamples them onto its day grid), else ``None``.
+        config_overrides: ``TrainConfig`` fields to change from the library default (to
+            measure a lever; ``--train key=value``).
 
     Returns:
         ``(pred (M,) int labels, -1 = no prediction, info)`` with ``fit_seconds``,
@@ -294,7 +298,9 @@ def fit_predict_library(
 
     split = split_fields(y_train, groups_train, val_fraction=TrainConfig().val_fraction, seed=seed)
     t0 = time.perf_counter()
-    extra = {} if max_steps is None else {"max_steps": int(max_steps)}
+    extra: dict[str, Any] = {} if max_steps is None else {"max_steps": int(max_steps)}
+    if config_overrides:
+        extra["config"] = TrainConfig(**config_overrides)
     ck = train(
         x_train, y_train, groups_train, n_steps,
         time_step_days=time_step_days, dates=dates, seed=seed, split=split, device="cpu",
@@ -542,7 +548,7 @@ def run_set(
                 if m == "library":
                     pred, info = fit_predict_library(
                         xtr, ytr, gtr, xte, k, ds.time_step_days, args.seed, args.library_steps,
-                        None if args.no_dates else ds.dates,
+                        None if args.no_dates else ds.dates, args.train_overrides,
                     )
                     cm = confusion_from_pred(yte, pred, n_cls)
                 elif m == "rf":
@@ -724,6 +730,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads and RF jobs (default 1: on 2 shared cores, 2 threads "
                         "ran the library's training 4.7x slower)")
+    p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrainConfig field for the library (a Python literal), e.g. "
+                        "refit=True or 'widths=(16, 32)'; repeatable")
     p.add_argument("--no-dates", action="store_true",
                    help="give the library no step dates (regular steps of the median spacing)")
     p.add_argument("--quick", action="store_true",
@@ -731,6 +740,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "150 optimiser steps")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output dir ({DEFAULT_OUT})")
     args = p.parse_args(argv)
+    args.train_overrides = {}
+    for item in args.train:
+        key, _, value = item.partition("=")
+        args.train_overrides[key.strip()] = ast.literal_eval(value.strip())
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in args.models if m not in MODELS]

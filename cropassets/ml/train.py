@@ -94,6 +94,11 @@ class TrainConfig:
             loss minimum, 0.73 validation accuracy later).
         ema_decay: Validate and keep an exponential moving average of the weights (and
             BatchNorm statistics) with this decay per step; 0 = the raw weights.
+        refit: After the selection run, train a fresh network on the training AND
+            validation pixels for as many passes as the selected weights had seen (same
+            seed and schedule) and keep that one. The reported validation metrics stay
+            those of the selection run (an estimate: the refit network has seen the
+            validation pixels); ``metrics["refit"]`` says so.
         cpu_threads: torch intra-op threads for the optimisation loop on the CPU (the
             caller's setting is restored afterwards; ``None`` leaves it alone). The
             network is small, so thread synchronisation per operation dominates: a
@@ -122,6 +127,7 @@ class TrainConfig:
     select_by: Literal["accuracy", "loss"] = "accuracy"
     ema_decay: float = 0.0
     cpu_threads: int | None = 1
+    refit: bool = False
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.eval_every < 1 or self.batch_size < 2:
@@ -240,6 +246,22 @@ def _cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
         torch.set_num_threads(prev)
 
 
+def _optimiser_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Module,
+                    xb: torch.Tensor, yb: torch.Tensor, lr: float, dev: torch.device,
+                    bf16: bool) -> torch.Tensor:
+    """One AdamW step at learning rate ``lr``; returns the (detached) batch loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(xb)
+    loss = loss_fn(logits.float(), yb)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for i in range(0, n, batch_size):
         yield slice(i, min(i + batch_size, n))
@@ -258,6 +280,44 @@ def _evaluate(
             preds.append(logits.argmax(1).cpu())
     pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
     return total / max(len(x), 1), pred
+
+
+def _refit(mcfg: ModelConfig, cfg: TrainConfig, x_tr: torch.Tensor, y_tr: torch.Tensor,
+           x_va: torch.Tensor, y_va: torch.Tensor, n_classes: int, best_step: int, seed: int,
+           dev: torch.device, bf16: bool) -> tuple[nn.Module, dict[str, Any]]:
+    """A fresh network trained on training + validation pixels (``TrainConfig.refit``).
+
+    It runs as many passes over the union as the selected weights had run over the
+    training pixels (``best_step * n_all / n_train`` optimiser steps, at most
+    ``max_steps``), with the same seed, schedule and class weighting rule.
+    """
+    x = torch.cat([x_tr, x_va])
+    y = torch.cat([y_tr, y_va])
+    n_all, n_tr = len(y), len(y_tr)
+    steps = max(1, min(cfg.max_steps, round(best_step * n_all / n_tr)))
+    counts = torch.bincount(y, minlength=n_classes).double().cpu().numpy()
+    weights = n_all / (n_classes * np.maximum(counts, 1.0))
+    loss_fn = nn.CrossEntropyLoss(
+        weight=torch.tensor(weights, dtype=torch.float32, device=dev),
+        label_smoothing=cfg.label_smoothing,
+    )
+    batch = max(2, min(cfg.batch_size, n_all))
+    with _deterministic(seed, dev):
+        model = CNN2D(mcfg).to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        gen = torch.Generator().manual_seed(seed)
+        order_ = torch.randperm(n_all, generator=gen).to(dev)
+        pos = 0
+        for step in range(steps):
+            if pos + batch > n_all:
+                order_ = torch.randperm(n_all, generator=gen).to(dev)
+                pos = 0
+            idx = order_[pos : pos + batch]
+            pos += batch
+            _optimiser_step(model, opt, loss_fn, x[idx], y[idx], cfg.lr_at(step), dev, bf16)
+        model.eval()
+    return model, {"steps": int(steps), "n_pixels": int(n_all),
+                   "note": "validation metrics are the selection run's"}
 
 
 def _time_axis(dates: Sequence[Any] | np.ndarray | None, time_step_days: float | None,
@@ -478,19 +538,12 @@ def train(
                 pos = 0
             idx = order_[pos : pos + batch]
             pos += batch
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr_at(step)
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x_tr[idx])
-            loss = loss_fn(logits.float(), y_tr[idx])
-            loss.backward()
-            opt.step()
+            loss = _optimiser_step(model, opt, loss_fn, x_tr[idx], y_tr[idx], cfg.lr_at(step),
+                                   dev, bf16)
             if ema is not None:
                 ema.update_parameters(model)
             step += 1
-            running += float(loss.detach())
+            running += float(loss)
             n_run += 1
             if step % cfg.eval_every and step != cfg.max_steps:
                 continue
@@ -519,6 +572,10 @@ def train(
                 break
         model.load_state_dict(best_state)
         _, val_pred = _evaluate(model, x_va, y_va, val_loss_fn, 1024)
+        refit_info = None
+        if cfg.refit:
+            model, refit_info = _refit(mcfg, cfg, x_tr, y_tr, x_va, y_va, n_classes, best_step,
+                                       seed, dev, bf16)
     metrics = classification_metrics(y_idx[va_mask], val_pred, names)
     metrics.update({
         "best_step": best_step,
@@ -534,6 +591,7 @@ def train(
         "flops_per_sample": flops_per_sample(model, n_feat, int(x_tr.shape[2]),
                                              int(x_tr.shape[3])),
         "precision": "bf16-autocast" if bf16 else "fp32",
+        "refit": refit_info,
         "train_seconds": time.perf_counter() - t0,
     })
     say(
