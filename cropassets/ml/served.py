@@ -446,7 +446,9 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
         labels: (N,) their labels.
         field_ids: (N,) their field ids.
         test: ``(series, labels)`` of the current season, for its accuracy.
-        combination: Also score the mean of both models' probabilities.
+        combination: Also score the mean of both models' probabilities. Not done for a
+            CNN2D refit on training + validation fields (``TrainConfig.refit``): it has
+            seen the validation pixels, so the record says why the combination is absent.
         device: Torch device of the CNN2D.
         dates: (T,) step dates of ``series`` and ``test`` (needed for a checkpoint trained
             on irregular dated steps).
@@ -459,7 +461,8 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
     cnn_acc = float(checkpoint.metrics["overall_accuracy"])
     rf_acc = forest.metrics.get("overall_accuracy")
     comb_acc = None
-    if combination:
+    refit = bool(checkpoint.metrics.get("refit"))
+    if combination and not refit:
         x = np.asarray(series)
         _, va, _ = checkpoint.field_split.masks(np.asarray(field_ids))
         va &= valid_pixels(x, checkpoint.n_steps)
@@ -469,6 +472,9 @@ def select_served(checkpoint: Checkpoint, forest: ForestModel, series: np.ndarra
             pred, _ = both.predict(x[va][known], device=device, dates=dates)
             comb_acc = float((pred == y_idx).mean())
     rec = choose_served(cnn_acc, rf_acc, comb_acc)
+    if combination and refit:
+        rec["combination_not_scored"] = ("the CNN2D was refit on the validation fields "
+                                         "(TrainConfig.refit): no unbiased score")
     cur: float | None = None
     m = checkpoint.metrics
     if rec["model"] == "cnn2d" and "current_season" in m:
