@@ -189,7 +189,7 @@ def test_checks_and_ui_metadata_of_training_and_maps(trained):
         # the floors hold for the served model (the one that makes the maps)
         assert e.metadata["validation_accuracy"].value == md["served_overall_accuracy"].value
         assert md["confusion_matrices"].value.startswith("![confusion matrices](data:image/png")
-        assert md["seconds"].value >= md["train_seconds"].value
+        assert md["seconds"].value >= md["fit_seconds"].value
     (e,) = knee.get_asset_check_evaluations()
     assert e.check_name == "knee_found" and e.passed
     assert e.metadata["trained_weeks"].value == [3, 4, 5, 6]

@@ -1,0 +1,96 @@
+"""The CNN2D and its random-forest baseline of one sequence length, fitted side by side.
+
+Both models of week k are fitted on the same group split (what the served-model choice
+compares). The CNN's training loop runs on one CPU thread (``TrainConfig.cpu_threads``),
+so on a CPU-only machine the forest is grown in a second thread at the same time (tree
+building releases the GIL): a partition costs about the longer of the two fits instead of
+their sum. Each model is exactly what it would be if fitted alone (seeded, and neither
+depends on thread timing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+
+from cropassets.ml.baseline import BaselineResult, random_forest_baseline
+from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.splits import split_fields
+from cropassets.ml.train import TrainConfig, resolve_classes, train
+
+__all__ = ["fit_pair"]
+
+
+def fit_pair(
+    series: np.ndarray,
+    labels: np.ndarray,
+    field_ids: np.ndarray,
+    n_steps: int,
+    *,
+    class_names: Sequence[str] | dict[Any, str] | None = None,
+    features: Sequence[str] | None = None,
+    cutoff: float,
+    order: int,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    max_steps: int | None = None,
+    config: TrainConfig | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    concurrent: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Checkpoint, BaselineResult]:
+    """Train the CNN2D and fit the forest of sequence length ``n_steps`` on one split.
+
+    Args:
+        series: (N, F, T >= n_steps) raw reference series, NaN = no observation.
+        labels: (N,) class labels.
+        field_ids: (N,) group ids.
+        n_steps: Sequence length k.
+        class_names: As for :func:`~cropassets.ml.train.train`.
+        features: F feature names.
+        cutoff: Butterworth cutoff, cycles per step.
+        order: Butterworth order.
+        seed: Seed of the split, the CNN and the forest.
+        device: Torch device of the CNN.
+        max_steps: Overrides ``config.max_steps``.
+        config: CNN training settings.
+        test: ``(series, labels)`` of the current season, scored by the forest.
+        concurrent: Grow the forest in a second thread while the CNN trains (default:
+            when the CNN trains on the CPU with a single-thread loop).
+        log: Progress lines of the CNN's training.
+
+    Returns:
+        ``(checkpoint, forest result)``; ``checkpoint.field_split`` is the forest's split.
+    """
+    cfg = config or TrainConfig()
+    _, _, names = resolve_classes(np.asarray(labels), class_names)
+    split = split_fields(labels, field_ids, val_fraction=cfg.val_fraction, seed=seed,
+                         class_names=names)
+    dev = torch.device(device) if device is not None else None
+    on_cpu = dev is None and not torch.cuda.is_available() or (dev is not None
+                                                              and dev.type == "cpu")
+    if concurrent is None:
+        concurrent = on_cpu and cfg.cpu_threads == 1
+
+    def forest(n_jobs: int) -> BaselineResult:
+        return random_forest_baseline(
+            series, labels, field_ids, n_steps, split=split, class_names=class_names,
+            cutoff=cutoff, order=order, seed=seed, features=list(features) if features
+            else None, n_jobs=n_jobs, test=test)
+
+    def cnn() -> Checkpoint:
+        return train(series, labels, field_ids, n_steps, class_names=class_names,
+                     features=features, cutoff=cutoff, order=order, seed=seed, device=device,
+                     max_steps=max_steps, config=cfg, split=split, log=log)
+
+    if not concurrent:
+        ckpt = cnn()
+        return ckpt, forest(2)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(forest, 1)
+        ckpt = cnn()
+        return ckpt, pending.result()
