@@ -19,6 +19,7 @@ import torch
 
 from cropassets.ml.baseline import BaselineResult, random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER
 from cropassets.ml.splits import split_fields
 from cropassets.ml.train import TrainConfig, resolve_classes, train
 
@@ -33,8 +34,8 @@ def fit_pair(
     *,
     class_names: Sequence[str] | dict[Any, str] | None = None,
     features: Sequence[str] | None = None,
-    cutoff: float,
-    order: int,
+    cutoff: float = DEFAULT_CUTOFF,
+    order: int = DEFAULT_ORDER,
     seed: int = 0,
     device: torch.device | str | None = None,
     max_steps: int | None = None,
