@@ -14,7 +14,8 @@ MAP_PORT ?= 8080
 # Tests whose float results depend on BLAS/oneDNN kernels and thread counts (README "Testing").
 FLOAT_TESTS := tests/core/test_smoothing.py tests/core/test_crop_map.py tests/core/test_cwt.py \
 	tests/core/test_composite.py tests/ml/test_prepare.py tests/ml/test_train_predict.py \
-	tests/ml/test_served.py tests/core/test_served_maps.py
+	tests/ml/test_served.py tests/core/test_served_maps.py tests/ml/test_time_in_days.py \
+	tests/ml/test_refit.py tests/ml/test_pair.py
 
 # Virtual environment with the project (editable) and its test extras.
 $(BIN)/.installed: pyproject.toml
