@@ -265,6 +265,27 @@ def _optimiser_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Mo
     return loss.detach()
 
 
+def _class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights ``n / (C * count)`` (float32, on ``y``'s device)."""
+    counts = np.bincount(y.cpu().numpy(), minlength=n_classes).astype(np.float64)
+    weights = len(y) / (n_classes * np.maximum(counts, 1.0))
+    return torch.tensor(weights, dtype=torch.float32, device=y.device)
+
+
+def _shuffled_batches(n: int, batch: int, seed: int,
+                      device: torch.device) -> Iterator[torch.Tensor]:
+    """Endless batches of ``batch`` pixel indices, pass after pass.
+
+    Each pass is a fresh permutation of ``n`` from a generator seeded with ``seed``; its
+    incomplete tail is dropped.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=gen).to(device)
+        for pos in range(0, n - batch + 1, batch):
+            yield order[pos : pos + batch]
+
+
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for i in range(0, n, batch_size):
         yield slice(i, min(i + batch_size, n))
@@ -298,25 +319,13 @@ def _refit(mcfg: ModelConfig, cfg: TrainConfig, x_tr: torch.Tensor, y_tr: torch.
     y = torch.cat([y_tr, y_va])
     n_all, n_tr = len(y), len(y_tr)
     steps = max(1, min(cfg.max_steps, round(best_step * n_all / n_tr)))
-    counts = torch.bincount(y, minlength=n_classes).double().cpu().numpy()
-    weights = n_all / (n_classes * np.maximum(counts, 1.0))
-    loss_fn = nn.CrossEntropyLoss(
-        weight=torch.tensor(weights, dtype=torch.float32, device=dev),
-        label_smoothing=cfg.label_smoothing,
-    )
-    batch = max(2, min(cfg.batch_size, n_all))
+    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(y, n_classes),
+                                  label_smoothing=cfg.label_smoothing)
+    batches = _shuffled_batches(n_all, max(2, min(cfg.batch_size, n_all)), seed, dev)
     with _deterministic(seed, dev):
         model = CNN2D(mcfg).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        gen = torch.Generator().manual_seed(seed)
-        order_ = torch.randperm(n_all, generator=gen).to(dev)
-        pos = 0
-        for step in range(steps):
-            if pos + batch > n_all:
-                order_ = torch.randperm(n_all, generator=gen).to(dev)
-                pos = 0
-            idx = order_[pos : pos + batch]
-            pos += batch
+        for step, idx in zip(range(steps), batches, strict=False):
             _optimiser_step(model, opt, loss_fn, x[idx], y[idx], cfg.lr_at(step), dev, bf16)
         model.eval()
     return model, {"steps": int(steps), "n_pixels": int(n_all),
@@ -504,9 +513,7 @@ def train(
         f"({len(split.train)} / {len(split.val)} groups), input {tuple(x_tr.shape[1:])}, "
         f"prepared in {time.perf_counter() - t0:.1f}s"
     )
-    counts = np.bincount(y_idx[tr_mask], minlength=n_classes).astype(np.float64)
-    weights = n_tr / (n_classes * np.maximum(counts, 1.0))
-    w_t = torch.tensor(weights, dtype=torch.float32, device=dev)
+    w_t = _class_weights(y_tr, n_classes)
     loss_fn = nn.CrossEntropyLoss(weight=w_t, label_smoothing=cfg.label_smoothing)
     val_loss_fn = nn.CrossEntropyLoss(weight=w_t)
 
@@ -530,17 +537,12 @@ def train(
             ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay),
                                 use_buffers=True)
         scored = model if ema is None else ema.module
-        gen = torch.Generator().manual_seed(seed)
         best_loss, best_acc, best_step = math.inf, -1.0, 0
         best_state = copy.deepcopy(model.state_dict())
-        order_ = torch.randperm(n_tr, generator=gen).to(dev)
-        pos, running, n_run, step = 0, 0.0, 0, 0
+        batches = _shuffled_batches(n_tr, batch, seed, dev)
+        running, n_run, step = 0.0, 0, 0
         while step < cfg.max_steps:
-            if pos + batch > n_tr:  # a new pass over the training pixels
-                order_ = torch.randperm(n_tr, generator=gen).to(dev)
-                pos = 0
-            idx = order_[pos : pos + batch]
-            pos += batch
+            idx = next(batches)
             loss = _optimiser_step(model, opt, loss_fn, x_tr[idx], y_tr[idx], cfg.lr_at(step),
                                    dev, bf16)
             if ema is not None:
