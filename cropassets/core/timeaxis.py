@@ -36,7 +36,8 @@ ON_GRID_TOLERANCE_DAYS = 1e-6
 """Offsets within this of the grid count as on the grid (no resampling)."""
 
 
-def day_offsets(dates: Sequence[Any] | np.ndarray, name: str = "dates") -> np.ndarray:
+def day_offsets(dates: Sequence[Any] | np.ndarray, name: str = "dates",
+                n_steps: int | None = None) -> np.ndarray:
     """Days since the first step, for each step.
 
     Args:
@@ -44,19 +45,23 @@ def day_offsets(dates: Sequence[Any] | np.ndarray, name: str = "dates") -> np.nd
             :class:`datetime.date` / :class:`datetime.datetime`, or numbers (day offsets,
             any origin).
         name: How error messages name the input.
+        n_steps: The series' step count, when the dates belong to one: one date per step.
 
     Returns:
         (T,) float64, days since step 0 (so ``[0.0, ...]``), strictly increasing.
 
     Raises:
-        ValueError: If ``dates`` is not 1-D and non-empty, holds a missing value (NaT/NaN)
-            or an unparseable date, or is not strictly increasing (naming the first step
-            out of order).
+        ValueError: If ``dates`` is not 1-D and non-empty, has not ``n_steps`` entries,
+            holds a missing value (NaT/NaN) or an unparseable date, or is not strictly
+            increasing (naming the first step out of order).
     """
     arr = np.asarray(dates)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence of dates, got shape "
                          f"{arr.shape}")
+    if n_steps is not None and arr.size != n_steps:
+        raise ValueError(f"{name} has {arr.size} entries but the series has {n_steps} steps: "
+                         "one date per step")
     if arr.dtype.kind in "iuf":
         days = arr.astype(np.float64)
         bad = ~np.isfinite(days)

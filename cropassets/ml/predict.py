@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from cropassets.core.timeaxis import day_offsets
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.device import autocast_context, select_device
 from cropassets.ml.metrics import classification_metrics
@@ -41,10 +42,7 @@ def _batches(
         raise ValueError(f"series must be (N, F, T), got shape {x.shape}")
     if features is not None:
         checkpoint.check_compatible(features=features)
-    check_steps(checkpoint, dates)
-    if dates is not None and len(dates) != x.shape[2]:
-        raise ValueError(f"dates has {len(dates)} entries but the series has {x.shape[2]} "
-                         "steps: one date per step")
+    check_steps(checkpoint, dates, x.shape[2])
     if x.shape[1] != len(checkpoint.features):
         raise ValueError(
             f"series has {x.shape[1]} features but the checkpoint was trained on "
@@ -85,19 +83,20 @@ def _batches(
         yield np.flatnonzero(ok) + start, prob
 
 
-def check_steps(checkpoint: Checkpoint, dates: Sequence[Any] | np.ndarray | None) -> None:
+def check_steps(checkpoint: Checkpoint, dates: Sequence[Any] | np.ndarray | None,
+                n_series_steps: int) -> None:
     """Refuse series whose step dates differ from the checkpoint's trained steps.
 
-    ``dates`` (one per step of the series) are checked against the trained day offsets;
-    without dates a series is taken to have the trained steps, except for a checkpoint
-    trained on irregular dated steps, which needs them.
+    ``dates`` (one per step of the series, ``n_series_steps`` of them) are checked against
+    the trained day offsets; without dates a series is taken to have the trained steps,
+    except for a checkpoint trained on irregular dated steps, which needs them.
 
     Raises:
-        ValueError: On steps that do not match, or missing dates for an irregular
-            checkpoint.
+        ValueError: On a date count other than the series' steps, steps that do not
+            match, or missing dates for an irregular checkpoint.
     """
     if dates is not None:
-        checkpoint.check_compatible(dates=dates)
+        checkpoint.check_compatible(dates=day_offsets(dates, n_steps=n_series_steps))
     elif checkpoint.irregular_steps:
         raise ValueError(
             "the checkpoint was trained on dated, irregular steps (day offsets "

@@ -292,10 +292,7 @@ class ServedModel:
         if features is not None:
             self.checkpoint.check_compatible(features=features)
         x = check_model_input(series_raw, self.features, self.n_steps, "the served model")
-        check_steps(self.checkpoint, dates)
-        if dates is not None and len(dates) != x.shape[2]:
-            raise ValueError(f"dates has {len(dates)} entries but the series has "
-                             f"{x.shape[2]} steps: one date per step")
+        check_steps(self.checkpoint, dates, x.shape[2])
         return x
 
 

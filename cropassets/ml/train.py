@@ -343,10 +343,7 @@ def _time_axis(dates: Sequence[Any] | np.ndarray | None, time_step_days: float |
     if dates is None:
         step = 7.0 if time_step_days is None else float(time_step_days)
         return np.arange(n_steps, dtype=np.float64) * step, step
-    off = day_offsets(dates)
-    if off.size != n_total:
-        raise ValueError(f"dates has {off.size} entries but the series has {n_total} steps: "
-                         "one date per step")
+    off = day_offsets(dates, n_steps=n_total)
     step = nominal_step_days(off) if time_step_days is None else float(time_step_days)
     return off[: int(n_steps)], step
 
