@@ -19,6 +19,7 @@ import torch
 
 from cropassets.ml.baseline import BaselineResult, random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint
+from cropassets.ml.device import select_device
 from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER
 from cropassets.ml.splits import split_fields
 from cropassets.ml.train import TrainConfig, resolve_classes, train
@@ -71,11 +72,9 @@ def fit_pair(
     _, _, names = resolve_classes(np.asarray(labels), class_names)
     split = split_fields(labels, field_ids, val_fraction=cfg.val_fraction, seed=seed,
                          class_names=names)
-    dev = torch.device(device) if device is not None else None
-    on_cpu = dev is None and not torch.cuda.is_available() or (dev is not None
-                                                              and dev.type == "cpu")
+    dev = select_device() if device is None else torch.device(device)
     if concurrent is None:
-        concurrent = on_cpu and cfg.cpu_threads == 1
+        concurrent = dev.type == "cpu" and cfg.cpu_threads == 1
 
     def forest(n_jobs: int) -> BaselineResult:
         return random_forest_baseline(
@@ -85,7 +84,7 @@ def fit_pair(
 
     def cnn() -> Checkpoint:
         return train(series, labels, field_ids, n_steps, class_names=class_names,
-                     features=features, cutoff=cutoff, order=order, seed=seed, device=device,
+                     features=features, cutoff=cutoff, order=order, seed=seed, device=dev,
                      max_steps=max_steps, config=cfg, split=split, log=log)
 
     if not concurrent:
