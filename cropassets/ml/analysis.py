@@ -252,7 +252,6 @@ def incremental_analysis(
     results: list[LengthResult] = []
     kept: dict[int, Checkpoint] = {}
     feats: tuple[str, ...] = ()
-    step_days = 7.0 if time_step_days is None else float(time_step_days)  # training's step
     for k in ks:
         t0 = time.perf_counter()
         ck = train(
@@ -262,7 +261,6 @@ def incremental_analysis(
             batch_size=batch_size, config=cfg, split=split, presmoothed=presmoothed, log=log,
         )
         feats = ck.features
-        step_days = ck.time_step_days
         cnn_s = time.perf_counter() - t0
         cnn_test = None
         if test is not None:
@@ -302,7 +300,7 @@ def incremental_analysis(
             kept[k] = ck
         if checkpoint_dir is not None:
             ck.save(Path(checkpoint_dir) / f"cnn2d_k{k:03d}.pt")
-    time_step_days = step_days
+    time_step_days = ck.time_step_days  # the grid step training used (dates' when not given)
     knee = find_knee(ks, [r.cnn[knee_metric] for r in results], time_step_days=time_step_days,
                      tolerance=tolerance)
     knee_rf = None
