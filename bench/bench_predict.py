@@ -7,7 +7,11 @@ current season, tiled to ``--size``² pixels. Reports
    core) at week k = ``--k`` on a 1024² tile, against the ceiling: the CNN2D forward pass
    alone (the fused conv-BN, channels-last inference model) on the same pixels' already
    prepared inputs, and against the plain eager model at the old batch size (8192);
-2. peak RSS growth of ``predict_tile`` at ``--mem-k`` for each ``--mem-sizes`` tile, each in
+2. the same throughput and the FLOPs per pixel of the network the demo served before issue 12
+   (scalogram branch alone, widths (4, 8), no series row or series branch), a checkpoint of
+   that architecture fitted in a few steps on the demo's own samples (speed does not depend
+   on the weights), so "before" and "after" run in one process on the same pixels;
+3. peak RSS growth of ``predict_tile`` at ``--mem-k`` for each ``--mem-sizes`` tile, each in
    a fresh child process: it must not grow with area beyond the two uint8 output arrays.
 
     .venv/bin/python bench/bench_predict.py [--k 28] [--mem-sizes 1024 4096] [--mem-k 3]
@@ -132,12 +136,45 @@ def throughput(k: int, work: Path) -> None:
 
     ceiling = run(fast, 2048, True)
     eager_rate = run(eager, 8192, False)
+    before = _before_issue_12(k)
+    t0 = time.perf_counter()
+    cls_b, _ = predict_tile(paths[:k], before)
+    fused_before = cls_b.size / (time.perf_counter() - t0)
+    flops = ckpt.metrics.get("flops_per_sample")
+    flops_b = before.metrics.get("flops_per_sample")
     print(f"k={k}, 1024x1024 tile, {torch.get_num_threads()} threads")
+    print(f"  served CNN2D: {flops:,} FLOPs/pixel; before issue 12 (scalogram branch only): "
+          f"{flops_b:,} ({flops / flops_b:.2f}x)")
+    print(f"  fused predict_tile, before: {fused_before:10.0f} px/s")
+    print(f"  after / before            : {fused / fused_before:10.2f}")
     print(f"  fused predict_tile        : {fused:10.0f} px/s")
     print(f"  CNN forward alone (fused) : {ceiling:10.0f} px/s  (ceiling)")
     print(f"  CNN forward, eager b=8192 : {eager_rate:10.0f} px/s")
     print(f"  fused / ceiling           : {fused / ceiling:10.2f}")
     print(f"  ceiling / eager           : {ceiling / eager_rate:10.2f}")
+
+
+def _before_issue_12(k: int):
+    """A checkpoint of the pre-issue-12 architecture, fitted in a few steps on demo samples."""
+    import numpy as np
+
+    from cropassets.ml.train import TrainConfig, train
+
+    week = _reference_week(k)
+    d = np.load(DATA / "scalograms" / f"{week}.npz")
+    names = dict(zip(d["class_codes"].tolist(), d["class_names"].tolist(), strict=True))
+    cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, series_row=False,
+                      widths=(4, 8))
+    return train(d["series"], d["labels"], d["field_ids"], k, class_names=names,
+                 features=[str(f) for f in d["features"]], config=cfg)
+
+
+def _reference_week(k: int) -> str:
+    seasons = json.loads(Path("config/seasons.json").read_text())["seasons"]
+    ref = next(s for s in seasons if s["role"] == "reference")
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(ref["start"]) + timedelta(days=7 * (k - 1))).isoformat()
 
 
 def main() -> None:

@@ -378,6 +378,7 @@ def random_forest_baseline(
     seed: int = 0,
     val_fraction: float = 0.25,
     n_estimators: int = 200,
+    max_samples: float | None = None,
     n_jobs: int = 2,
     max_pixels_per_field: int | None = None,
     presmoothed: bool = False,
@@ -399,6 +400,8 @@ def random_forest_baseline(
         seed: Forest seed (and split seed when ``split`` is None).
         val_fraction: Validation share when the split is computed here.
         n_estimators: Trees.
+        max_samples: Share of the training pixels in each tree's bootstrap sample
+            (``None``: as many as there are, scikit-learn's default).
         n_jobs: Worker processes/threads of the forest (fit), and threads over pixel
             chunks when predicting.
         max_pixels_per_field: Cap on training pixels per field, chosen as
@@ -434,6 +437,7 @@ def random_forest_baseline(
     x_tr, fill = smoothed_prefix(x[tr], n_steps, cutoff, order, None, presmoothed)
     rf = RandomForestClassifier(
         n_estimators=n_estimators,
+        max_samples=max_samples,
         random_state=seed,
         n_jobs=n_jobs,
         class_weight="balanced",

@@ -27,7 +27,39 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CNN2D", "ModelConfig", "build_model", "flops_per_sample"]
+__all__ = ["CNN2D", "ModelConfig", "SeededDropout", "build_model", "flops_per_sample",
+           "set_dropout_generator"]
+
+
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` that may draw its masks from a generator of its own.
+
+    With ``generator`` None (the default, and on every device but the CPU) it is
+    ``nn.Dropout``. With a CPU generator it computes what ``F.dropout`` computes on the CPU,
+    ``x * bernoulli(1 - p) / (1 - p)``, from that generator instead of torch's global one,
+    so two networks can train in two threads without sharing (and racing for) one random
+    stream; given the generator state the global one would have had, the masks are
+    bit-identical. The generator is not part of the state dict.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout of ``x`` (any shape) in training mode, identity in eval mode."""
+        g = self.generator
+        if g is None or not self.training or self.p == 0.0:
+            return super().forward(x)
+        if self.p == 1.0:
+            return x * 0.0
+        noise = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=g)
+        return x * noise.div_(1.0 - self.p)
+
+
+def set_dropout_generator(model: nn.Module, generator: torch.Generator | None) -> None:
+    """Make every :class:`SeededDropout` of ``model`` draw from ``generator`` (None: global)."""
+    for module in model.modules():
+        if isinstance(module, SeededDropout):
+            module.generator = generator
 
 
 @dataclass(frozen=True)
@@ -119,7 +151,7 @@ class CNN2D(nn.Module):
             n_joined += c * config.pool_steps
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(config.dropout),
+            SeededDropout(config.dropout),
             nn.Linear(n_joined, config.n_classes),
         )
 

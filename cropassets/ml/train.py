@@ -42,6 +42,13 @@ from cropassets.ml.prepare import (
     prepare_tensor,
     valid_pixels,
 )
+from cropassets.ml.refit import (
+    RefitRun,
+    class_weights,
+    deterministic,
+    optimiser_step,
+    shuffled_batches,
+)
 from cropassets.ml.splits import FieldSplit, split_fields
 
 __all__ = ["Checkpoint", "TrainConfig", "resolve_classes", "train"]
@@ -102,6 +109,18 @@ class TrainConfig:
             (3 folds, 6 lengths) it raised overall accuracy by 1.5 points on average
             (full season 0.778 -> 0.816) for ~1.5x the training time: the validation
             quarter of a small reference set is too valuable to leave out.
+        overlap_refit: On the CPU with ``cpu_threads == 1``, train the refit network in a
+            second thread while the selection run goes on (its learning-rate schedule
+            depends on the step only, and it keeps the weights of every step the final
+            best step could still ask for; :class:`~cropassets.ml.refit.RefitRun`). The
+            result is bit-identical to the refit run afterwards; only the wall time
+            changes (demo world, k=23: see the issue 12 note).
+        max_val_pixels: Selection passes (every ``eval_every`` steps) score a seeded
+            subset of at most this many validation pixels (``None``: all). The reported
+            validation metrics always use all of them; ``metrics["n_val_pixels_selection"]``
+            says how many chose the weights. On a 6,400-pixel validation set the passes
+            cost a third of the selection run; every set of ``../shared/realdata`` has
+            fewer validation pixels than the default, so it changes nothing there.
         cpu_threads: torch intra-op threads for the optimisation loop on the CPU (the
             caller's setting is restored afterwards; ``None`` leaves it alone). The
             network is small, so thread synchronisation per operation dominates: a
@@ -131,6 +150,8 @@ class TrainConfig:
     ema_decay: float = 0.0
     cpu_threads: int | None = 1
     refit: bool = True
+    overlap_refit: bool = True
+    max_val_pixels: int | None = 2048
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.eval_every < 1 or self.batch_size < 2:
@@ -214,22 +235,6 @@ def resolve_classes(
     return index.astype(np.int64), code_list, names
 
 
-@contextlib.contextmanager
-def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
-    """Seeded, deterministic torch inside; caller's RNG and flags restored after."""
-    prev = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        # CUDA kernels without a deterministic variant warn instead of failing
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
 def _no_autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
     """Switch off an autocast region the caller may have opened (fp32 inside)."""
     return torch.autocast(device.type, enabled=False)
@@ -249,41 +254,14 @@ def _cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
         torch.set_num_threads(prev)
 
 
-def _optimiser_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Module,
-                    xb: torch.Tensor, yb: torch.Tensor, lr: float, dev: torch.device,
-                    bf16: bool) -> torch.Tensor:
-    """One AdamW step at learning rate ``lr``; returns the (detached) batch loss."""
-    for group in opt.param_groups:
-        group["lr"] = lr
-    model.train()
-    opt.zero_grad(set_to_none=True)
-    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = model(xb)
-    loss = loss_fn(logits.float(), yb)
-    loss.backward()
-    opt.step()
-    return loss.detach()
+def _selection_subset(n_val: int, cap: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of at most ``cap`` of ``n_val`` validation pixels (seeded).
 
-
-def _class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency class weights ``n / (C * count)`` (float32, on ``y``'s device)."""
-    counts = np.bincount(y.cpu().numpy(), minlength=n_classes).astype(np.float64)
-    weights = len(y) / (n_classes * np.maximum(counts, 1.0))
-    return torch.tensor(weights, dtype=torch.float32, device=y.device)
-
-
-def _shuffled_batches(n: int, batch: int, seed: int,
-                      device: torch.device) -> Iterator[torch.Tensor]:
-    """Endless batches of ``batch`` pixel indices, pass after pass.
-
-    Each pass is a fresh permutation of ``n`` from a generator seeded with ``seed``; its
-    incomplete tail is dropped.
+    None when there are no more than ``cap`` (all of them are scored).
     """
-    gen = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(n, generator=gen).to(device)
-        for pos in range(0, n - batch + 1, batch):
-            yield order[pos : pos + batch]
+    if cap is None or n_val <= cap:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_val, size=cap, replace=False))
 
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
@@ -304,32 +282,6 @@ def _evaluate(
             preds.append(logits.argmax(1).cpu())
     pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
     return total / max(len(x), 1), pred
-
-
-def _refit(mcfg: ModelConfig, cfg: TrainConfig, x_tr: torch.Tensor, y_tr: torch.Tensor,
-           x_va: torch.Tensor, y_va: torch.Tensor, n_classes: int, best_step: int, seed: int,
-           dev: torch.device, bf16: bool) -> tuple[nn.Module, dict[str, Any]]:
-    """A fresh network trained on training + validation pixels (``TrainConfig.refit``).
-
-    It runs as many passes over the union as the selected weights had run over the
-    training pixels (``best_step * n_all / n_train`` optimiser steps, at most
-    ``max_steps``), with the same seed, schedule and class weighting rule.
-    """
-    x = torch.cat([x_tr, x_va])
-    y = torch.cat([y_tr, y_va])
-    n_all, n_tr = len(y), len(y_tr)
-    steps = max(1, min(cfg.max_steps, round(best_step * n_all / n_tr)))
-    loss_fn = nn.CrossEntropyLoss(weight=_class_weights(y, n_classes),
-                                  label_smoothing=cfg.label_smoothing)
-    batches = _shuffled_batches(n_all, max(2, min(cfg.batch_size, n_all)), seed, dev)
-    with _deterministic(seed, dev):
-        model = CNN2D(mcfg).to(dev)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        for step, idx in zip(range(steps), batches, strict=False):
-            _optimiser_step(model, opt, loss_fn, x[idx], y[idx], cfg.lr_at(step), dev, bf16)
-        model.eval()
-    return model, {"steps": int(steps), "n_pixels": int(n_all),
-                   "note": "validation metrics are the selection run's"}
 
 
 def _time_axis(dates: Sequence[Any] | np.ndarray | None, time_step_days: float | None,
@@ -510,7 +462,7 @@ def train(
         f"({len(split.train)} / {len(split.val)} groups), input {tuple(x_tr.shape[1:])}, "
         f"prepared in {time.perf_counter() - t0:.1f}s"
     )
-    w_t = _class_weights(y_tr, n_classes)
+    w_t = class_weights(y_tr, n_classes)
     loss_fn = nn.CrossEntropyLoss(weight=w_t, label_smoothing=cfg.label_smoothing)
     val_loss_fn = nn.CrossEntropyLoss(weight=w_t)
 
@@ -523,8 +475,20 @@ def train(
         dropout=cfg.dropout,
         series_widths=cfg.series_widths if stats.series_row else (),
     )
+    y_va_idx = y_idx[va_mask]
+    # selection passes score at most max_val_pixels validation pixels (a seeded subset);
+    # the reported metrics use all of them
+    sel = _selection_subset(len(y_va), cfg.max_val_pixels, seed)
+    x_sel, y_sel = (x_va, y_va) if sel is None else (x_va[sel], y_va[sel])
+    y_sel_idx = y_va_idx if sel is None else y_va_idx[sel]
     history: list[dict[str, float]] = []
-    with _deterministic(seed, dev), _no_autocast(dev), _cpu_threads(dev, cfg.cpu_threads):
+    with deterministic(seed, dev), _no_autocast(dev), _cpu_threads(dev, cfg.cpu_threads):
+        refit = None
+        if cfg.refit:  # built first: its own seeded init leaves the global RNG as it was
+            refit = RefitRun(mcfg, cfg, torch.cat([x_tr, x_va]), torch.cat([y_tr, y_va]),
+                             n_tr, n_classes, seed, dev, bf16)
+        beside = refit is not None and cfg.overlap_refit and dev.type == "cpu" \
+            and cfg.cpu_threads == 1
         model = CNN2D(mcfg).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         ema = None
@@ -536,48 +500,57 @@ def train(
         scored = model if ema is None else ema.module
         best_loss, best_acc, best_step = math.inf, -1.0, 0
         best_state = copy.deepcopy(model.state_dict())
-        batches = _shuffled_batches(n_tr, batch, seed, dev)
+        batches = shuffled_batches(n_tr, batch, seed, dev)
         running, n_run, step = 0.0, 0, 0
-        while step < cfg.max_steps:
-            idx = next(batches)
-            loss = _optimiser_step(model, opt, loss_fn, x_tr[idx], y_tr[idx], cfg.lr_at(step),
-                                   dev, bf16)
-            if ema is not None:
-                ema.update_parameters(model)
-            step += 1
-            running += float(loss)
-            n_run += 1
-            if step % cfg.eval_every and step != cfg.max_steps:
-                continue
-            val_loss, val_pred = _evaluate(scored, x_va, y_va, val_loss_fn, 1024)
-            val_acc = float((val_pred == y_idx[va_mask]).mean())
-            history.append({
-                "step": step,
-                "train_loss": running / n_run,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-            })
-            running, n_run = 0.0, 0
-            if cfg.select_by == "loss":
-                improved = val_loss < best_loss - 1e-6
-            else:  # accuracy first, the loss breaks ties
-                improved = val_acc > best_acc + 1e-9 or (
-                    abs(val_acc - best_acc) <= 1e-9 and val_loss < best_loss - 1e-6)
-            if improved:
-                best_loss, best_acc, best_step = val_loss, val_acc, step
-                best_state = copy.deepcopy(scored.state_dict())
-            say(
-                f"k={n_steps} step {step}: train_loss={history[-1]['train_loss']:.4f} "
-                f"val_loss={val_loss:.4f} val_acc={val_acc:.4f}{' *' if improved else ''}"
-            )
-            if step >= cfg.min_steps and step - best_step >= cfg.patience_steps:
-                break
+        if beside:
+            refit.start()
+        try:
+            while step < cfg.max_steps:
+                idx = next(batches)
+                loss = optimiser_step(model, opt, loss_fn, x_tr[idx], y_tr[idx],
+                                      cfg.lr_at(step), dev, bf16)
+                if ema is not None:
+                    ema.update_parameters(model)
+                step += 1
+                running += float(loss)
+                n_run += 1
+                if step % cfg.eval_every and step != cfg.max_steps:
+                    continue
+                val_loss, val_pred = _evaluate(scored, x_sel, y_sel, val_loss_fn, 1024)
+                val_acc = float((val_pred == y_sel_idx).mean())
+                history.append({
+                    "step": step,
+                    "train_loss": running / n_run,
+                    "val_loss": val_loss,
+                    "val_accuracy": val_acc,
+                })
+                running, n_run = 0.0, 0
+                if cfg.select_by == "loss":
+                    improved = val_loss < best_loss - 1e-6
+                else:  # accuracy first, the loss breaks ties
+                    improved = val_acc > best_acc + 1e-9 or (
+                        abs(val_acc - best_acc) <= 1e-9 and val_loss < best_loss - 1e-6)
+                if improved:
+                    best_loss, best_acc, best_step = val_loss, val_acc, step
+                    best_state = copy.deepcopy(scored.state_dict())
+                if beside:
+                    refit.advance(best_step, step)
+                say(
+                    f"k={n_steps} step {step}: train_loss={history[-1]['train_loss']:.4f} "
+                    f"val_loss={val_loss:.4f} val_acc={val_acc:.4f}{' *' if improved else ''}"
+                )
+                if step >= cfg.min_steps and step - best_step >= cfg.patience_steps:
+                    break
+        except BaseException:
+            if beside:
+                refit.cancel()
+            raise
         model.load_state_dict(best_state)
         _, val_pred = _evaluate(model, x_va, y_va, val_loss_fn, 1024)
         refit_info = None
-        if cfg.refit:
-            model, refit_info = _refit(mcfg, cfg, x_tr, y_tr, x_va, y_va, n_classes, best_step,
-                                       seed, dev, bf16)
+        if refit is not None:
+            model = refit.finish(best_step) if beside else refit.run_to(best_step)
+            refit_info = refit.info() | {"beside_selection": bool(beside)}
     metrics = classification_metrics(y_idx[va_mask], val_pred, names)
     metrics.update({
         "best_step": best_step,
@@ -587,6 +560,7 @@ def train(
         "n_train_pixels": int(n_tr),
         "n_train_pixels_dropped": int(n_dropped),
         "n_val_pixels": int(len(y_va)),
+        "n_val_pixels_selection": int(len(y_sel)),
         "n_train_fields": int(len(split.train)),
         "n_val_fields": int(len(split.val)),
         "n_invalid_pixels": int((~valid).sum()),

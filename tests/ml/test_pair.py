@@ -29,6 +29,10 @@ def test_side_by_side_equals_one_after_the_other(weekly):
     assert alone.split == both.split
     for name, w in alone.weights.items():
         assert torch.equal(w, both.weights[name]), name
+    # the pair's forest: 150 trees on half-size bootstraps (fit_pair's defaults)
     rf = random_forest_baseline(x, y, f, 12, split=alone.field_split, seed=3,
-                                class_names=weekly.class_names)
+                                class_names=weekly.class_names, n_estimators=150,
+                                max_samples=0.5)
+    assert len(rf_both.fitted.forest.estimators_) == 150
+    assert rf_both.fitted.forest.max_samples == 0.5
     np.testing.assert_array_equal(rf.metrics["confusion"], rf_both.metrics["confusion"])
