@@ -18,7 +18,7 @@ from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.grid import get_tile
-from cropassets.core.scenes import load_week
+from cropassets.core.scenes import load_week, radar_status
 from cropassets.core.seasons import find_week
 from cropassets.core.storage import raw_scenes_encoding, write_zarr_atomic
 from cropassets.partitions import SEASONS, TILES, split_tile_week, tile_week_partitions
@@ -69,10 +69,15 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
     s2_items, s1_items = stac.search_week(tile, week)
     t_search = time.perf_counter() - t0
     context.log.info(f"{tile.id} {week.key}: {len(s2_items)} S2 and {len(s1_items)} S1 items")
-    ds, skipped = load_week(s2_items, s1_items, tile, stac.catalog_profile())
+    profile = stac.catalog_profile()
+    ds, skipped = load_week(s2_items, s1_items, tile, profile)
     for s in skipped:
         context.log.warning(f"skipped scene {s.scene_id}: {s.reason}")
-    ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.index)
+    radar = radar_status(profile, len(s1_items), ds.sizes["s1_time"])
+    if radar != "loaded":
+        context.log.warning(f"{tile.id} {week.key}: made without radar ({radar})")
+    ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.index,
+                    radar=radar)
     path = data_root.partition_path("raw_scenes", tile.id, week.key)
     nbytes = write_zarr_atomic(ds, path, raw_scenes_encoding(ds))
     n_s2, n_s1 = ds.sizes["s2_time"], ds.sizes["s1_time"]
@@ -81,7 +86,8 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
     cloud_frac = float(np.isin(scl, CLOUDY_SCL)[valid].mean()) if valid.any() else float("nan")
     warn = AssetCheckSeverity.WARN
     checks = [
-        check_result("scene_count", quality.scene_count(n_s2, n_s1), warn),
+        check_result("scene_count", quality.scene_count(
+            n_s2, n_s1, min_s1=quality.MIN_S1_SCENES if profile.s1_collection else 0), warn),
         check_result("cloud_free_share", quality.raw_clear_share(
             scl, scene_ids=[str(v) for v in ds["s2_id"].values]), warn),
     ]
@@ -92,6 +98,8 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
         "s2_scenes": n_s2,
         "s1_scenes": n_s1,
         "empty": n_s2 + n_s1 == 0,
+        "radar": radar,
+        "optical_only": radar != "loaded",
         "s2_cloud_shadow_fraction": cloud_frac,
         "s2_scene_ids": MetadataValue.json([str(v) for v in ds["s2_id"].values]),
         "s1_scene_ids": MetadataValue.json([str(v) for v in ds["s1_id"].values]),

@@ -3,17 +3,19 @@
 Every asset is read through a GDAL warped VRT onto the tile grid (CRS, transform, shape),
 so scenes on another UTM zone or at another resolution are reprojected and resampled
 (bilinear for continuous values, nearest for the scene-classification band). Digital
-numbers are converted with the scale/offset the item declares.
+numbers are converted with the scale/offset rule of each item
+(:func:`cropassets.core.stac_items.reflectance_scale_offset`); Sentinel-1 items that are
+not terrain-corrected backscatter (RTC) are refused.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
@@ -23,15 +25,21 @@ from rasterio.vrt import WarpedVRT
 
 from cropassets.core.catalog_profiles import S1_BANDS, S2_BANDS, CatalogProfile
 from cropassets.core.grid import TileSpec
+from cropassets.core.stac_items import (
+    UnsupportedScene,
+    item_datetime,
+    reflectance_scale_offset,
+    s1_product_kind,
+)
 
 log = logging.getLogger(__name__)
 
-S2_SCALE_DEFAULT = 1e-4
-"""Sentinel-2 L2A reflectance scale (DN -> reflectance)."""
-S2_BOA_OFFSET = -0.1
-"""BOA_ADD_OFFSET of processing baseline >= 04.00, in reflectance units."""
-
-_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_NUM_THREADS": "ALL_CPUS"}
+# remote COGs: retry transient HTTP errors (429, 5xx) with back-off and bound every request
+# in time, so one hiccup does not drop a scene for good
+_GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_NUM_THREADS": "ALL_CPUS",
+             "GDAL_HTTP_MAX_RETRY": "5", "GDAL_HTTP_RETRY_DELAY": "2",
+             "GDAL_HTTP_TIMEOUT": "120", "GDAL_HTTP_CONNECTTIMEOUT": "30",
+             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.jp2,.JP2"}
 
 
 @dataclass(frozen=True)
@@ -42,43 +50,38 @@ class SkippedScene:
     reason: str
 
 
-def s2_scale_offset(item: dict, asset_key: str, profile: CatalogProfile) -> tuple[float, float]:
-    """Scale and offset that turn an S2 asset's DN into surface reflectance.
-
-    Uses the asset's ``raster:bands`` when it declares them; otherwise, when the profile
-    allows, derives them from ``s2:processing_baseline`` (offset -0.1 from baseline 04.00).
-    """
-    band = (item["assets"][asset_key].get("raster:bands") or [{}])[0]
-    if "scale" in band or "offset" in band:
-        return float(band.get("scale", 1.0)), float(band.get("offset", 0.0))
-    if profile.s2_offset_from_baseline:
-        baseline = str(item["properties"].get("s2:processing_baseline", "00.00"))
-        offset = S2_BOA_OFFSET if _baseline_tuple(baseline) >= (4, 0) else 0.0
-        return S2_SCALE_DEFAULT, offset
-    return 1.0, 0.0
-
-
-def _baseline_tuple(baseline: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in baseline.split("."))
-    except ValueError:
-        return (0,)
-
-
 def _asset_nodata(item: dict, asset_key: str, src_nodata: float | None) -> float | None:
     band = (item["assets"][asset_key].get("raster:bands") or [{}])[0]
     return band.get("nodata", src_nodata)
 
 
+def gdal_env(profile: CatalogProfile | None = None) -> dict[str, str]:
+    """GDAL options for reading a catalog's assets.
+
+    The retry/timeout defaults, the profile's own (unsigned S3, endpoints), then
+    ``CROPASSETS_GDAL_*`` overrides from the environment
+    (``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester`` and the like).
+    """
+    env = dict(_GDAL_ENV)
+    if profile is not None:
+        env |= profile.gdal_env
+    prefix = "CROPASSETS_GDAL_"
+    env |= {k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix)}
+    return env
+
+
 def read_on_grid(href: str, tile: TileSpec, resampling: Resampling,
-                 nodata: float | None = None) -> tuple[np.ndarray, float | None]:
+                 nodata: float | None = None,
+                 env: dict[str, str] | None = None) -> tuple[np.ndarray, float | None]:
     """Read band 1 of a raster onto the tile grid.
+
+    GDAL options: ``env``, default :func:`gdal_env`.
 
     Returns:
         (array of shape (height, width) in the source dtype, nodata value used). Pixels the
         source does not cover hold the nodata value.
     """
-    with rasterio.Env(**_GDAL_ENV), rasterio.open(href) as src:
+    with rasterio.Env(**(gdal_env() if env is None else env)), rasterio.open(href) as src:
         src_nodata = src.nodata if nodata is None else nodata
         with WarpedVRT(src, crs=tile.crs, transform=tile.transform, width=tile.width,
                        height=tile.height, resampling=resampling, src_nodata=src_nodata,
@@ -87,7 +90,7 @@ def read_on_grid(href: str, tile: TileSpec, resampling: Resampling,
 
 
 def _datetime(item: dict) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(item["properties"]["datetime"]).tz_convert(None), "ns")
+    return np.datetime64(item_datetime(item).tz_convert(None), "ns")
 
 
 def _load_s2(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, np.ndarray]:
@@ -97,31 +100,50 @@ def _load_s2(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, n
         if key not in item["assets"]:
             raise KeyError(f"asset {key!r} ({band}) missing from item")
         href = item["assets"][key]["href"]
+        env = gdal_env(profile)
         if band == "scl":
             data, nd = read_on_grid(href, tile, Resampling.nearest,
-                                    _asset_nodata(item, key, None))
+                                    _asset_nodata(item, key, None), env)
             scl = data.astype(np.uint8)
             if nd is not None:
                 scl[data == nd] = 0
             out["scl"] = scl
             continue
-        data, nd = read_on_grid(href, tile, Resampling.bilinear, _asset_nodata(item, key, None))
-        scale, offset = s2_scale_offset(item, key, profile)
-        refl = data.astype(np.float32) * np.float32(scale) + np.float32(offset)
+        data, nd = read_on_grid(href, tile, Resampling.bilinear, _asset_nodata(item, key, None),
+                                env)
+        rule = reflectance_scale_offset(item, key)
+        refl = data.astype(np.float32) * np.float32(rule.scale) + np.float32(rule.offset)
         if nd is not None:
             refl[data == nd] = np.nan
         out[band] = refl
     return out
 
 
+def check_s1_item(item: dict) -> None:
+    """Refuse a Sentinel-1 item that is not terrain-corrected backscatter.
+
+    Raises:
+        UnsupportedScene: A GRD/SLC item (digital numbers in radar geometry), naming the
+            item and the remedy.
+    """
+    kind = s1_product_kind(item)
+    if kind != "RTC":
+        raise UnsupportedScene(
+            f"Sentinel-1 item {item.get('id')} (collection {item.get('collection')}) is "
+            f"{kind}: amplitude numbers in radar geometry, not calibrated, terrain-flattened "
+            "backscatter. Use an RTC collection (profile planetary-computer: "
+            "sentinel-1-rtc) or a profile without Sentinel-1 (earth-search, cdse).")
+
+
 def _load_s1(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, np.ndarray]:
+    check_s1_item(item)
     out: dict[str, np.ndarray] = {}
     for band in S1_BANDS:
         key = profile.s1_assets[band]
         if key not in item["assets"]:
             raise KeyError(f"asset {key!r} ({band}) missing from item")
         data, nd = read_on_grid(item["assets"][key]["href"], tile, Resampling.bilinear,
-                                _asset_nodata(item, key, None))
+                                _asset_nodata(item, key, None), gdal_env(profile))
         lin = data.astype(np.float32)
         invalid = ~np.isfinite(lin) | (lin <= 0)
         if nd is not None:
@@ -189,3 +211,19 @@ def load_week(s2_items: list[dict], s1_items: list[dict], tile: TileSpec,
     ds = ds.rio.write_crs(tile.crs).rio.write_transform(tile.transform)
     ds.attrs.update(tile=tile.id)
     return ds, skipped
+
+
+def radar_status(profile: CatalogProfile, n_items: int, n_loaded: int) -> str:
+    """How a tile-week got its Sentinel-1 data, in words for metadata and map tags.
+
+    ``"loaded"`` when at least one scene was loaded; otherwise it says why there is none:
+    the profile offers no analysis-ready Sentinel-1, the catalog had no scene that week,
+    or every scene found was skipped.
+    """
+    if n_loaded > 0:
+        return "loaded"
+    if profile.s1_collection is None:
+        return f"none: profile {profile.name} has no analysis-ready Sentinel-1"
+    if n_items == 0:
+        return f"none: no {profile.s1_collection} scene this week"
+    return f"none: all {n_items} {profile.s1_collection} scenes were skipped"

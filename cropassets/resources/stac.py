@@ -22,7 +22,8 @@ class StacCatalog(ConfigurableResource):
 
     url: str = Field(default="", description="STAC API root URL; empty = serve local_stac_dir")
     local_stac_dir: str = Field(default="", description="demo world's stac/ folder")
-    profile: str = Field(default="demo", description="demo | earth-search | planetary-computer")
+    profile: str = Field(default="demo",
+                         description="demo | earth-search | planetary-computer | cdse")
     max_cloud_cover: float = Field(default=90.0, description="max eo:cloud_cover of S2, %")
     retries: int = 3
     backoff_s: float = 1.0
@@ -65,5 +66,7 @@ class StacCatalog(ConfigurableResource):
                       backoff_s=self.backoff_s, modifier=self._modifier())
         s2 = search_items(url, [profile.s2_collection], max_cloud_cover=self.max_cloud_cover,
                           **common)
-        s1 = search_items(url, [profile.s1_collection], **common)
+        # a profile without analysis-ready Sentinel-1 searches none (its s1_note says why)
+        s1 = (search_items(url, [profile.s1_collection], **common)
+              if profile.s1_collection else [])
         return s2, s1

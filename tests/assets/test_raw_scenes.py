@@ -78,6 +78,9 @@ def test_partition_through_dagster_lands_fields_in_place(instance):
     assert sorted(md["s2_scene_ids"].value) == expected_s2
     assert sorted(md["s1_scene_ids"].value) == expected_s1
     assert md["s2_scenes"].value == len(expected_s2) and md["bytes"].value > 0
+    assert md["radar"].value == ("loaded" if expected_s1 else
+                                 "none: no sentinel-1-rtc scene this week")
+    assert md["optical_only"].value is (not expected_s1)
     # recorded in the instance
     assert f"{tile.id}|{week}" in instance.get_materialized_partitions(raw_scenes.key)
 

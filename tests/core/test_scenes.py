@@ -6,9 +6,10 @@ import rasterio
 from affine import Affine
 from rasterio.warp import transform as warp_transform
 
-from cropassets.core.catalog_profiles import DEMO, PLANETARY_COMPUTER
+from cropassets.core.catalog_profiles import DEMO, EARTH_SEARCH
 from cropassets.core.grid import TileSpec
-from cropassets.core.scenes import load_week, s2_scale_offset
+from cropassets.core.scenes import load_week, radar_status
+from cropassets.core.stac_items import UnsupportedScene, reflectance_scale_offset
 
 TILE = TileSpec("T", "EPSG:32647", (620000.0, 1614880.0, 621280.0, 1616160.0), 10.0)  # 128 px
 # A point inside the tile (UTM 47N), where the fixture scenes put a bright 60 m square.
@@ -78,9 +79,20 @@ def test_reprojected_scene_lands_on_the_tile_grid(tmp_path, crs, res):
 
 def test_scale_offset_from_baseline_when_not_declared():
     item = {"properties": {"s2:processing_baseline": "05.10"}, "assets": {"B04": {}}}
-    assert s2_scale_offset(item, "B04", PLANETARY_COMPUTER) == (1e-4, -0.1)
+    got = reflectance_scale_offset(item, "B04")
+    assert (got.scale, got.offset) == (1e-4, -0.1)
     item["properties"]["s2:processing_baseline"] = "03.01"
-    assert s2_scale_offset(item, "B04", PLANETARY_COMPUTER) == (1e-4, 0.0)
+    assert reflectance_scale_offset(item, "B04").offset == 0.0
+
+
+def test_a_grd_scene_is_refused_not_skipped():
+    """Sentinel-1 GRD digital numbers would pass for backscatter: the week fails, naming
+    the item and the remedy, instead of quietly running on optical data."""
+    grd = {"id": "S1A_IW_GRDH_1SSH_X", "collection": "sentinel-1-grd",
+           "properties": {"datetime": "2024-05-08T11:00:00Z", "sar:product_type": "GRD"},
+           "assets": {"vv": {"href": "nowhere.tif"}, "vh": {"href": "nowhere.tif"}}}
+    with pytest.raises(UnsupportedScene, match="S1A_IW_GRDH_1SSH_X.*sentinel-1-rtc"):
+        load_week([], [grd], TILE, DEMO)
 
 
 def test_missing_or_corrupt_cog_skips_that_scene_only(tmp_path):
@@ -100,3 +112,11 @@ def test_empty_week_is_a_valid_empty_dataset():
     assert skipped == []
     assert ds.sizes["s2_time"] == 0 and ds.sizes["s1_time"] == 0
     assert ds["red"].shape == (0, 128, 128) and ds["vv"].shape == (0, 128, 128)
+
+
+def test_radar_status_says_why_a_week_has_no_radar():
+    assert radar_status(DEMO, 2, 2) == "loaded"
+    assert radar_status(DEMO, 0, 0) == "none: no sentinel-1-rtc scene this week"
+    assert radar_status(DEMO, 3, 0) == "none: all 3 sentinel-1-rtc scenes were skipped"
+    assert radar_status(EARTH_SEARCH, 0, 0) == (
+        "none: profile earth-search has no analysis-ready Sentinel-1")
