@@ -69,6 +69,20 @@ def _num(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
+def reference_label_file(labels: ReferenceLabels) -> Path:
+    """Labels of the first reference season that has them (the classes a model learns).
+
+    Raises:
+        FileNotFoundError: No reference season has labels, naming the folder.
+    """
+    for season in SEASONS:
+        if season.role == "reference" and (path := labels.find(season.id)) is not None:
+            return path
+    raise FileNotFoundError(
+        f"no reference season has labels in {labels.labels_dir} (expected "
+        f"{[s.id + '.geojson' for s in SEASONS if s.role == 'reference']})")
+
+
 def week_model_path(data_root: DataRoot, week: str) -> Path:
     """Where the model record of a calendar week lives."""
     return Path(data_root.root) / "week_model" / f"{week}.json"
@@ -214,10 +228,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         "predict_seconds": round(seconds, 2),
         "map": tiler_link(week.season.id, week.key, "crop"),
     }
-    try:
-        label_file = labels.path(week.season.id)
-    except FileNotFoundError:
-        label_file = None
+    label_file = labels.find(week.season.id)  # the current season usually has none
     if label_file is not None:
         fields = load_field_labels(label_file)
         acc = map_accuracy(cls, rasterize_fields(label_file, tile), fields.class_of_field)
@@ -293,8 +304,8 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     record = json.loads(record_path.read_text()) if record_path.exists() else None
     if record is not None:
         legend = class_legend(record["class_codes"], record["class_names"])
-    else:
-        names = load_field_labels(labels.path(week.season.id)).class_names
+    else:  # no model for this week yet: the classes of the reference labels
+        names = load_field_labels(reference_label_file(labels)).class_names
         legend = class_legend(sorted(names), [names[c] for c in sorted(names)])
     model = None if record is None else model_summary(record)
     reason = NO_MODEL_REASON if record is None else (

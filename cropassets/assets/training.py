@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from dagster import (
+    AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
@@ -106,11 +107,29 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
 
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
+    label_file = labels.find(week.season.id)
+    path = samples_path(data_root, week.key)
+    if label_file is None and week.season.role != "reference":
+        # the normal case for a current season: nothing to sample, nothing to evaluate
+        stale = path.exists()
+        path.unlink(missing_ok=True)  # samples of labels since removed would mislead
+        return MaterializeResult(metadata={
+            "season": week.season.id,
+            "role": week.season.role,
+            "week_of_season": week.index,
+            "samples": 0,
+            "labels": f"none for season {week.season.id} (current season: maps are made "
+                      "without them; with labels, accuracy metadata is added)",
+            "removed_stale_samples": stale,
+        }, check_results=[AssetCheckResult(
+            check_name="class_coverage", passed=True,
+            description=f"no labels for season {week.season.id}: nothing sampled")])
+    if label_file is None:
+        label_file = labels.path(week.season.id)  # raises: reference seasons need labels
     upto = [w.key for w in week.weeks_to_date()]
     paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
-    data = labelled_series(paths, TILES, labels.path(week.season.id), labels.per_field,
-                           labels.per_class, seed=0)
-    path = samples_path(data_root, week.key)
+    data = labelled_series(paths, TILES, label_file, labels.per_field, labels.per_class,
+                           seed=0)
     nbytes = save_npz_atomic(path, **data, role=np.array(week.season.role),
                              season=np.array(week.season.id))
     names = dict(zip(data["class_codes"].tolist(), data["class_names"].tolist(), strict=True))

@@ -224,3 +224,57 @@ def test_checks_and_ui_metadata_of_training_and_maps(trained):
         assert e.metadata["crop_files"].value == (len(TILES) if i >= 3 else 0)
         md = layers.asset_materializations_for_node("week_layers")[0].metadata
         assert ("map_crop" in md) is (i >= 3) and "map_sos" in md
+
+
+def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
+    """No labels for the current season: scalograms, week layers (weeks without a model
+    too) and crop maps all materialize; accuracy metadata is simply absent. With labels
+    (the module's fixture) the same assets add it."""
+    import shutil
+
+    from cropassets.resources.labels import ReferenceLabels
+    from cropassets.settings import load_settings
+
+    root, _, _, maps = trained
+    current = next(s for s in SEASONS if s.role == "current")
+    labels_dir = tmp_path / "labels"
+    shutil.copytree(load_settings().world_dir / "labels", labels_dir)
+    (labels_dir / f"{current.id}.geojson").unlink()
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    resources = build_resources() | {"data_root": DataRoot(root=str(data)),
+                                     "labels": ReferenceLabels(labels_dir=str(labels_dir))}
+    weeks = [w.isoformat() for w in current.week_starts()]
+    with DagsterInstance.ephemeral() as instance:
+        def go(assets, key):
+            r = materialize(ALL, selection=assets, partition_key=key, instance=instance,
+                            resources=resources)
+            assert r.success
+            return r
+
+        last = weeks[-1]
+        assert samples_path(DataRoot(root=str(data)), last).exists()  # from the fixture
+        md = go([scalograms], last).asset_materializations_for_node("scalograms")[0].metadata
+        assert md["samples"].value == 0 and "none for season" in md["labels"].value
+        assert md["removed_stale_samples"].value is True
+        assert not samples_path(DataRoot(root=str(data)), last).exists()
+        go([week_layers], weeks[0])  # week 1: no model, legend from the reference labels
+        manifest = json.loads((data / "week_layers" / f"{weeks[0]}.json").read_text())
+        assert manifest["layers"]["crop"] is False and "no model" in manifest["reason"]
+        tile = next(iter(TILES))
+        without = go([crop_map], f"{tile}|{last}").asset_materializations_for_node(
+            "crop_map")[0].metadata
+        assert "accuracy_vs_labels" not in without
+        with_labels = maps[("crop_map", tile, last)].asset_materializations_for_node(
+            "crop_map")[0].metadata
+        assert "accuracy_vs_labels" in with_labels
+        # a reference season without labels is an error naming the file expected
+        ref = next(s for s in SEASONS if s.role == "reference")
+        (labels_dir / f"{ref.id}.geojson").unlink()
+        r = materialize(ALL, selection=[scalograms], partition_key=ref.week_starts()[0]
+                        .isoformat(), instance=instance, resources=resources,
+                        raise_on_error=False)
+        assert not r.success
+        err = str(r.all_events[-1].event_specific_data) + "".join(
+            str(e.event_specific_data) for e in r.all_events if e.is_failure)
+        assert f"{ref.id}.geojson" in err and "reference seasons need labels" in err
