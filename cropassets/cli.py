@@ -1,4 +1,4 @@
-"""Command line: ``cropassets demo-world | serve-stac | materialize | backfill``."""
+"""Command line: ``cropassets demo-world | init-region | serve-stac | materialize | backfill``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,26 @@ def _cmd_demo_world(args: argparse.Namespace) -> int:
     from cropassets.world import cli as world_cli
 
     return world_cli.run(args) or 0
+
+
+def _cmd_init_region(args: argparse.Namespace) -> int:
+    from cropassets.core.region import RegionError, parse_season, tile_grid, write_region
+
+    try:
+        tiles = tile_grid(tuple(args.bbox), args.tile_size, args.resolution, args.max_tiles)
+        seasons = [parse_season(s) for s in args.season]
+        tiles_path, seasons_path = write_region(Path(args.out_dir), tiles, seasons,
+                                                force=args.force)
+    except RegionError as exc:
+        print(f"cropassets init-region: error: {exc}", file=sys.stderr)
+        return 2
+    side = args.tile_size / args.resolution
+    print(f"{len(tiles)} tiles of {side:g}x{side:g} px at {args.resolution:g} m in "
+          f"{tiles[0]['crs']} -> {tiles_path}")
+    print(f"{len(seasons)} season(s) -> {seasons_path}")
+    print(f"point the code location at them: CROPASSETS_TILES={tiles_path} "
+          f"CROPASSETS_SEASONS={seasons_path}")
+    return 0
 
 
 def _cmd_serve_stac(args: argparse.Namespace) -> int:
@@ -74,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     world_cli.add_arguments(world)
     world.set_defaults(func=_cmd_demo_world)
+
+    region = sub.add_parser(
+        "init-region", help="write the tile grid (UTM, 10 m) and seasons of a region",
+        description="Write tiles.json and seasons.json for a bounding box: square UTM "
+                    "tiles aligned on multiples of the tile size, kept where they meet the "
+                    "box. Existing files are kept unless --force (then copied to .bak).")
+    region.add_argument("--bbox", type=float, nargs=4, required=True,
+                        metavar=("W", "S", "E", "N"), help="degrees, EPSG:4326")
+    region.add_argument("--season", action="append", required=True,
+                        metavar="ID:START:WEEKS:ROLE",
+                        help="e.g. 2024:2024-04-01:30:reference (START a Monday); repeat")
+    region.add_argument("--tile-size", type=float, default=10240.0,
+                        help="tile side in metres (default 10240: 1024 px)")
+    region.add_argument("--resolution", type=float, default=10.0, help="metres (default 10)")
+    region.add_argument("--max-tiles", type=int, default=400)
+    region.add_argument("--out-dir", default="config", help="where to write (default config/)")
+    region.add_argument("--force", action="store_true", help="replace existing files")
+    region.set_defaults(func=_cmd_init_region)
 
     serve = sub.add_parser("serve-stac", help="serve a world's STAC catalog as a STAC API")
     serve.add_argument("--stac-dir", default="", help="catalog folder (default: world/stac)")
