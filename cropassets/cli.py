@@ -1,4 +1,7 @@
-"""Command line: ``cropassets demo-world | init-region | serve-stac | materialize | backfill``."""
+"""Command line of cropassets.
+
+``cropassets demo-world | init-region | import-labels | serve-stac | materialize | backfill``.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +37,41 @@ def _cmd_init_region(args: argparse.Namespace) -> int:
     print(f"{len(seasons)} season(s) -> {seasons_path}")
     print(f"point the code location at them: CROPASSETS_TILES={tiles_path} "
           f"CROPASSETS_SEASONS={seasons_path}")
+    return 0
+
+
+def _cmd_import_labels(args: argparse.Namespace) -> int:
+    from cropassets.core.grid import TileGridError, load_tiles
+    from cropassets.core.label_files import (
+        LabelFileError,
+        LabelSource,
+        import_labels,
+        load_class_map,
+    )
+    from cropassets.core.seasons import SeasonError, load_seasons
+
+    settings = load_settings()
+    try:
+        seasons = {s.id: s for s in load_seasons(settings.seasons_file)}
+        if args.season not in seasons:
+            raise SeasonError(f"season {args.season!r} is not in {settings.seasons_file} "
+                              f"(seasons: {sorted(seasons)})")
+        tiles = load_tiles(settings.tiles_file)
+        boxes = [t.bbox_wgs84() for t in tiles.values()]
+        region = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                  max(b[2] for b in boxes), max(b[3] for b in boxes))
+        source = LabelSource(Path(args.file), args.id_column, args.class_column,
+                             load_class_map(Path(args.class_map)) if args.class_map else None,
+                             args.layer)
+        out = Path(args.labels_dir or settings.labels) / f"{args.season}.geojson"
+        summary = import_labels(source, out, region_bbox_wgs84=region)
+    except (LabelFileError, SeasonError, TileGridError, ValueError) as exc:
+        print(f"cropassets import-labels: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{summary.n_features} parcels, {summary.n_classes} classes -> {summary.out_path} "
+          f"({summary.n_skipped} skipped, {summary.n_outside_region} outside the tiles)")
+    for name, count in sorted(summary.class_counts.items()):
+        print(f"  {name}: {count}")
     return 0
 
 
@@ -112,6 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     region.add_argument("--out-dir", default="config", help="where to write (default config/)")
     region.add_argument("--force", action="store_true", help="replace existing files")
     region.set_defaults(func=_cmd_init_region)
+
+    lab = sub.add_parser(
+        "import-labels", help="import a season's reference labels from a vector file",
+        description="Stream parcels with a crop class from any vector file GDAL reads "
+                    "(GeoPackage, Shapefile, GeoJSON, FlatGeobuf) or GeoParquet into "
+                    "<labels>/<season>.geojson (EPSG:4326; written atomically). Labels "
+                    "must meet the tile grid ($CROPASSETS_TILES).")
+    lab.add_argument("file", help="vector file of parcels (polygons)")
+    lab.add_argument("--season", required=True, help="season id of $CROPASSETS_SEASONS")
+    lab.add_argument("--id-column", required=True, help="column of parcel ids")
+    lab.add_argument("--class-column", required=True, help="column of crop classes")
+    lab.add_argument("--class-map", default="",
+                     help='JSON {"<raw value>": {"code": 1, "name": "maize"}, ...}')
+    lab.add_argument("--layer", default=None, help="layer of a multi-layer file")
+    lab.add_argument("--labels-dir", default="",
+                     help="output folder (default: $CROPASSETS_LABELS or the world's labels/)")
+    lab.set_defaults(func=_cmd_import_labels)
 
     serve = sub.add_parser("serve-stac", help="serve a world's STAC catalog as a STAC API")
     serve.add_argument("--stac-dir", default="", help="catalog folder (default: world/stac)")

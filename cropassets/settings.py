@@ -47,6 +47,12 @@ class Settings:
     tiler_url: str = "http://127.0.0.1:8080"
     dagster_url: str = "http://127.0.0.1:3000"
     train_max_steps: int | None = None
+    labels_dir: Path | None = None
+
+    @property
+    def labels(self) -> Path:
+        """Folder of the per-season label files (default: the demo world's labels/)."""
+        return self.labels_dir or self.world_dir / "labels"
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -65,6 +71,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         tiler_url=(env.get("CROPASSETS_TILER_URL") or "http://127.0.0.1:8080").rstrip("/"),
         dagster_url=(env.get("CROPASSETS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
         train_max_steps=_positive_int(env, "CROPASSETS_TRAIN_MAX_STEPS"),
+        labels_dir=(Path(env["CROPASSETS_LABELS"]).resolve()
+                    if env.get("CROPASSETS_LABELS") else None),
     )
 
 

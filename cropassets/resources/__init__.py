@@ -19,7 +19,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
                             profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover),
         "data_root": DataRoot(root=str(s.data_root)),
         "series_settings": SeriesSettings(),
-        "labels": ReferenceLabels(labels_dir=str(s.world_dir / "labels")),
+        "labels": ReferenceLabels(labels_dir=str(s.labels)),
         "torch_device": TorchDevice(train_max_steps=s.train_max_steps),
         "dask_cluster": DaskCluster(scheduler_address=s.dask_scheduler),
     }
