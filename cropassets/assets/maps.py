@@ -69,6 +69,17 @@ def _num(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _radar_status(data_root: DataRoot, tile_id: str, week_key: str) -> str | None:
+    """The ``radar`` status ``raw_scenes`` recorded for a tile-week (None: not recorded)."""
+    from cropassets.core.storage import open_zarr
+
+    path = data_root.partition_path("raw_scenes", tile_id, week_key)
+    try:
+        return open_zarr(path).attrs.get("radar")
+    except FileNotFoundError:
+        return None
+
+
 def reference_label_file(labels: ReferenceLabels) -> Path:
     """Labels of the first reference season that has them (the classes a model learns).
 
@@ -191,6 +202,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         load_record_model,
         map_accuracy,
         predict_tile,
+        radar_tags,
         write_crop_cog,
     )
 
@@ -214,8 +226,10 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     seconds = time.perf_counter() - t0
     legend = class_legend(record["class_codes"], record["class_names"])
     path = data_root.partition_path("crop_map", tile.id, week.key, ".tif")
+    radar = radar_tags({w.key: _radar_status(data_root, tile.id, w.key)
+                        for w in week.weeks_to_date()})
     write_crop_cog(path, cls, conf, tile.crs, tile.transform, legend,
-                   tags=crop_cog_tags(week, record, legend))
+                   tags=crop_cog_tags(week, record, legend) | radar)
     meta = {
         "path": MetadataValue.path(str(path)),
         "preliminary": record["preliminary"],
@@ -227,6 +241,8 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         "pixels_per_second": round(cls.size / seconds),
         "predict_seconds": round(seconds, 2),
         "map": tiler_link(week.season.id, week.key, "crop"),
+        "radar": radar["radar"],
+        "weeks_without_radar": MetadataValue.json(json.loads(radar["weeks_without_radar"])),
     }
     label_file = labels.find(week.season.id)  # the current season usually has none
     if label_file is not None:

@@ -157,6 +157,11 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
             assert manifest["model"]["kind"] == served["model"]
             assert float(tags["model_accuracy"]) == round(served["val_accuracy"], 4)
             assert tags["model_week"] == str(i) and tags["season"] == current.id
+            # which weeks behind the map had no radar, from raw_scenes' own records
+            assert tags["radar"] in ("all weeks", "no week") or tags["radar"].startswith(
+                "missing in ")
+            no_radar = json.loads(tags["weeks_without_radar"])
+            assert set(no_radar) <= {d.isoformat() for d in current.week_starts()[:i]}
             assert tags["last_observation_date"] == (w + timedelta(days=6)).isoformat()
             assert set(np.unique(cls).tolist()) <= {1, 2, 3, 4, 5, 6, 7, 255}
             md = run.asset_materializations_for_node("crop_map")[0].metadata

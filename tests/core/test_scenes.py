@@ -1,5 +1,7 @@
 """Loading scenes onto a tile grid: reprojection, resampling, scale/offset, skipping."""
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -120,3 +122,16 @@ def test_radar_status_says_why_a_week_has_no_radar():
     assert radar_status(DEMO, 3, 0) == "none: all 3 sentinel-1-rtc scenes were skipped"
     assert radar_status(EARTH_SEARCH, 0, 0) == (
         "none: profile earth-search has no analysis-ready Sentinel-1")
+
+
+def test_radar_tags_name_the_weeks_made_without_radar():
+    from cropassets.core.crop_map import radar_tags
+
+    on, off = "loaded", "none: no sentinel-1-rtc scene this week"
+    assert radar_tags({"2025-05-05": on, "2025-05-12": on}) == {
+        "radar": "all weeks", "weeks_without_radar": "[]"}
+    mixed = radar_tags({"2025-05-12": off, "2025-05-05": on, "2025-05-19": None})
+    assert mixed["radar"] == "missing in 1 of 2 weeks"
+    assert json.loads(mixed["weeks_without_radar"]) == ["2025-05-12"]
+    assert radar_tags({"2025-05-05": off})["radar"] == "no week"
+    assert radar_tags({"2025-05-05": None})["radar"] == "unknown"
