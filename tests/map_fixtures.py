@@ -79,9 +79,14 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
                  if week.index >= FIRST_MODEL_WEEK else None)
         if model and week.index == len(weeks):  # the last week names its model (the forest
             model |= {"kind": "random_forest", "title": "random forest"}  # won); others: legacy
+        # the last week's maps had no radar in their first week (a profile-less week)
+        radar = ({"summary": f"missing in 1 of {week.index} weeks",
+                  "weeks_without_radar": [weeks[0].key]} if week.index == len(weeks)
+                 else {"summary": "all weeks", "weeks_without_radar": []})
         write_week_layer(root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()},
                          legend, KNEE_WEEK, model,
-                         reason="" if model else "no model before week 3 of the season")
+                         reason="" if model else "no model before week 3 of the season",
+                         radar=radar)
         if model:
             mapped.append(week.key)
     # a field pixel well inside a field of the first tile

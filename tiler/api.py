@@ -127,7 +127,7 @@ def week_summary(m: dict[str, Any], base: str) -> dict[str, Any]:
         "model": m.get("model"), "model_accuracy": model.get("accuracy"),
         "model_kind": model.get("kind", "cnn2d") if model else None,
         "current_season_accuracy": model.get("current_season_accuracy"),
-        "reason": m.get("reason", ""), "bounds": m.get("bounds"),
+        "reason": m.get("reason", ""), "radar": m.get("radar"), "bounds": m.get("bounds"),
         "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),
         "sos_range": m.get("sos_range"), "published": m.get("published"),
         "tilejson": {layer: f"{base}/layers/{layer}/{week}/{TMS_ID}/tilejson.json"

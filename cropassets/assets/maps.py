@@ -38,7 +38,7 @@ from cropassets.assets._ui import (
 from cropassets.assets.series import SEASON_TO_DATE
 from cropassets.assets.training import checkpoint_path, read_knee_week
 from cropassets.core import quality
-from cropassets.core.layers import model_summary, write_week_layer
+from cropassets.core.layers import model_summary, radar_summary, write_week_layer
 from cropassets.core.legend import class_legend
 from cropassets.core.sampling import load_field_labels, rasterize_fields
 from cropassets.core.seasons import all_weeks, find_week
@@ -202,9 +202,9 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         load_record_model,
         map_accuracy,
         predict_tile,
-        radar_tags,
         write_crop_cog,
     )
+    from cropassets.core.scenes import radar_tags
 
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
@@ -326,9 +326,12 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     model = None if record is None else model_summary(record)
     reason = NO_MODEL_REASON if record is None else (
         "" if any(f["crop"] for f in files.values()) else "crop maps not materialized yet")
+    radar = radar_summary({t: {w.key: _radar_status(data_root, t, w.key)
+                               for w in week.weeks_to_date()} for t in TILES})
     manifest = write_week_layer(
         data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
-        record["knee_week"] if record else read_knee_week(data_root), model, reason=reason)
+        record["knee_week"] if record else read_knee_week(data_root), model, reason=reason,
+        radar=radar)
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
         description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (

@@ -175,30 +175,6 @@ def load_record_model(root: str | Path, record: Mapping[str, Any]) -> ServedMode
     return served
 
 
-def radar_tags(statuses: Mapping[str, str | None]) -> dict[str, str]:
-    """Tags saying which weeks behind a map had no Sentinel-1 data.
-
-    Args:
-        statuses: week key -> ``raw_scenes`` radar status of that week (``"loaded"`` or
-            ``"none: <why>"``; None where the partition predates the status).
-
-    Returns:
-        ``radar``: ``"all weeks"``, ``"no week"`` or ``"missing in n of m weeks"`` (over the
-        weeks with a status); ``weeks_without_radar``: JSON list of those week keys.
-    """
-    known = {w: st for w, st in statuses.items() if st is not None}
-    missing = sorted(w for w, st in known.items() if st != "loaded")
-    if not known:
-        summary = "unknown"
-    elif not missing:
-        summary = "all weeks"
-    elif len(missing) == len(known):
-        summary = "no week"
-    else:
-        summary = f"missing in {len(missing)} of {len(known)} weeks"
-    return {"radar": summary, "weeks_without_radar": json.dumps(missing)}
-
-
 def crop_cog_tags(week: SeasonWeek, record: Mapping[str, Any],
                   legend: Sequence[LegendEntry]) -> dict[str, Any]:
     """Tags that make a crop COG self-describing (docs/CONTRACTS.md), model kind included.

@@ -86,7 +86,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
                      tiles: Mapping[str, Mapping[str, Path | None]],
                      tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
                      knee_week: int | None, model: Mapping[str, Any] | None,
-                     reason: str = "") -> dict[str, Any]:
+                     reason: str = "", radar: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
     """Write the MosaicJSONs and the manifest of one week; returns the manifest.
 
     Args:
@@ -100,6 +101,9 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         model: Model summary of this week (:func:`model_summary`: ``week``, ``kind``,
             ``accuracy``, ``current_season_accuracy``...), None when no model exists yet.
         reason: Why the crop layer is missing, if it is.
+        radar: Which weeks behind the maps had no Sentinel-1 data: ``{"summary": "all
+            weeks" | "no week" | "missing in n of m weeks" | "unknown",
+            "weeks_without_radar": [week keys]}`` (:func:`radar_summary`); None: unknown.
     """
     root = Path(root).resolve()
     man_path = manifest_path(root, week.key)
@@ -142,6 +146,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         "layers": {"crop": "crop" in mosaics, "confidence": "crop" in mosaics,
                    "sos": "sos" in mosaics},
         "reason": reason if "crop" not in mosaics else "",
+        "radar": dict(radar) if radar else None,
         "tiles": tile_rows,
         "mosaics": mosaics,
         "bounds": bounds,
@@ -153,6 +158,34 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     }
     write_bytes_atomic(man_path, json.dumps(manifest, indent=1).encode())
     return manifest
+
+
+def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str, Any]:
+    """Radar behind a week's maps over all tiles.
+
+    A week counts as without radar when any tile had none that week.
+
+    Args:
+        statuses: tile id -> {week key -> ``raw_scenes`` radar status, or None where the
+            partition predates the status}.
+
+    Returns:
+        ``{"summary": ..., "weeks_without_radar": [...]}`` as the manifest's ``radar``.
+    """
+    from cropassets.core.scenes import radar_tags
+
+    per_week: dict[str, list[str]] = {}
+    for by_week in statuses.values():
+        for wk, st in by_week.items():
+            per_week.setdefault(wk, [])
+            if st is not None:
+                per_week[wk].append(st)
+    merged = {wk: (None if not sts else "loaded" if all(st == "loaded" for st in sts)
+                   else next(st for st in sts if st != "loaded"))
+              for wk, sts in per_week.items()}
+    tags = radar_tags(merged)
+    return {"summary": tags["radar"],
+            "weeks_without_radar": json.loads(tags["weeks_without_radar"])}
 
 
 def read_week_layer(root: str | Path, week: str) -> dict[str, Any]:

@@ -10,9 +10,10 @@ not terrain-corrected backscatter (RTC) are refused.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,3 +228,27 @@ def radar_status(profile: CatalogProfile, n_items: int, n_loaded: int) -> str:
     if n_items == 0:
         return f"none: no {profile.s1_collection} scene this week"
     return f"none: all {n_items} {profile.s1_collection} scenes were skipped"
+
+
+def radar_tags(statuses: Mapping[str, str | None]) -> dict[str, str]:
+    """Tags saying which weeks behind a map had no Sentinel-1 data.
+
+    Args:
+        statuses: week key -> ``raw_scenes`` radar status of that week (``"loaded"`` or
+            ``"none: <why>"``; None where the partition predates the status).
+
+    Returns:
+        ``radar``: ``"all weeks"``, ``"no week"`` or ``"missing in n of m weeks"`` (over the
+        weeks with a status); ``weeks_without_radar``: JSON list of those week keys.
+    """
+    known = {w: st for w, st in statuses.items() if st is not None}
+    missing = sorted(w for w, st in known.items() if st != "loaded")
+    if not known:
+        summary = "unknown"
+    elif not missing:
+        summary = "all weeks"
+    elif len(missing) == len(known):
+        summary = "no week"
+    else:
+        summary = f"missing in {len(missing)} of {len(known)} weeks"
+    return {"radar": summary, "weeks_without_radar": json.dumps(missing)}

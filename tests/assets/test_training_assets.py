@@ -170,6 +170,9 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
                 assert md["accuracy_vs_labels"].value > 0.5
             assert abs(sum(v["percent"] for v in md["class_areas"].value.values()) - 100) < 0.1
         assert manifest["layers"]["crop"] is (i >= 3)
+        assert manifest["radar"]["summary"] != "unknown"  # raw_scenes recorded every week
+        assert set(manifest["radar"]["weeks_without_radar"]) <= {
+            d.isoformat() for d in current.week_starts()[:i]}
         assert manifest["layers"]["sos"] is True
         if i < 3:
             assert "no model" in manifest["reason"]

@@ -102,3 +102,15 @@ def test_republish_replaces_manifest_whole(tmp_path):
     _publish(tmp_path, week)
     man = json.loads(manifest_path(tmp_path, week.key).read_text())
     assert man["layers"]["crop"] is True and man["reason"] == ""
+
+
+def test_radar_summary_over_tiles_counts_a_week_without_radar_on_any_tile():
+    from cropassets.core.layers import radar_summary
+
+    on, off = "loaded", "none: no sentinel-1-rtc scene this week"
+    got = radar_summary({"T00": {"w1": on, "w2": off, "w3": None},
+                         "T01": {"w1": off, "w2": on, "w3": None}})
+    assert got == {"summary": "no week", "weeks_without_radar": ["w1", "w2"]}
+    got = radar_summary({"T00": {"w1": on, "w2": on}, "T01": {"w1": on, "w2": off}})
+    assert got == {"summary": "missing in 1 of 2 weeks", "weeks_without_radar": ["w2"]}
+    assert radar_summary({"T00": {"w1": None}})["summary"] == "unknown"

@@ -125,7 +125,7 @@ def test_radar_status_says_why_a_week_has_no_radar():
 
 
 def test_radar_tags_name_the_weeks_made_without_radar():
-    from cropassets.core.crop_map import radar_tags
+    from cropassets.core.scenes import radar_tags
 
     on, off = "loaded", "none: no sentinel-1-rtc scene this week"
     assert radar_tags({"2025-05-05": on, "2025-05-12": on}) == {

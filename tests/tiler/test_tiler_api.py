@@ -59,6 +59,10 @@ def test_weeks_lists_the_season_with_availability_and_knee(weeks, published, til
     assert [w["week"] for w in rows] == published.weeks
     assert [w["week_of_season"] for w in rows] == [1, 2, 3, 4, 5, 6]
     assert weeks["knee_week"] == 4 and season["knee_week"] == 4
+    # the manifests' radar record reaches the page (the last week: one week without)
+    assert rows[-1]["radar"] == {"summary": "missing in 1 of 6 weeks",
+                                 "weeks_without_radar": [published.weeks[0]]}
+    assert all(w["radar"]["summary"] == "all weeks" for w in rows[:-1])
     for w in rows[:2]:
         assert w["available"] is False and "week 3" in w["reason"]
         assert w["layers"] == {"crop": False, "confidence": False, "sos": True}

@@ -180,6 +180,7 @@ def test_week_slider_steps_weeks(site):
     assert state["week"] == site.maps.weeks[2] and state["available"] and state["layerShown"]
     assert site.page.locator("#week-label").inner_text() == f"week 3 ({site.maps.weeks[2]})"
     assert site.page.locator("#week-badge").inner_text() == "preliminary"
+    assert "without radar" not in site.page.locator("#week-state").inner_text()
     counts = _colour_counts(_rgb(site.map_png()), site.classes)
     assert sum(n >= MIN_PIXELS for n in counts.values()) >= 2, counts
     site.save("web_map_week3.png")
@@ -190,7 +191,10 @@ def test_week_slider_steps_weeks(site):
     assert state["modelKind"] == "random_forest"
     assert site.page.locator("#week-label").inner_text() == (
         f"week {len(site.maps.weeks)} · random forest ({site.maps.weeks[-1]})")
-    assert "Model (random forest) accuracy 90 %" in site.page.locator("#week-state").inner_text()
+    state_text = site.page.locator("#week-state").inner_text()
+    assert "Model (random forest) accuracy 90 %" in state_text
+    # the last week's manifest says one week behind it had no radar: the page says so
+    assert "Made without radar in 1 week (missing in 1 of" in state_text
 
 
 def test_fast_slider_steps_end_on_the_last_week(site):

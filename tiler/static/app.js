@@ -62,6 +62,8 @@ function normWeek(w, season) {
     kneeWeek,
     reason: w.reason || "",
     model: w.model || null,
+    // which weeks behind the maps had no Sentinel-1 (manifest "radar"; null: not recorded)
+    radar: w.radar || null,
     // only a manifest that names its model (older ones were all CNN2D maps) labels the week
     modelKind: (w.model && w.model.kind) || null,
     layers,
@@ -218,6 +220,15 @@ function fillWeekSlider() {
   slider.disabled = n < 2;
 }
 
+/** " Made without radar ..." when weeks behind the map had no Sentinel-1 ("" otherwise). */
+function radarNote(w) {
+  const r = w && w.radar;
+  if (!r || r.summary === "all weeks" || r.summary === "unknown") return "";
+  if (r.summary === "no week") return " Made without radar (Sentinel-2 only).";
+  const n = (r.weeks_without_radar || []).length;
+  return ` Made without radar in ${n} week${n === 1 ? "" : "s"} (${r.summary}).`;
+}
+
 /** Name of the model that made the week's crop map ("" when the manifest does not say). */
 function modelTitle(w) {
   if (!w || !w.available || !w.modelKind) return "";
@@ -248,16 +259,17 @@ function updateWeekInfo() {
       ? ` Model${model ? ` (${model})` : ""} accuracy ${Math.round(w.model.accuracy * 100)} %` : "";
     const cur = w.model && w.model.current_season_accuracy != null
       ? ` (current season ${Math.round(w.model.current_season_accuracy * 100)} %)` : "";
+    const radar = radarNote(w);
     if (w.preliminary) {
       badge.textContent = "preliminary";
       badge.dataset.kind = "preliminary";
       info.textContent = `Preliminary: week ${w.index} is before the knee week`
         + `${w.kneeWeek != null ? ` (${w.kneeWeek})` : ""}; the map still improves as the season goes on.`
-        + (acc ? `${acc}${cur}.` : "");
+        + (acc ? `${acc}${cur}.` : "") + radar;
     } else {
       badge.textContent = "";
       badge.dataset.kind = "final";
-      info.textContent = acc ? `${acc.trim()}${cur}.` : "";
+      info.textContent = (acc ? `${acc.trim()}${cur}.` : "") + radar;
     }
   }
   if (w.lastObservation) info.append(el("br"), `Observations up to ${w.lastObservation}.`);
