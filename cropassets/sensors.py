@@ -5,7 +5,12 @@ not materialized is requested once it is over and the catalog holds a scene of i
 request is a Dagster asset backfill over that week for every tile (raw_scenes -> ... ->
 crop_map, and week_model / week_layers), so the backfill daemon runs the chain in
 dependency order across the tile x week and week partitions, and the backfill shows in the
-UI. One week at a time: while a backfill of this sensor is in flight, ticks skip.
+UI. One week at a time: while a backfill of this sensor is in flight, ticks skip. When no
+new week is due, the most recent published weeks (``CROPASSETS_SENSOR_LOOKBACK``, 4) are
+checked at most hourly (``CROPASSETS_SENSOR_REFRESH`` s): a week ingested with skipped
+scenes, or whose catalog now lists more scenes than were ingested (late arrivals), is
+ingested again with the later weeks' series, maps and layers that read it (at most twice
+per week).
 """
 
 import json
@@ -24,7 +29,7 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 
-from cropassets.core.season_progress import next_week
+from cropassets.core.season_progress import Ingested, next_week, stale_weeks
 from cropassets.core.seasons import SeasonWeek, all_weeks
 from cropassets.partitions import MIN_WEEKS, SEASONS, TILES
 from cropassets.resources.stac import StacCatalog
@@ -36,6 +41,14 @@ TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "season_series", "sos_map")
 IN_FLIGHT = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
 INTERVAL_S = int(os.environ.get("CROPASSETS_SENSOR_INTERVAL", "120"))
 """Seconds between ticks (CROPASSETS_SENSOR_INTERVAL)."""
+LOOKBACK_WEEKS = int(os.environ.get("CROPASSETS_SENSOR_LOOKBACK", "4"))
+"""Recent published weeks checked for skipped scenes and late arrivals."""
+REFRESH_S = int(os.environ.get("CROPASSETS_SENSOR_REFRESH", "3600"))
+"""Seconds between two late-arrival checks (each searches the catalog per tile and week)."""
+MAX_REFRESHES = 2
+"""Times one week is ingested again before the sensor leaves it to a person."""
+REFRESH_CHAIN = ("season_series", "sos_map", "crop_map")
+"""Tile x week assets of later weeks that read a refreshed week's cube."""
 DEFAULT_STATUS = (DefaultSensorStatus.STOPPED
                   if os.environ.get("CROPASSETS_SENSOR", "on").lower() in ("off", "0", "false")
                   else DefaultSensorStatus.RUNNING)
@@ -50,6 +63,42 @@ def week_asset_partitions(week: SeasonWeek) -> set[AssetKeyPartitionKey]:
            for t in TILES}
     out |= {AssetKeyPartitionKey(AssetKey(a), week.key) for a in week_assets}
     return out
+
+
+def refresh_partitions(week: SeasonWeek, later: list[SeasonWeek]) -> set[AssetKeyPartitionKey]:
+    """A published week ingested again, and what of its later published weeks reads it."""
+    out = week_asset_partitions(week)
+    for w in later:
+        out |= {AssetKeyPartitionKey(AssetKey(a), f"{t}|{w.key}") for t in TILES
+                for a in REFRESH_CHAIN if a != "crop_map" or w.index >= MIN_WEEKS}
+        out.add(AssetKeyPartitionKey(AssetKey("week_layers"), w.key))
+    return out
+
+
+def _ingested(instance, weeks: list[SeasonWeek]) -> dict[str, dict[str, Ingested]]:
+    """Latest raw_scenes record of each tile-week: scenes loaded and skipped."""
+    from dagster import AssetRecordsFilter
+
+    keys = [f"{t}|{w.key}" for w in weeks for t in TILES]
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("raw_scenes"), asset_partitions=keys),
+        limit=4 * len(keys) + 10).records  # newest first
+    out: dict[str, dict[str, Ingested]] = {}
+    for rec in records:
+        mat = rec.asset_materialization
+        tile, week = str(mat.partition).split("|")
+        if tile in out.get(week, {}):
+            continue
+        md = mat.metadata
+        loaded = sum(int(md[k].value) for k in ("s2_scenes", "s1_scenes") if k in md)
+        skipped = len(md["skipped_scenes"].value) if "skipped_scenes" in md else 0
+        out.setdefault(week, {})[tile] = Ingested(loaded, skipped)
+    return out
+
+
+def _catalog_scenes(stac: StacCatalog, week: SeasonWeek) -> dict[str, int]:
+    return {t.id: sum(len(items) for items in stac.search_week(t, week))
+            for t in TILES.values()}
 
 
 def _has_scenes(stac: StacCatalog, week: SeasonWeek) -> bool:
@@ -79,17 +128,53 @@ def new_week_sensor(context: SensorEvaluationContext, stac: StacCatalog):
     today = datetime.now(UTC).date()
     reasons = []
     for season in (s for s in SEASONS if s.role == "current"):
-        step = next_week(all_weeks([season]), published, lambda w: _has_scenes(stac, w), today)
+        weeks = all_weeks([season])
+        step = next_week(weeks, published, lambda w: _has_scenes(stac, w), today)
         if step.week is None:
             reasons.append(f"season {season.id}: {step.reason}")
+            refresh = _refresh_request(context, stac, weeks, published, cursor, today)
+            if refresh is not None:
+                return refresh
             continue
         week = step.week
         if cursor.get("requested") == week.key and cursor.get("attempts", 0) >= 2:
             return SkipReason(f"week {week.key} was requested twice without being published; "
                               "see its backfills in the UI and re-launch it from there")
         attempts = cursor.get("attempts", 0) + 1 if cursor.get("requested") == week.key else 1
-        context.update_cursor(json.dumps({"requested": week.key, "attempts": attempts}))
+        context.update_cursor(json.dumps(cursor | {"requested": week.key, "attempts": attempts}))
         subset = AssetGraphSubset.from_asset_partition_set(
             week_asset_partitions(week), context.repository_def.asset_graph)
         return RunRequest.for_asset_graph_subset(subset, tags={WEEK_TAG: week.key})
     return SkipReason("; ".join(reasons) or "no current season is configured")
+
+
+def _refresh_request(context: SensorEvaluationContext, stac: StacCatalog,
+                     weeks: list[SeasonWeek], published: set[str], cursor: dict,
+                     today) -> RunRequest | None:
+    """A backfill re-ingesting the oldest stale recent week (and what reads it), if any.
+
+    Checked at most every ``REFRESH_S`` seconds; a week is refreshed at most
+    ``MAX_REFRESHES`` times (a scene that keeps failing is then left to a person).
+    """
+    now = datetime.now(UTC).timestamp()
+    if now - float(cursor.get("refresh_checked", 0)) < REFRESH_S:
+        return None
+    cursor["refresh_checked"] = now
+    done = cursor.setdefault("refreshed", {})
+    recent = [w for w in weeks if w.key in published and w.end <= today][-LOOKBACK_WEEKS:]
+    stale = [(w, why) for w, why in stale_weeks(
+        weeks, published, _ingested(context.instance, recent),
+        lambda w: _catalog_scenes(stac, w), today, LOOKBACK_WEEKS)
+        if done.get(w.key, 0) < MAX_REFRESHES]
+    context.update_cursor(json.dumps(cursor))
+    if not stale:
+        return None
+    week, why = stale[0]
+    done[week.key] = done.get(week.key, 0) + 1
+    context.update_cursor(json.dumps(cursor))
+    context.log.info(f"refreshing {why}")
+    later = [w for w in weeks if w.key in published and w.index > week.index]
+    subset = AssetGraphSubset.from_asset_partition_set(
+        refresh_partitions(week, later), context.repository_def.asset_graph)
+    return RunRequest.for_asset_graph_subset(subset, tags={WEEK_TAG: week.key,
+                                                           "cropassets/refresh": why[:200]})

@@ -9,12 +9,17 @@ import pytest
 from catalog_edit import publish_withheld, withhold_week
 from dagster import AssetKey, DagsterInstance, SkipReason, build_sensor_context
 
-from cropassets.core.season_progress import next_week
+from cropassets.core.season_progress import Ingested, next_week, stale_weeks
 from cropassets.core.seasons import Season, all_weeks
 from cropassets.definitions import defs
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources.stac import StacCatalog
-from cropassets.sensors import WEEK_TAG, new_week_sensor, week_asset_partitions
+from cropassets.sensors import (
+    WEEK_TAG,
+    new_week_sensor,
+    refresh_partitions,
+    week_asset_partitions,
+)
 
 SEASON = Season("2025", date(2025, 5, 5), 6, "current")
 WEEKS = all_weeks([SEASON])
@@ -77,3 +82,68 @@ def test_sensor_requests_first_week_then_waits_for_scenes(catalog):
             and set(subset.get_partitions_subset(AssetKey("season_series"))
                     .get_partition_keys()) == {f"{t}|{first.key}" for t in TILES}
         assert AssetKey("crop_map") not in subset.asset_keys
+
+
+def test_stale_weeks_incomplete_or_late_within_the_lookback():
+    later = date(2026, 1, 1)
+    published = {w.key for w in WEEKS}
+    full = {w.key: {"T00": Ingested(3, 0), "T01": Ingested(2, 0)} for w in WEEKS}
+
+    def catalog(counts):
+        return lambda w: counts.get(w.key, {"T00": 3, "T01": 2})
+
+    assert stale_weeks(WEEKS, published, full, catalog({}), later) == []
+    skipped = {**full, WEEKS[4].key: {"T00": Ingested(2, 1), "T01": Ingested(2, 0)}}
+    [(week, why)] = stale_weeks(WEEKS, published, skipped, catalog({}), later)
+    assert week == WEEKS[4] and "incomplete" in why and "T00" in why
+    late = catalog({WEEKS[3].key: {"T00": 3, "T01": 4}})
+    [(week, why)] = stale_weeks(WEEKS, published, full, late, later)
+    assert week == WEEKS[3] and "arrived after" in why and "T01" in why
+    # outside the look-back (the 2 most recent published weeks): left alone
+    assert stale_weeks(WEEKS, published, full, late, later, lookback=2) == []
+    # unpublished weeks are the new-week rule's business, not this one's
+    assert stale_weeks(WEEKS, published - {WEEKS[3].key}, full, late, later) == []
+
+
+def test_sensor_refreshes_a_published_week_whose_catalog_gained_scenes(catalog):
+    """Every week published; the catalog now lists one more scene of the last week than
+    raw_scenes loaded on one tile: the sensor re-ingests that week (nothing later to redo)."""
+    from dagster import AssetMaterialization
+
+    current = next(s for s in SEASONS if s.role == "current")
+    weeks = all_weeks([current])
+    stac = StacCatalog(local_stac_dir=str(catalog))
+    with DagsterInstance.ephemeral() as instance:
+        for w in weeks:
+            instance.report_runless_asset_event(AssetMaterialization(
+                asset_key="week_layers", partition=w.key))
+            for i, tile in enumerate(TILES.values()):
+                s2, s1 = stac.search_week(tile, w)
+                late = w == weeks[-1] and i == 0 and len(s2) > 0
+                instance.report_runless_asset_event(AssetMaterialization(
+                    asset_key="raw_scenes", partition=f"{tile.id}|{w.key}",
+                    metadata={"s2_scenes": len(s2) - int(late), "s1_scenes": len(s1),
+                              "skipped_scenes": []}))
+        ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                   resources={"stac": stac})
+        tick = new_week_sensor.evaluate_tick(ctx)
+        assert len(tick.run_requests) == 1
+        request = tick.run_requests[0]
+        assert request.tags[WEEK_TAG] == weeks[-1].key
+        assert "arrived after it was published" in request.tags["cropassets/refresh"]
+        subset = request.asset_graph_subset
+        assert set(subset.get_partitions_subset(AssetKey("raw_scenes")).get_partition_keys()) \
+            == {f"{t}|{weeks[-1].key}" for t in TILES}
+        # the check runs at most hourly: the next tick asks for nothing more
+        ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                   resources={"stac": stac}, cursor=tick.cursor)
+        assert not new_week_sensor.evaluate_tick(ctx).run_requests
+
+
+def test_refresh_partitions_redo_what_later_weeks_read():
+    parts = {(k.asset_key.to_user_string(), k.partition_key)
+             for k in refresh_partitions(WEEKS[1], [WEEKS[2], WEEKS[3]])}
+    assert ("raw_scenes", f"T00|{WEEKS[1].key}") in parts
+    assert ("raw_scenes", f"T00|{WEEKS[2].key}") not in parts  # later cubes stay
+    assert {("season_series", f"T00|{WEEKS[3].key}"), ("crop_map", f"T00|{WEEKS[2].key}"),
+            ("week_layers", WEEKS[3].key)} <= parts

@@ -77,7 +77,7 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
     if radar != "loaded":
         context.log.warning(f"{tile.id} {week.key}: made without radar ({radar})")
     ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.index,
-                    radar=radar)
+                    radar=radar, skipped_scenes=len(skipped))
     path = data_root.partition_path("raw_scenes", tile.id, week.key)
     nbytes = write_zarr_atomic(ds, path, raw_scenes_encoding(ds))
     n_s2, n_s1 = ds.sizes["s2_time"], ds.sizes["s1_time"]
@@ -100,6 +100,7 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
         "empty": n_s2 + n_s1 == 0,
         "radar": radar,
         "optical_only": radar != "loaded",
+        "complete": not skipped,  # False: a scene failed to load (the sensor retries the week)
         "s2_cloud_shadow_fraction": cloud_frac,
         "s2_scene_ids": MetadataValue.json([str(v) for v in ds["s2_id"].values]),
         "s1_scene_ids": MetadataValue.json([str(v) for v in ds["s1_id"].values]),

@@ -69,15 +69,20 @@ def _num(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _radar_status(data_root: DataRoot, tile_id: str, week_key: str) -> str | None:
-    """The ``radar`` status ``raw_scenes`` recorded for a tile-week (None: not recorded)."""
+def _ingest_attrs(data_root: DataRoot, tile_id: str, week_key: str) -> dict[str, Any]:
+    """What ``raw_scenes`` recorded for a tile-week (radar status, skipped scenes)."""
     from cropassets.core.storage import open_zarr
 
     path = data_root.partition_path("raw_scenes", tile_id, week_key)
     try:
-        return open_zarr(path).attrs.get("radar")
+        return dict(open_zarr(path).attrs)
     except FileNotFoundError:
-        return None
+        return {}
+
+
+def _radar_status(data_root: DataRoot, tile_id: str, week_key: str) -> str | None:
+    """The ``radar`` status ``raw_scenes`` recorded for a tile-week (None: not recorded)."""
+    return _ingest_attrs(data_root, tile_id, week_key).get("radar")
 
 
 def reference_label_file(labels: ReferenceLabels) -> Path:
@@ -331,7 +336,9 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     manifest = write_week_layer(
         data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
         record["knee_week"] if record else read_knee_week(data_root), model, reason=reason,
-        radar=radar)
+        radar=radar, incomplete_weeks=sorted(
+            w.key for w in week.weeks_to_date() for t in TILES
+            if _ingest_attrs(data_root, t, w.key).get("skipped_scenes", 0) > 0))
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
         description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (

@@ -86,8 +86,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
                      tiles: Mapping[str, Mapping[str, Path | None]],
                      tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
                      knee_week: int | None, model: Mapping[str, Any] | None,
-                     reason: str = "", radar: Mapping[str, Any] | None = None
-                     ) -> dict[str, Any]:
+                     reason: str = "", radar: Mapping[str, Any] | None = None,
+                     incomplete_weeks: Sequence[str] = ()) -> dict[str, Any]:
     """Write the MosaicJSONs and the manifest of one week; returns the manifest.
 
     Args:
@@ -104,6 +104,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         radar: Which weeks behind the maps had no Sentinel-1 data: ``{"summary": "all
             weeks" | "no week" | "missing in n of m weeks" | "unknown",
             "weeks_without_radar": [week keys]}`` (:func:`radar_summary`); None: unknown.
+        incomplete_weeks: Weeks behind the maps whose ingestion skipped a scene on some tile
+            (the new-week sensor ingests them again).
     """
     root = Path(root).resolve()
     man_path = manifest_path(root, week.key)
@@ -147,6 +149,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
                    "sos": "sos" in mosaics},
         "reason": reason if "crop" not in mosaics else "",
         "radar": dict(radar) if radar else None,
+        "incomplete_weeks": sorted(set(incomplete_weeks)),
         "tiles": tile_rows,
         "mosaics": mosaics,
         "bounds": bounds,
