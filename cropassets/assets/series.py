@@ -81,6 +81,11 @@ def weekly_cube(context: AssetExecutionContext, data_root: DataRoot,
         key, data_root, series_settings, dask_cluster))
 
 
+def _radar_note(status: str | None) -> str:
+    """``raw_scenes``' radar status as a check note ("" when radar was loaded)."""
+    return "" if status in (None, "loaded") else f"radar {status}"
+
+
 def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettings,
                  dask_cluster: DaskCluster) -> MaterializeResult:
     """Composite one tile x week of raw scenes."""
@@ -100,7 +105,8 @@ def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettin
         check_result("clear_observation_share", quality.cube_clear_share(n_obs_s2),
                      AssetCheckSeverity.WARN),
         check_result("value_ranges", quality.feature_ranges(
-            feats, [str(f) for f in cube["feature"].values])),
+            feats, [str(f) for f in cube["feature"].values],
+            absent_reason=_radar_note(raw.attrs.get("radar")))),
     ]
     return MaterializeResult(check_results=checks, metadata={
         "path": MetadataValue.path(str(path)),
@@ -109,6 +115,7 @@ def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettin
         "mean_s2_obs": float(n_obs_s2.mean()),
         "s2_scenes": int(raw.sizes["s2_time"]),
         "s1_scenes": int(raw.sizes["s1_time"]),
+        "radar": str(raw.attrs.get("radar", "not recorded")),
         "bytes": nbytes,
         "dask": MetadataValue.json(dask_cluster.describe()),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -167,8 +167,8 @@ def cube_clear_share(n_obs_s2: np.ndarray, min_share: float = MIN_CLEAR_SHARE
 
 
 def feature_ranges(features: np.ndarray, names: Sequence[str],
-                   ranges: Mapping[str, tuple[float, float]] = FEATURE_RANGES
-                   ) -> QualityResult:
+                   ranges: Mapping[str, tuple[float, float]] = FEATURE_RANGES,
+                   absent_reason: str = "") -> QualityResult:
     """Every finite value of each feature lies in its plausible range; no infinities.
 
     NaN (no observation) is allowed. Features without a range are reported as unchecked.
@@ -178,10 +178,13 @@ def feature_ranges(features: np.ndarray, names: Sequence[str],
             unitless, backscatter in dB.
         names: Feature names along the first axis.
         ranges: Name -> (low, high), inclusive.
+        absent_reason: Why features may have no value at all (e.g. the week's radar
+            status), added to the summary when some have none.
 
     Returns:
         Per feature: finite count, min, max, values out of range (count and share of the
-        non-NaN values; an infinity counts as out of range).
+        non-NaN values; an infinity counts as out of range); the features without any
+        value are named in the summary and ``empty_features``.
     """
     per: dict[str, dict[str, Any]] = {}
     bad_total, unchecked = 0, []
@@ -201,10 +204,15 @@ def feature_ranges(features: np.ndarray, names: Sequence[str],
             "min": float(fv.min()) if n_fin else None, "max": float(fv.max()) if n_fin else None,
             "out_of_range": out, "out_of_range_share": _share(out, n_fin + n_inf) if out else 0.0}
     worst = [n for n, p in per.items() if p["out_of_range"]]
+    empty = [n for n, p in per.items() if p["finite"] == 0]
     summary = (f"values out of range in {worst}" if worst else
                "every finite value within its range")
+    if empty:  # e.g. vv/vh of a week without radar: passes, but says so
+        summary += f"; no value at all of {empty}" + (f" ({absent_reason})" if absent_reason
+                                                      else "")
     return QualityResult(not worst, summary, {"features": per, "out_of_range": bad_total,
-                                              "unchecked_features": unchecked})
+                                              "unchecked_features": unchecked,
+                                              "empty_features": empty})
 
 
 def observed_mask(raw: xr.DataArray, n_obs: xr.DataArray | None = None,

@@ -306,3 +306,13 @@ def test_new_plots_are_small_pngs():
     cm = rng.integers(0, 20, (7, 7))
     png = confusion_png({"validation": cm, "current season": cm * 0}, list("abcdefg"))
     assert png[:4] == b"\x89PNG" and len(png) < 60_000
+
+
+def test_feature_ranges_say_which_features_have_no_value_and_why():
+    f = np.stack([np.full((4, 4), 0.5, np.float32), np.full((4, 4), np.nan, np.float32)])
+    r = quality.feature_ranges(f, ["ndvi", "vh"],
+                               absent_reason="radar none: no sentinel-1-rtc scene this week")
+    assert r.passed and r.metadata["empty_features"] == ["vh"]
+    assert r.summary.endswith("no value at all of ['vh'] (radar none: no sentinel-1-rtc "
+                              "scene this week)")
+    assert "no value" not in quality.feature_ranges(f[:1], ["ndvi"]).summary

@@ -114,7 +114,7 @@ def replay(tmp_path_factory):
     done = subprocess.run([str(cli), "materialize", "raw_scenes", "weekly_cube", "--weeks",
                            "2024"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return root / "data", items, first
+    return root / "data", items, first, home
 
 
 def _week_key(ts: pd.Timestamp) -> str:
@@ -123,7 +123,7 @@ def _week_key(ts: pd.Timestamp) -> str:
 
 
 def test_reflectance_by_the_items_rule_and_no_radar_said(replay):
-    data, items, _ = replay
+    data, items, _, home = replay
     from rasterio.warp import transform_bounds
     from shapely.geometry import box, shape
 
@@ -136,11 +136,22 @@ def test_reflectance_by_the_items_rule_and_no_radar_said(replay):
             by_week.setdefault(_week_key(pd.Timestamp(it["properties"]["datetime"])),
                                []).append(it["id"])
     assert len(by_week) == 5 and sum(map(len, by_week.values())) == 9
+    # the weekly cubes' value-range check names the empty radar features and why
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        evaluation = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey("weekly_cube"), "value_ranges"), limit=1)[0].evaluation
+        assert evaluation.passed
+        assert "no value at all of ['vv', 'vh', 'vh_vv'] (radar none: profile earth-search" \
+            in evaluation.description
     for week, ids in by_week.items():
         raw = open_zarr(data / "raw_scenes" / "R00" / f"{week}.zarr")
         assert sorted(str(v) for v in raw["s2_id"].values) == sorted(ids)
         assert raw.attrs["radar"] == "none: profile earth-search has no analysis-ready Sentinel-1"
         assert raw.sizes["s1_time"] == 0
+        cube = open_zarr(data / "weekly_cube" / "R00" / f"{week}.zarr")
+        assert np.isnan(cube["features"].sel(feature="vh").values).all()
         for band, expected in REFLECTANCE.items():
             values = raw[band].values
             assert np.isfinite(values).all(), band  # the nodata strip lies outside the tile
@@ -149,7 +160,7 @@ def test_reflectance_by_the_items_rule_and_no_radar_said(replay):
 
 
 def test_scl_clouds_are_masked_in_the_weekly_cube(replay):
-    data, _, first = replay
+    data, _, first, _ = replay
     cube = open_zarr(data / "weekly_cube" / "R00" / f"{_week_key(first)}.zarr")
     ndvi = cube["features"].sel(feature="ndvi").values
     n_obs = cube["n_obs"].sel(sensor="s2").values
