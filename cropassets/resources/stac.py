@@ -12,6 +12,9 @@ from cropassets.core.grid import TileSpec
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.stac_search import search_items
 
+PC_BLOB_HOST = ".blob.core.windows.net"
+"""Host suffix of Planetary Computer's asset storage (hrefs there need a SAS token)."""
+
 
 class StacCatalog(ConfigurableResource):
     """A STAC API searched with pystac-client.
@@ -43,14 +46,27 @@ class StacCatalog(ConfigurableResource):
         return shared_local_server(Path(self.local_stac_dir))
 
     def _modifier(self):
+        """Signs Planetary Computer asset hrefs (profile ``sign_urls``) as items arrive.
+
+        Only hrefs on Planetary Computer's blob storage need a token; an item without any
+        (a local replay, a mirror) passes unchanged, so the ``planetary-computer`` package
+        is needed only where something must be signed.
+        """
         if not self.catalog_profile().sign_urls:
             return None
-        try:
-            import planetary_computer
-        except ImportError as exc:  # optional extra
-            raise ImportError("profile planetary-computer signs asset URLs: install "
-                              "cropassets[planetary-computer]") from exc
-        return planetary_computer.sign_inplace
+
+        def sign(item):
+            if not any(PC_BLOB_HOST in (a.href or "") for a in item.assets.values()):
+                return item
+            try:
+                import planetary_computer
+            except ImportError as exc:  # optional extra
+                raise ImportError(
+                    f"item {item.id}: profile planetary-computer signs asset URLs; install "
+                    "cropassets[planetary-computer]") from exc
+            return planetary_computer.sign(item)
+
+        return sign
 
     def search_week(self, tile: TileSpec, week: SeasonWeek) -> tuple[list[dict], list[dict]]:
         """Sentinel-2 and Sentinel-1 items acquired in ``week`` that intersect ``tile``.

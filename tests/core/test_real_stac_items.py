@@ -220,3 +220,23 @@ def test_a_declared_scale_without_offset_takes_the_baseline_offset():
     got = reflectance_scale_offset(item, "red")
     assert (got.scale, got.offset) == (pytest.approx(1e-4), pytest.approx(-0.1))
     assert got.rule == "processing baseline 05.10"
+
+
+def test_planetary_computer_hrefs_are_signed_local_ones_pass_unchanged():
+    import importlib.util
+
+    import pystac
+
+    from cropassets.resources.stac import StacCatalog
+
+    path = next(p for p in ITEMS if _kind(p) == "planetarycomputer_sentinel-2-l2a")
+    item = pystac.Item.from_dict(_load(path))
+    sign = StacCatalog(url="http://127.0.0.1:1", profile="planetary-computer")._modifier()
+    assert StacCatalog(url="http://127.0.0.1:1", profile="earth-search")._modifier() is None
+    local = item.clone()
+    for asset in local.assets.values():
+        asset.href = "/data/local/" + asset.href.rsplit("/", 1)[-1]
+    assert sign(local) is local  # nothing on Planetary Computer's storage: no token needed
+    if importlib.util.find_spec("planetary_computer") is None:
+        with pytest.raises(ImportError, match=f"{item.id}.*cropassets\\[planetary-computer\\]"):
+            sign(item)

@@ -13,26 +13,17 @@ week says it was made without radar (Earth Search has no analysis-ready Sentinel
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from affine import Affine
+from replay_world import ITEMS_DIR, local_asset, materialize, real_items, rewrite, write_region
 
-from cropassets.core.cog import write_cog
 from cropassets.core.storage import open_zarr
 
 pytestmark = pytest.mark.slow
 
-ITEMS_DIR = Path(os.environ.get("CROPASSETS_REAL_STAC") or
-                 Path(__file__).resolve().parents[3] / "shared" / "real-stac" / "items")
 # 64 x 64 px in EPSG:32613 near lon -105.0, lat 40.1: inside both orbits' footprints
 TILE_BOUNDS = (500000.0, 4440000.0, 500640.0, 4440640.0)
 AREA = (499360.0, 4439360.0, 501280.0, 4441280.0)  # the local COGs: the tile + 640 m
@@ -41,80 +32,35 @@ BANDS_10M = ("blue", "green", "red", "nir")
 REFLECTANCE = {"blue": 0.04, "green": 0.07, "red": 0.05, "nir": 0.40, "swir16": 0.20}
 
 
-def _c1_items() -> list[dict]:
-    files = sorted(ITEMS_DIR.glob("earthsearch_sentinel-2-c1-l2a_S2*_T13TDE_*.json"))
-    return [json.loads(p.read_text()) for p in files]
-
-
-def _write_assets(item: dict, folder: Path, cloudy: bool) -> dict:
-    """Local COGs for the item's bands and SCL; returns the item with hrefs rewritten."""
-    item = json.loads(json.dumps(item))
-    for key in (*BANDS_10M, "swir16", "scl"):
-        res = 10.0 if key in BANDS_10M else 20.0
-        w = int((AREA[2] - AREA[0]) / res)
-        h = int((AREA[3] - AREA[1]) / res)
-        transform = Affine(res, 0, AREA[0], 0, -res, AREA[3])
-        if key == "scl":
-            data = np.full((h, w), 4, np.uint8)  # vegetation
-            if cloudy:  # a cloud (SCL 9) over the tile's north-west quarter
-                r0 = int((AREA[3] - TILE_BOUNDS[3]) / res)
-                c0 = int((TILE_BOUNDS[0] - AREA[0]) / res)
-                data[r0:r0 + 16, c0:c0 + 16] = 9
-        else:
-            dn = round((REFLECTANCE[key] + 0.1) / 1e-4)  # the items' rule: DN * 1e-4 - 0.1
-            data = np.full((h, w), dn, np.uint16)
-            data[:, :4] = 0  # a nodata strip at the west edge, outside the tile
-        path = folder / item["id"] / f"{key}.tif"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_cog(path, data, "EPSG:32613", transform, 0, blocksize=256)
-        item["assets"][key]["href"] = str(path)
-    for key in list(item["assets"]):  # assets the pipeline never reads point nowhere real
-        if key not in (*BANDS_10M, "swir16", "scl"):
-            item["assets"][key]["href"] = str(folder / "absent" / f"{key}.tif")
-    return item
-
-
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-    items = _c1_items()
+    items = real_items("earthsearch_sentinel-2-c1-l2a_S2*_T13TDE_*.json")
     if len(items) != 10:
         pytest.skip(f"{ITEMS_DIR}: the 10 Earth Search c1 T13TDE items are needed")
     root = tmp_path_factory.mktemp("replay")
-    world = root / "world"
-    (world / "stac" / "items").mkdir(parents=True)
-    cogs = root / "cogs"
     first = min(pd.Timestamp(it["properties"]["datetime"]) for it in items)
-    local = [_write_assets(it, cogs, cloudy=pd.Timestamp(it["properties"]["datetime"]) == first)
-             for it in items]
-    (world / "stac" / "items" / "sentinel-2-c1-l2a.ndjson").write_text(
-        "\n".join(json.dumps(it) for it in local) + "\n")
-    collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": "sentinel-2-c1-l2a",
-        "description": "real Earth Search items, hrefs rewritten to local COGs",
-        "license": "proprietary", "links": [],
-        "extent": {"spatial": {"bbox": [[-106.2, 39.6, -104.8, 40.7]]},
-                   "temporal": {"interval": [["2024-03-01T00:00:00Z", "2024-05-01T00:00:00Z"]]}}}
-    (world / "stac" / "collections.json").write_text(json.dumps({"collections": [collection]}))
-    config = root / "config"
-    config.mkdir()
-    (config / "tiles.json").write_text(json.dumps({"tiles": [
-        {"id": "R00", "crs": "EPSG:32613", "bounds": list(TILE_BOUNDS), "resolution": 10.0}]}))
-    (config / "seasons.json").write_text(json.dumps({"seasons": [
-        {"id": "2023", "start": "2023-03-27", "weeks": 5, "role": "reference"},
-        {"id": "2024", "start": SEASON_START.isoformat(), "weeks": 5, "role": "current"}]}))
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml", home)
-    env = {**os.environ, "CROPASSETS_WORLD": str(world), "CROPASSETS_DATA": str(root / "data"),
-           "CROPASSETS_TILES": str(config / "tiles.json"),
-           "CROPASSETS_SEASONS": str(config / "seasons.json"),
-           "CROPASSETS_CATALOG_PROFILE": "earth-search", "CROPASSETS_STAC_URL": "",
-           "DAGSTER_HOME": str(home), "CROPASSETS_SENSOR": "off"}
-    cli = Path(sys.executable).with_name("cropassets")
-    done = subprocess.run([str(cli), "materialize", "raw_scenes", "weekly_cube", "--weeks",
-                           "2024"], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root / "data", items, first, home
+    # a cloud (SCL 9) over the tile's north-west 32 x 32 px on the first scene
+    r0, c0 = int((AREA[3] - TILE_BOUNDS[3]) / 20), int((TILE_BOUNDS[0] - AREA[0]) / 20)
+    cloud = (slice(r0, r0 + 16), slice(c0, c0 + 16), 9)
+    local = []
+    for it in items:
+        folder = root / "cogs" / it["id"]
+        hrefs = {k: local_asset(folder / f"{k}.tif", AREA, "EPSG:32613",
+                                10.0 if k in BANDS_10M else 20.0, "uint16", 0,
+                                round((v + 0.1) / 1e-4))  # the items' rule: DN * 1e-4 - 0.1
+                 for k, v in REFLECTANCE.items()}
+        cloudy = pd.Timestamp(it["properties"]["datetime"]) == first
+        hrefs["scl"] = local_asset(folder / "scl.tif", AREA, "EPSG:32613", 20.0, "uint8", 0, 4,
+                                   cloud if cloudy else None)
+        local.append(rewrite(it, hrefs, root / "absent"))
+    env = write_region(
+        root, {"sentinel-2-c1-l2a": local},
+        [{"id": "R00", "crs": "EPSG:32613", "bounds": list(TILE_BOUNDS), "resolution": 10.0}],
+        [{"id": "2023", "start": "2023-03-27", "weeks": 5, "role": "reference"},
+         {"id": "2024", "start": SEASON_START.isoformat(), "weeks": 5, "role": "current"}],
+        "earth-search")
+    materialize(env, "raw_scenes", "weekly_cube", "--weeks", "2024")
+    return root / "data", items, first, root / "dagster_home"
 
 
 def _week_key(ts: pd.Timestamp) -> str:
