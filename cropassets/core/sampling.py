@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,39 @@ class FieldLabels:
 
 
 def load_field_labels(geojson: str | Path) -> FieldLabels:
-    """Read ``labels/<season>.geojson`` (properties field_id, class_code, class_name)."""
-    doc = json.loads(Path(geojson).read_text())
-    classes, names = {}, {}
-    for feat in doc["features"]:
-        p = feat["properties"]
-        classes[int(p["field_id"])] = int(p["class_code"])
-        names[int(p["class_code"])] = str(p["class_name"])
+    """Read ``labels/<season>.geojson`` (properties field_id, class_code, class_name).
+
+    Only the three attribute columns are read (through GDAL, geometries skipped), so a
+    file of tens of thousands of parcels is never parsed as one JSON document in Python.
+    """
+    from pyogrio.raw import read
+
+    _, _, _, (fid, code, name) = read(Path(geojson), columns=["field_id", "class_code",
+                                                             "class_name"],
+                                      read_geometry=False)
+    classes = {int(f): int(c) for f, c in zip(fid, code, strict=True)}
+    names = {int(c): str(n) for c, n in zip(code, name, strict=True)}
     return FieldLabels(classes, names)
+
+
+def _label_polygons(path: str, bbox: tuple[float, float, float, float]
+                    ) -> list[tuple[int, list[list[np.ndarray]]]]:
+    """Field ids and polygons of the features whose envelope meets ``bbox``.
+
+    ``bbox`` is (W, S, E, N) in degrees; polygons are lists of (n, 2) lon/lat rings, in
+    file order; read through GDAL with its spatial filter, not as one JSON document.
+    """
+    import shapely
+    from pyogrio.raw import read
+
+    _, _, wkb, (fids,) = read(path, columns=["field_id"], bbox=bbox)
+    out = []
+    for fid, geom in zip(fids, shapely.from_wkb(wkb), strict=True):
+        parts = [geom] if geom.geom_type == "Polygon" else list(geom.geoms)
+        out.append((int(fid), [[np.asarray(p.exterior.coords)[:, :2]]
+                               + [np.asarray(r.coords)[:, :2] for r in p.interiors]
+                               for p in parts]))
+    return out
 
 
 def read_field_raster(path: str | Path) -> np.ndarray:
@@ -119,14 +143,8 @@ def _rasterize_cached(path: str, mtime_ns: int, tile) -> np.ndarray:
     rings: list[np.ndarray] = []
     owners: list[tuple[int, int, int]] = []  # (feature index, polygon index, ring index)
     fids: list[int] = []
-    for f in json.loads(Path(path).read_text())["features"]:
-        geom = f["geometry"]
-        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
-        coords = np.concatenate([np.asarray(r, float) for p in polys for r in p])
-        if (coords[:, 0].max() < w or coords[:, 0].min() > e or coords[:, 1].max() < s
-                or coords[:, 1].min() > n):
-            continue
-        fids.append(int(f["properties"]["field_id"]))
+    for fid, polys in _label_polygons(path, (w, s, e, n)):
+        fids.append(fid)
         for pi, poly in enumerate(polys):
             for ri, ring in enumerate(poly):
                 rings.append(np.asarray(ring, float))
