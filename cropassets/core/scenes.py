@@ -99,7 +99,7 @@ def _load_s2(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, n
     for band in (*S2_BANDS, "scl"):
         key = profile.s2_assets[band]
         if key not in item["assets"]:
-            raise KeyError(f"asset {key!r} ({band}) missing from item")
+            raise _missing_asset(item, key, band, profile)
         href = item["assets"][key]["href"]
         env = gdal_env(profile)
         if band == "scl":
@@ -118,6 +118,18 @@ def _load_s2(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, n
             refl[data == nd] = np.nan
         out[band] = refl
     return out
+
+
+def _missing_asset(item: dict, key: str, band: str, profile: CatalogProfile) -> UnsupportedScene:
+    """The error for an item without an asset the profile reads.
+
+    A profile/collection mismatch is refused, not skipped, so a wrong profile cannot pass
+    as empty weeks.
+    """
+    return UnsupportedScene(
+        f"item {item.get('id')} (collection {item.get('collection')}) has no asset {key!r} "
+        f"({band}) that profile {profile.name} reads; its assets: {sorted(item['assets'])}. "
+        "Pick the profile of the catalog this collection comes from.")
 
 
 def check_s1_item(item: dict) -> None:
@@ -142,7 +154,7 @@ def _load_s1(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, n
     for band in S1_BANDS:
         key = profile.s1_assets[band]
         if key not in item["assets"]:
-            raise KeyError(f"asset {key!r} ({band}) missing from item")
+            raise _missing_asset(item, key, band, profile)
         data, nd = read_on_grid(item["assets"][key]["href"], tile, Resampling.bilinear,
                                 _asset_nodata(item, key, None), gdal_env(profile))
         lin = data.astype(np.float32)

@@ -135,3 +135,13 @@ def test_radar_tags_name_the_weeks_made_without_radar():
     assert json.loads(mixed["weeks_without_radar"]) == ["2025-05-12"]
     assert radar_tags({"2025-05-05": off})["radar"] == "no week"
     assert radar_tags({"2025-05-05": None})["radar"] == "unknown"
+
+
+def test_an_item_without_the_assets_a_profile_reads_is_refused_by_name():
+    """A Planetary Computer item read with the earth-search naming: B04 is not 'red'."""
+    item = {"id": "S2B_PC_ITEM", "collection": "sentinel-2-l2a",
+            "properties": {"datetime": "2024-05-08T03:45:00Z"},
+            "assets": {k: {"href": "x.tif"} for k in ("B02", "B03", "B04", "B08", "B11",
+                                                     "SCL")}}
+    with pytest.raises(UnsupportedScene, match=r"S2B_PC_ITEM.*'blue'.*earth-search.*B04"):
+        load_week([item], [], TILE, EARTH_SEARCH)
