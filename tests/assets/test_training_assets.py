@@ -276,6 +276,19 @@ def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
         with_labels = maps[("crop_map", tile, last)].asset_materializations_for_node(
             "crop_map")[0].metadata
         assert "accuracy_vs_labels" in with_labels
+        # training, the knee and the week model without any current-season sample
+        for w in weeks:
+            go([scalograms], w)
+        assert not any(samples_path(DataRoot(root=str(data)), w).exists() for w in weeks)
+        md = go([cnn2d_checkpoint], "03").asset_materializations_for_node(
+            "cnn2d_checkpoint")[0].metadata
+        assert np.isnan(md["current_season_accuracy"].value)
+        assert np.isnan(md["served_current_season_accuracy"].value)
+        assert md["served_overall_accuracy"].value > 0.3
+        go([knee_report], None)
+        go([week_model], weeks[2])
+        record = json.loads((data / "week_model" / f"{weeks[2]}.json").read_text())
+        assert record["current_season_accuracy"] is None
         # a reference season without labels is an error naming the file expected
         ref = next(s for s in SEASONS if s.role == "reference")
         (labels_dir / f"{ref.id}.geojson").unlink()
