@@ -94,3 +94,16 @@ def materialize(env: dict[str, str], *args: str) -> None:
     done = subprocess.run([str(cli), "materialize", *args], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def run_one_tile(root: Path, items: dict[str, list[dict[str, Any]]], crs: str,
+                 bounds: tuple[float, float, float, float], reference_start: str,
+                 current_start: str, weeks: int, profile: str) -> Path:
+    """One tile ``R00`` and two seasons (a reference one, then the replayed current one
+    id ``2024``): ``raw_scenes`` and ``weekly_cube`` of the current season; the data root."""
+    env = write_region(
+        root, items, [{"id": "R00", "crs": crs, "bounds": list(bounds), "resolution": 10.0}],
+        [{"id": "2023", "start": reference_start, "weeks": weeks, "role": "reference"},
+         {"id": "2024", "start": current_start, "weeks": weeks, "role": "current"}], profile)
+    materialize(env, "raw_scenes", "weekly_cube", "--weeks", "2024")
+    return root / "data"

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from replay_world import ITEMS_DIR, local_asset, materialize, real_items, rewrite, write_region
+from replay_world import ITEMS_DIR, local_asset, real_items, rewrite, run_one_tile
 
 from cropassets.core.storage import open_zarr
 
@@ -53,14 +53,9 @@ def replay(tmp_path_factory):
         hrefs["scl"] = local_asset(folder / "scl.tif", AREA, "EPSG:32613", 20.0, "uint8", 0, 4,
                                    cloud if cloudy else None)
         local.append(rewrite(it, hrefs, root / "absent"))
-    env = write_region(
-        root, {"sentinel-2-c1-l2a": local},
-        [{"id": "R00", "crs": "EPSG:32613", "bounds": list(TILE_BOUNDS), "resolution": 10.0}],
-        [{"id": "2023", "start": "2023-03-27", "weeks": 5, "role": "reference"},
-         {"id": "2024", "start": SEASON_START.isoformat(), "weeks": 5, "role": "current"}],
-        "earth-search")
-    materialize(env, "raw_scenes", "weekly_cube", "--weeks", "2024")
-    return root / "data", items, first, root / "dagster_home"
+    data = run_one_tile(root, {"sentinel-2-c1-l2a": local}, "EPSG:32613", TILE_BOUNDS,
+                        "2023-03-27", SEASON_START.isoformat(), 5, "earth-search")
+    return data, items, first, root / "dagster_home"
 
 
 def _week_key(ts: pd.Timestamp) -> str:

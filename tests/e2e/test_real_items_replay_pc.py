@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pyproj import Transformer
-from replay_world import local_asset, materialize, real_items, rewrite, write_region
+from replay_world import local_asset, real_items, rewrite, run_one_tile
 
 from cropassets.core.storage import open_zarr
 
@@ -43,14 +43,9 @@ def s2_replay(tmp_path_factory):
         hrefs["SCL"] = local_asset(folder / "SCL.tif", _area(S2_TILE), "EPSG:32613", 20.0,
                                    "uint8", 0, 4)
         local.append(rewrite(it, hrefs, root / "absent"))
-    env = write_region(
-        root, {"sentinel-2-l2a": local, "sentinel-1-rtc": []},
-        [{"id": "R00", "crs": "EPSG:32613", "bounds": list(S2_TILE), "resolution": 10.0}],
-        [{"id": "2023", "start": "2023-08-21", "weeks": 2, "role": "reference"},
-         {"id": "2024", "start": "2024-08-19", "weeks": 2, "role": "current"}],
-        "planetary-computer")
-    materialize(env, "raw_scenes", "weekly_cube", "--weeks", "2024")
-    return root / "data", items
+    data = run_one_tile(root, {"sentinel-2-l2a": local, "sentinel-1-rtc": []}, "EPSG:32613",
+                        S2_TILE, "2023-08-21", "2024-08-19", 2, "planetary-computer")
+    return data, items
 
 
 def test_s2_offset_from_the_processing_baseline(s2_replay):
@@ -79,14 +74,10 @@ def s1_replay(tmp_path_factory):
     root = tmp_path_factory.mktemp("pc_s1")
     hrefs = {k: local_asset(root / "cogs" / f"{k}.tif", _area(tile), "EPSG:32633", 10.0,
                             "float32", -32768, v) for k, v in S1_LINEAR.items()}
-    env = write_region(
+    data = run_one_tile(
         root, {"sentinel-2-l2a": [], "sentinel-1-rtc": [rewrite(item, hrefs, root / "absent")]},
-        [{"id": "R00", "crs": "EPSG:32633", "bounds": list(tile), "resolution": 10.0}],
-        [{"id": "2023", "start": "2023-04-17", "weeks": 1, "role": "reference"},
-         {"id": "2024", "start": "2024-04-15", "weeks": 1, "role": "current"}],
-        "planetary-computer")
-    materialize(env, "raw_scenes", "weekly_cube", "--weeks", "2024")
-    return root / "data", item
+        "EPSG:32633", tile, "2023-04-17", "2024-04-15", 1, "planetary-computer")
+    return data, item
 
 
 def test_s1_rtc_backscatter_in_db(s1_replay):
