@@ -29,7 +29,12 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 
-from cropassets.core.season_progress import Ingested, next_week, stale_weeks
+from cropassets.core.season_progress import (
+    Ingested,
+    next_week,
+    recent_published,
+    stale_weeks,
+)
 from cropassets.core.seasons import SeasonWeek, all_weeks
 from cropassets.partitions import MIN_WEEKS, SEASONS, TILES
 from cropassets.resources.stac import StacCatalog
@@ -161,17 +166,17 @@ def _refresh_request(context: SensorEvaluationContext, stac: StacCatalog,
         return None
     cursor["refresh_checked"] = now
     done = cursor.setdefault("refreshed", {})
-    recent = [w for w in weeks if w.key in published and w.end <= today][-LOOKBACK_WEEKS:]
+    recent = recent_published(weeks, published, today, LOOKBACK_WEEKS)
     stale = [(w, why) for w, why in stale_weeks(
         weeks, published, _ingested(context.instance, recent),
         lambda w: _catalog_scenes(stac, w), today, LOOKBACK_WEEKS)
         if done.get(w.key, 0) < MAX_REFRESHES]
+    if stale:
+        done[stale[0][0].key] = done.get(stale[0][0].key, 0) + 1
     context.update_cursor(json.dumps(cursor))
     if not stale:
         return None
     week, why = stale[0]
-    done[week.key] = done.get(week.key, 0) + 1
-    context.update_cursor(json.dumps(cursor))
     context.log.info(f"refreshing {why}")
     later = [w for w in weeks if w.key in published and w.index > week.index]
     subset = AssetGraphSubset.from_asset_partition_set(

@@ -80,11 +80,6 @@ def _ingest_attrs(data_root: DataRoot, tile_id: str, week_key: str) -> dict[str,
         return {}
 
 
-def _radar_status(data_root: DataRoot, tile_id: str, week_key: str) -> str | None:
-    """The ``radar`` status ``raw_scenes`` recorded for a tile-week (None: not recorded)."""
-    return _ingest_attrs(data_root, tile_id, week_key).get("radar")
-
-
 def reference_label_file(labels: ReferenceLabels) -> Path:
     """Labels of the first reference season that has them (the classes a model learns).
 
@@ -209,7 +204,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         predict_tile,
         write_crop_cog,
     )
-    from cropassets.core.scenes import radar_tags
+    from cropassets.core.scenes import radar_weeks
 
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
@@ -231,10 +226,11 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     seconds = time.perf_counter() - t0
     legend = class_legend(record["class_codes"], record["class_names"])
     path = data_root.partition_path("crop_map", tile.id, week.key, ".tif")
-    radar = radar_tags({w.key: _radar_status(data_root, tile.id, w.key)
-                        for w in week.weeks_to_date()})
+    radar, no_radar = radar_weeks({w.key: _ingest_attrs(data_root, tile.id, w.key).get("radar")
+                                   for w in week.weeks_to_date()})
     write_crop_cog(path, cls, conf, tile.crs, tile.transform, legend,
-                   tags=crop_cog_tags(week, record, legend) | radar)
+                   tags=crop_cog_tags(week, record, legend) | {
+                       "radar": radar, "weeks_without_radar": json.dumps(no_radar)})
     meta = {
         "path": MetadataValue.path(str(path)),
         "preliminary": record["preliminary"],
@@ -246,8 +242,8 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         "pixels_per_second": round(cls.size / seconds),
         "predict_seconds": round(seconds, 2),
         "map": tiler_link(week.season.id, week.key, "crop"),
-        "radar": radar["radar"],
-        "weeks_without_radar": MetadataValue.json(json.loads(radar["weeks_without_radar"])),
+        "radar": radar,
+        "weeks_without_radar": MetadataValue.json(no_radar),
     }
     label_file = labels.find(week.season.id)  # the current season usually has none
     if label_file is not None:
@@ -331,14 +327,15 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     model = None if record is None else model_summary(record)
     reason = NO_MODEL_REASON if record is None else (
         "" if any(f["crop"] for f in files.values()) else "crop maps not materialized yet")
-    radar = radar_summary({t: {w.key: _radar_status(data_root, t, w.key)
-                               for w in week.weeks_to_date()} for t in TILES})
+    ingest = {t: {w.key: _ingest_attrs(data_root, t, w.key) for w in week.weeks_to_date()}
+              for t in TILES}
     manifest = write_week_layer(
         data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
         record["knee_week"] if record else read_knee_week(data_root), model, reason=reason,
-        radar=radar, incomplete_weeks=sorted(
-            w.key for w in week.weeks_to_date() for t in TILES
-            if _ingest_attrs(data_root, t, w.key).get("skipped_scenes", 0) > 0))
+        radar=radar_summary({t: {wk: a.get("radar") for wk, a in by_week.items()}
+                             for t, by_week in ingest.items()}),
+        incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
+                          if a.get("skipped_scenes", 0) > 0])
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
         description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (

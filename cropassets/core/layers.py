@@ -175,7 +175,7 @@ def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str,
     Returns:
         ``{"summary": ..., "weeks_without_radar": [...]}`` as the manifest's ``radar``.
     """
-    from cropassets.core.scenes import radar_tags
+    from cropassets.core.scenes import radar_weeks
 
     per_week: dict[str, list[str]] = {}
     for by_week in statuses.values():
@@ -186,9 +186,8 @@ def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str,
     merged = {wk: (None if not sts else "loaded" if all(st == "loaded" for st in sts)
                    else next(st for st in sts if st != "loaded"))
               for wk, sts in per_week.items()}
-    tags = radar_tags(merged)
-    return {"summary": tags["radar"],
-            "weeks_without_radar": json.loads(tags["weeks_without_radar"])}
+    summary, missing = radar_weeks(merged)
+    return {"summary": summary, "weeks_without_radar": missing}
 
 
 def read_week_layer(root: str | Path, week: str) -> dict[str, Any]:

@@ -96,12 +96,12 @@ def _datetime(item: dict) -> np.datetime64:
 
 def _load_s2(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
+    env = gdal_env(profile)
     for band in (*S2_BANDS, "scl"):
         key = profile.s2_assets[band]
         if key not in item["assets"]:
             raise _missing_asset(item, key, band, profile)
         href = item["assets"][key]["href"]
-        env = gdal_env(profile)
         if band == "scl":
             data, nd = read_on_grid(href, tile, Resampling.nearest,
                                     _asset_nodata(item, key, None), env)
@@ -150,13 +150,14 @@ def check_s1_item(item: dict) -> None:
 
 def _load_s1(item: dict, tile: TileSpec, profile: CatalogProfile) -> dict[str, np.ndarray]:
     check_s1_item(item)
+    env = gdal_env(profile)
     out: dict[str, np.ndarray] = {}
     for band in S1_BANDS:
         key = profile.s1_assets[band]
         if key not in item["assets"]:
             raise _missing_asset(item, key, band, profile)
         data, nd = read_on_grid(item["assets"][key]["href"], tile, Resampling.bilinear,
-                                _asset_nodata(item, key, None), gdal_env(profile))
+                                _asset_nodata(item, key, None), env)
         lin = data.astype(np.float32)
         invalid = ~np.isfinite(lin) | (lin <= 0)
         if nd is not None:
@@ -242,16 +243,17 @@ def radar_status(profile: CatalogProfile, n_items: int, n_loaded: int) -> str:
     return f"none: all {n_items} {profile.s1_collection} scenes were skipped"
 
 
-def radar_tags(statuses: Mapping[str, str | None]) -> dict[str, str]:
-    """Tags saying which weeks behind a map had no Sentinel-1 data.
+def radar_weeks(statuses: Mapping[str, str | None]) -> tuple[str, list[str]]:
+    """Which weeks behind a map had no Sentinel-1 data.
 
     Args:
         statuses: week key -> ``raw_scenes`` radar status of that week (``"loaded"`` or
             ``"none: <why>"``; None where the partition predates the status).
 
     Returns:
-        ``radar``: ``"all weeks"``, ``"no week"`` or ``"missing in n of m weeks"`` (over the
-        weeks with a status); ``weeks_without_radar``: JSON list of those week keys.
+        (summary, weeks): ``"all weeks"``, ``"no week"``, ``"missing in n of m weeks"``
+        (over the weeks with a status) or ``"unknown"``, and the sorted week keys without
+        radar.
     """
     known = {w: st for w, st in statuses.items() if st is not None}
     missing = sorted(w for w, st in known.items() if st != "loaded")
@@ -263,4 +265,10 @@ def radar_tags(statuses: Mapping[str, str | None]) -> dict[str, str]:
         summary = "no week"
     else:
         summary = f"missing in {len(missing)} of {len(known)} weeks"
+    return summary, missing
+
+
+def radar_tags(statuses: Mapping[str, str | None]) -> dict[str, str]:
+    """:func:`radar_weeks` as COG tags: ``radar`` and ``weeks_without_radar`` (JSON list)."""
+    summary, missing = radar_weeks(statuses)
     return {"radar": summary, "weeks_without_radar": json.dumps(missing)}

@@ -59,17 +59,23 @@ class Ingested:
     skipped: int
 
 
+def recent_published(weeks: Sequence[SeasonWeek], published: Collection[str], today: date,
+                     lookback: int) -> list[SeasonWeek]:
+    """The ``lookback`` most recent published weeks that are over, oldest first."""
+    return [w for w in weeks if w.key in published and w.end <= today][-lookback:]
+
+
 def stale_weeks(weeks: Sequence[SeasonWeek], published: Collection[str],
                 ingested: Mapping[str, Mapping[str, Ingested]],
                 catalog_scenes: Callable[[SeasonWeek], Mapping[str, int]], today: date,
                 lookback: int = 4) -> list[tuple[SeasonWeek, str]]:
     """Published weeks to ingest again: incomplete ones and those with late arrivals.
 
-    Only the ``lookback`` most recent published weeks that are over are looked at (older
-    weeks are left as published). A week is stale when a tile's ingestion skipped a
-    scene (an asset that failed to read, e.g. a remote error that outlasted the retries)
-    or when the catalog now lists more scenes of a tile-week than were loaded plus
-    skipped (scenes that arrived after the week was published).
+    Only the ``lookback`` most recent published weeks that are over are looked at
+    (:func:`recent_published`; older weeks are left as published). A week is stale when a
+    tile's ingestion skipped a scene (an asset that failed to read, e.g. a remote error
+    that outlasted the retries) or when the catalog now lists more scenes of a tile-week
+    than were loaded plus skipped (scenes that arrived after the week was published).
 
     Args:
         weeks: The season's weeks in order.
@@ -82,9 +88,8 @@ def stale_weeks(weeks: Sequence[SeasonWeek], published: Collection[str],
     Returns:
         ``(week, reason)`` pairs, oldest week first.
     """
-    recent = [w for w in weeks if w.key in published and w.end <= today][-lookback:]
     out = []
-    for week in recent:
+    for week in recent_published(weeks, published, today, lookback):
         by_tile = ingested.get(week.key, {})
         incomplete = sorted(t for t, rec in by_tile.items() if rec.skipped > 0)
         if incomplete:

@@ -475,12 +475,11 @@ def train(
         dropout=cfg.dropout,
         series_widths=cfg.series_widths if stats.series_row else (),
     )
-    y_va_idx = y_idx[va_mask]
     # selection passes score at most max_val_pixels validation pixels (a seeded subset);
     # the reported metrics use all of them
     sel = _selection_subset(len(y_va), cfg.max_val_pixels, seed)
     x_sel, y_sel = (x_va, y_va) if sel is None else (x_va[sel], y_va[sel])
-    y_sel_idx = y_va_idx if sel is None else y_va_idx[sel]
+    y_sel_idx = y_sel.cpu().numpy()
     history: list[dict[str, float]] = []
     with deterministic(seed, dev), _no_autocast(dev), _cpu_threads(dev, cfg.cpu_threads):
         refit = None
