@@ -27,9 +27,8 @@ only when the whole import succeeded.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ import shapely
 from pyogrio.raw import open_arrow
 
 from cropassets.core.legend import CLASS_NODATA
+from cropassets.core.storage import atomic_file
 
 MAX_CLASS_CODE = CLASS_NODATA - 1
 """Largest class code (254): crop maps are uint8 with 255 as nodata."""
@@ -436,8 +436,7 @@ def _label_batch(path: Path, source: LabelSource, crs: pyproj.CRS, transform, fi
     """Check, filter and reproject one file batch (``first_row``: its 0-based file row)."""
     for i, sid in enumerate(ids):
         if _blank(sid):
-            raise LabelFileError(f"{path}: feature #{first_row + i} (0-based, file order) "
-                                 f"has no value in id column {source.id_column!r}")
+            raise _no_id(path, source, first_row + i)
     geoms = shapely.from_wkb(wkb, on_invalid="raise")
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     keep &= np.array([not _blank(c) for c in classes], dtype=bool)
@@ -496,17 +495,28 @@ def iter_label_batches(source: LabelSource, batch_size: int = 10_000) -> Iterato
     """
     _check_batch_size(batch_size)
     path = Path(source.path)
+    with _read_errors(path), _open(source, batch_size, with_geometry=True) as (crs, batches):
+        transform = _to_wgs84(crs)
+        row = 0
+        for ids, classes, wkb in batches:
+            yield _label_batch(path, source, crs, transform, row, ids, classes, wkb)
+            row += len(ids)
+
+
+@contextmanager
+def _read_errors(path: Path) -> Iterator[None]:
+    """Reading errors of GDAL/Arrow/GEOS inside as a :class:`LabelFileError` naming ``path``."""
     try:
-        with _open(source, batch_size, with_geometry=True) as (crs, batches):
-            transform = _to_wgs84(crs)
-            row = 0
-            for ids, classes, wkb in batches:
-                yield _label_batch(path, source, crs, transform, row, ids, classes, wkb)
-                row += len(ids)
+        yield
     except LabelFileError:
         raise
     except _READ_ERRORS as exc:
         raise LabelFileError(f"{path}: could not be read: {exc}") from exc
+
+
+def _no_id(path: Path, source: LabelSource, row: int) -> LabelFileError:
+    return LabelFileError(f"{path}: feature #{row} (0-based, file order) has no value in id "
+                          f"column {source.id_column!r}")
 
 
 def _check_batch_size(batch_size: int) -> None:
@@ -534,27 +544,20 @@ def _scan(source: LabelSource, batch_size: int) -> _Plan:
     counts: Counter[str] = Counter()
     all_int = True
     row = 0
-    try:
-        with _open(source, batch_size, with_geometry=False) as (_crs, batches):
-            for ids, classes, _ in batches:
-                for i, (sid, raw) in enumerate(zip(ids, classes, strict=True)):
-                    if _blank(sid):
-                        raise LabelFileError(
-                            f"{path}: feature #{row + i} (0-based, file order) has no value "
-                            f"in id column {source.id_column!r}")
-                    if sid in seen:
-                        duplicates[sid] += 1
-                    else:
-                        seen.add(sid)
-                    if all_int and not _canonical_int(sid, MAX_FIELD_ID):
-                        all_int = False
-                    if raw is not None and not _blank(raw):
-                        counts[raw] += 1
-                row += len(ids)
-    except LabelFileError:
-        raise
-    except _READ_ERRORS as exc:
-        raise LabelFileError(f"{path}: could not be read: {exc}") from exc
+    with _read_errors(path), _open(source, batch_size, with_geometry=False) as (_, batches):
+        for ids, classes, _ in batches:
+            for i, (sid, raw) in enumerate(zip(ids, classes, strict=True)):
+                if _blank(sid):
+                    raise _no_id(path, source, row + i)
+                if sid in seen:
+                    duplicates[sid] += 1
+                else:
+                    seen.add(sid)
+                if all_int and not _canonical_int(sid, MAX_FIELD_ID):
+                    all_int = False
+                if raw is not None and not _blank(raw):
+                    counts[raw] += 1
+            row += len(ids)
     if duplicates:
         shown = ", ".join(f"{sid!r} ({n + 1}x)" for sid, n in list(duplicates.items())[:5])
         more = f" and {len(duplicates) - 5} more" if len(duplicates) > 5 else ""
@@ -643,13 +646,11 @@ def import_labels(source: LabelSource, out_path: Path, batch_size: int = 10_000,
     path = Path(source.path)
     out_path = Path(out_path)
     plan = _scan(source, batch_size)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("x", encoding="ascii", newline="\n") as f:
-            summary = _write_features(source, plan, f, batch_size, region_bbox_wgs84, out_path)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_file(out_path) as fh:  # renamed onto out_path only if nothing below raises
+        text = io.TextIOWrapper(fh, encoding="ascii", newline="\n")
+        summary = _write_features(source, plan, text, batch_size, region_bbox_wgs84, out_path)
+        text.flush()
+        text.detach()
         if summary.n_features == 0:
             raise LabelFileError(f"{path}: no usable features ({summary.n_skipped} skipped "
                                  "for a null/empty geometry or a null class)")
@@ -658,10 +659,6 @@ def import_labels(source: LabelSource, out_path: Path, batch_size: int = 10_000,
                 f"{path}: labels in no tile: none of the {summary.n_features} features "
                 f"(bounds {summary.bounds_wgs84}) intersects the region bbox "
                 f"{tuple(region_bbox_wgs84)} (west, south, east, north, EPSG:4326)")
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return summary
 
 
