@@ -29,6 +29,7 @@ from cropassets.core.grid import TileSpec
 from cropassets.core.stac_items import (
     UnsupportedScene,
     item_datetime,
+    raster_band,
     reflectance_scale_offset,
     s1_product_kind,
 )
@@ -52,8 +53,7 @@ class SkippedScene:
 
 
 def _asset_nodata(item: dict, asset_key: str, src_nodata: float | None) -> float | None:
-    band = (item["assets"][asset_key].get("raster:bands") or [{}])[0]
-    return band.get("nodata", src_nodata)
+    return raster_band(item["assets"][asset_key]).get("nodata", src_nodata)
 
 
 def gdal_env(profile: CatalogProfile | None = None) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = ["ScaleOffset", "UnsupportedScene", "asset_crs", "item_datetime",
-           "item_interval", "processing_baseline", "reflectance_scale_offset",
+           "item_interval", "processing_baseline", "raster_band", "reflectance_scale_offset",
            "s1_product_kind"]
 
 S2_SCALE = 1e-4
@@ -77,8 +77,13 @@ def _baseline_offset(item: dict[str, Any]) -> float | None:
     return S2_BOA_OFFSET if pb >= (4, 0) else 0.0
 
 
+def raster_band(asset: dict[str, Any]) -> dict[str, Any]:
+    """The asset's first ``raster:bands`` entry (STAC 1.0 raster extension), ``{}`` if none."""
+    return (asset.get("raster:bands") or [{}])[0] or {}
+
+
 def _declared(asset: dict[str, Any]) -> tuple[float | None, float | None]:
-    band = (asset.get("raster:bands") or [{}])[0] or {}
+    band = raster_band(asset)
     scale = band.get("scale", asset.get("raster:scale"))
     offset = band.get("offset", asset.get("raster:offset"))
     return (None if scale is None else float(scale)), (None if offset is None else float(offset))
