@@ -34,13 +34,12 @@ DATA = Path("data")
 
 
 
-def _current_weeks() -> list[str]:
-    seasons = json.loads(Path("config/seasons.json").read_text())["seasons"]
-    cur = next(s for s in seasons if s["role"] == "current")
-    from datetime import date, timedelta
+def _season_weeks(role: str) -> list[str]:
+    """Week keys of the first season of ``role`` in config/seasons.json."""
+    from cropassets.core.seasons import load_seasons
 
-    start = date.fromisoformat(cur["start"])
-    return [(start + timedelta(days=7 * i)).isoformat() for i in range(cur["weeks"])]
+    season = next(s for s in load_seasons("config/seasons.json") if s.role == role)
+    return [d.isoformat() for d in season.week_starts()]
 
 
 def make_cubes(size: int, k: int, work: Path) -> list[Path]:
@@ -51,7 +50,7 @@ def make_cubes(size: int, k: int, work: Path) -> list[Path]:
     from cropassets.core.storage import open_zarr, write_zarr_atomic
 
     paths = []
-    for wk in _current_weeks()[:k]:
+    for wk in _season_weeks("current")[:k]:
         src = open_zarr(DATA / "weekly_cube" / "T00" / f"{wk}.zarr")
         feats = src["features"].values
         reps = -(-size // feats.shape[1])
@@ -160,21 +159,13 @@ def _before_issue_12(k: int):
 
     from cropassets.ml.train import TrainConfig, train
 
-    week = _reference_week(k)
+    week = _season_weeks("reference")[k - 1]
     d = np.load(DATA / "scalograms" / f"{week}.npz")
     names = dict(zip(d["class_codes"].tolist(), d["class_names"].tolist(), strict=True))
     cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, series_row=False,
                       widths=(4, 8))
     return train(d["series"], d["labels"], d["field_ids"], k, class_names=names,
                  features=[str(f) for f in d["features"]], config=cfg)
-
-
-def _reference_week(k: int) -> str:
-    seasons = json.loads(Path("config/seasons.json").read_text())["seasons"]
-    ref = next(s for s in seasons if s["role"] == "reference")
-    from datetime import date, timedelta
-
-    return (date.fromisoformat(ref["start"]) + timedelta(days=7 * (k - 1))).isoformat()
 
 
 def main() -> None:
