@@ -20,6 +20,10 @@ CROPASSETS_TILER_URL        base URL of the tiler's web map, for  ``http://127.0
                             links in the Dagster UI
 CROPASSETS_DAGSTER_URL      Dagster webserver that ``cropassets   ``http://127.0.0.1:3000``
                             backfill`` launches backfills on
+CROPASSETS_TILE_CACHE_MB    the tiler's in-process cache of       ``256``
+                            rendered tiles (MB; 0 = off)
+CROPASSETS_TILE_DIR         folder the tiler also writes rendered (empty: none)
+                            tiles to, once (e.g. data/tile_cache)
 =========================== ===================================== ==============================
 """
 
@@ -48,6 +52,8 @@ class Settings:
     dagster_url: str = "http://127.0.0.1:3000"
     train_max_steps: int | None = None
     labels_dir: Path | None = None
+    tile_cache_mb: float = 256.0
+    tile_dir: Path | None = None
 
     @property
     def labels(self) -> Path:
@@ -73,7 +79,24 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         train_max_steps=_positive_int(env, "CROPASSETS_TRAIN_MAX_STEPS"),
         labels_dir=(Path(env["CROPASSETS_LABELS"]).resolve()
                     if env.get("CROPASSETS_LABELS") else None),
+        tile_cache_mb=_megabytes(env, "CROPASSETS_TILE_CACHE_MB", 256.0),
+        tile_dir=(Path(env["CROPASSETS_TILE_DIR"]).absolute()
+                  if env.get("CROPASSETS_TILE_DIR", "").strip() else None),
     )
+
+
+def _megabytes(env: dict[str, str], name: str, default: float) -> float:
+    """A size in MB, 0 or more (unset or empty: ``default``)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):  # also NaN
+        raise ValueError(f"{name} must be a size in MB, 0 or more (0 = off), got {raw!r}")
+    return value
 
 
 def _positive_int(env: dict[str, str], name: str) -> int | None:

@@ -2,7 +2,8 @@
 
 Routes (docs/CONTRACTS.md "Tiler HTTP API")::
 
-    GET /api/weeks                             published weeks grouped by season
+    GET /api/weeks                             published weeks grouped by season, with the
+                                               versioned TileJSON and tile URLs of each
     GET /api/legend[?week=]                    class palette and the ramps of the layers
     GET /api/point?lon=&lat=[&week=]           class, confidence and SOS at a point, per week
     GET /download/{week}/{tile}/{product}.tif  the published COG itself
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from cropassets.core.layers import LAYERS, PRODUCTS, doy, union_bounds
 from tiler import render
 from tiler.catalog import Catalog
-from tiler.factory import GDAL_ENV, TMS_ID
+from tiler.factory import GDAL_ENV, tile_template, tilejson_url
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
@@ -42,14 +43,18 @@ def api_router(catalog: Catalog) -> APIRouter:
     @router.get("/api/weeks", tags=["api"])
     def weeks(request: Request) -> dict[str, Any]:
         """Published weeks grouped by season, with their layers, TileJSON and download URLs."""
-        base = str(request.base_url).rstrip("/")
+        base = str(request.base_url)
         manifests = catalog.manifests()
         seasons: dict[tuple[str, str], dict[str, Any]] = {}
         for m in manifests:
+            try:
+                version = catalog.version(m["week"])
+            except HTTPException:  # removed since it was listed
+                continue
             key = (m["season_start"], m["season"])
             season = seasons.setdefault(key, {"id": m["season"], "start": m["season_start"],
                                               "role": m.get("role"), "weeks": []})
-            season["weeks"].append(week_summary(m, base))
+            season["weeks"].append(week_summary(m, base, version))
             season["knee_week"] = m.get("knee_week")
         current = [m for m in manifests if m.get("role") == "current"] or manifests
         available = [m["week"] for m in manifests if m["layers"].get("crop")]
@@ -114,8 +119,12 @@ def api_router(catalog: Catalog) -> APIRouter:
     return router
 
 
-def week_summary(m: dict[str, Any], base: str) -> dict[str, Any]:
-    """One week of /api/weeks: the manifest's summary plus the URLs of its layers."""
+def week_summary(m: dict[str, Any], base: str, version: str) -> dict[str, Any]:
+    """One week of /api/weeks: the manifest's summary plus the URLs of its layers.
+
+    ``base`` is the server's base URL (ending with ``/``), ``version`` the week's version:
+    TileJSON and tile URLs carry it, so they can be cached for good.
+    """
     week = m["week"]
     served = [layer for layer in LAYERS if m["layers"].get(layer)]
     model = m.get("model") or {}
@@ -130,11 +139,10 @@ def week_summary(m: dict[str, Any], base: str) -> dict[str, Any]:
         "reason": m.get("reason", ""), "radar": m.get("radar"), "bounds": m.get("bounds"),
         "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),
         "sos_range": m.get("sos_range"), "published": m.get("published"),
-        "tilejson": {layer: f"{base}/layers/{layer}/{week}/{TMS_ID}/tilejson.json"
-                     for layer in served},
-        "tiles": {layer: f"{base}/layers/{layer}/{week}/tiles/{TMS_ID}/{{z}}/{{x}}/{{y}}.png"
-                  for layer in served},
-        "downloads": {tile: {p: f"{base}/download/{week}/{tile}/{p}.tif"
+        "version": version,
+        "tilejson": {layer: tilejson_url(base, layer, week, version) for layer in served},
+        "tiles": {layer: tile_template(base, layer, week, version) for layer in served},
+        "downloads": {tile: {p: f"{base}download/{week}/{tile}/{p}.tif"
                              for p in PRODUCTS if row.get(p)}
                       for tile, row in sorted(m.get("tiles", {}).items())},
     }

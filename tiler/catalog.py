@@ -6,10 +6,16 @@ manifests, and every resolved file must lie inside the data root; anything else 
 :class:`~fastapi.HTTPException` whose detail names the value and what was expected (and
 never a filesystem path). Files are re-read when their mtime or size changes, so weeks
 published while the server runs appear without a restart.
+
+Each published week has a *version*: a short hash of its manifest file. ``week_layers``
+rewrites the manifest whenever it (re)publishes a week (its ``published`` time changes with
+it), so the version names one set of pictures and versioned tile URLs can be cached
+forever (docs/CONTRACTS.md "Tiler HTTP API").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -29,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos"}
 """The COG product that holds each served layer."""
+
+VERSION_CHARS = 12
+"""Hex digits of a week's version (SHA-256 of its manifest file)."""
 
 MAX_DECIMATION_ZOOMS = 3
 """Tiles are served down to 3 zoom levels below a COG's coarsest overview (8 x 8 source
@@ -51,7 +60,7 @@ class Catalog:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
-        self._cache: dict[Path, tuple[tuple[int, int], Any]] = {}
+        self._cache: dict[tuple[Path, str], tuple[tuple[int, int], Any]] = {}
         self._lock = threading.Lock()
 
     # ---- files -------------------------------------------------------------------------
@@ -63,16 +72,19 @@ class Catalog:
             raise HTTPException(404, f"{what} is not available (it is not in the data root)")
         return path
 
-    def _load(self, path: Path, parse: Callable[[bytes], Any]) -> Any:
-        """``parse(bytes of path)``, cached until the file's mtime or size changes."""
+    def _load(self, path: Path, parse: Callable[[bytes], Any], kind: str = "") -> Any:
+        """``parse(bytes of path)``, cached until the file's mtime or size changes.
+
+        ``kind`` names the parse, so that one file can be cached parsed two ways.
+        """
         st = path.stat()
         key = (st.st_mtime_ns, st.st_size)
-        hit = self._cache.get(path)
+        hit = self._cache.get((path, kind))
         if hit is not None and hit[0] == key:
             return hit[1]
         value = parse(path.read_bytes())
         with self._lock:
-            self._cache[path] = (key, value)
+            self._cache[(path, kind)] = (key, value)
         return value
 
     # ---- manifests ---------------------------------------------------------------------
@@ -112,6 +124,21 @@ class Catalog:
         except FileNotFoundError:
             raise HTTPException(404, f"week {week} is not published; "
                                      f"{self._listing(self.week_keys())}") from None
+
+    def version(self, week: str) -> str:
+        """Version of ``week``: the first hex digits of the SHA-256 of its manifest file."""
+        self.week(week)  # 400/404 as for the manifest
+        path = self.root / "week_layers" / f"{week}.json"
+        try:
+            return self._load(path, _digest, kind="version")
+        except FileNotFoundError:
+            raise HTTPException(404, f"week {week} is not published; "
+                                     f"{self._listing(self.week_keys())}") from None
+
+    def layer_version(self, layer: str, week: str) -> str:
+        """Version of ``week`` if ``layer`` is published in it (else 404 as layer_week)."""
+        self.layer_week(layer, week)
+        return self.version(week)
 
     def layer_week(self, layer: str, week: str) -> dict[str, Any]:
         """The manifest of ``week`` if ``layer`` is published in it, else 404 with the reason."""
@@ -178,6 +205,10 @@ class Catalog:
         if not path.is_file():
             raise HTTPException(404, f"the {product} COG of tile {tile} in week {week} is missing")
         return path
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:VERSION_CHARS]
 
 
 def _overview_levels(files: list[str]) -> int:

@@ -5,25 +5,30 @@ segment to the week's published MosaicJSON (:class:`~tiler.catalog.Catalog`) and
 band, value range, colormap and resampling of the layer; no query parameter of the stock
 factory (``url``, ``bidx``, ``expression``, ``colormap``, ``rescale``, ...) is accepted.
 Only the tile and TileJSON routes are registered: ``/info``, ``/assets`` and the viewer
-would reveal file paths.
+would reveal file paths. Each layer has two factories: ``/layers/{layer}/{week}`` and the
+versioned ``/layers/{layer}/{week}/v/{version}``, which answers 404 unless ``{version}`` is
+the week's current version (:meth:`~tiler.catalog.Catalog.version`). TileJSON always hands
+out the versioned tile URL.
 """
 
 # no `from __future__ import annotations`: FastAPI must evaluate the route annotations,
 # which refer to the factory instance.
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import morecantile
-from attrs import define
+from attrs import define, field
 from cogeo_mosaic.backends import MosaicBackend
 from cogeo_mosaic.mosaic import MosaicJSON
-from fastapi import Depends, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 from morecantile.defaults import TileMatrixSets
 from rio_tiler.errors import NoAssetFoundError
 from rio_tiler.mosaic.methods import PixelSelectionMethod
 from rio_tiler.mosaic.methods.base import MosaicMethodBase
 from rio_tiler.types import ColorMapType
 from starlette.requests import Request
+from starlette.routing import Route
 from titiler.core.dependencies import (
     BidxParams,
     DatasetParams,
@@ -46,6 +51,19 @@ GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 """Open only the COG itself: no directory listing, no sidecar files."""
 
 WeekPath = Annotated[str, Path(description="Week key (YYYY-MM-DD) listed by /api/weeks.")]
+VersionPath = Annotated[str, Path(description="The week's current version, as in the URLs "
+                                              "of /api/weeks (a hash of its manifest).")]
+
+
+def tile_template(base_url: str, layer: str, week: str, version: str) -> str:
+    """Versioned XYZ template of ``layer`` in ``week`` (``base_url`` ends with ``/``)."""
+    return (f"{base_url}layers/{layer}/{week}/v/{version}/tiles/{TMS_ID}/"
+            "{z}/{x}/{y}.png")
+
+
+def tilejson_url(base_url: str, layer: str, week: str, version: str) -> str:
+    """Versioned TileJSON URL of ``layer`` in ``week`` (``base_url`` ends with ``/``)."""
+    return f"{base_url}layers/{layer}/{week}/v/{version}/{TMS_ID}/tilejson.json"
 
 
 @dataclass
@@ -67,10 +85,16 @@ def render_png(image: Any, output_format: ImageType | None = None, **kwargs: Any
 class PublishedLayerFactory(MosaicTilerFactory):
     """MosaicTilerFactory limited to ``/tiles/...`` and ``/{tms}/tilejson.json``."""
 
+    layer: str = field()
+    version_dependency: Callable[..., Any] = field()
+
     def register_routes(self) -> None:
-        """Register the tile and TileJSON routes only."""
+        """Register the tile and TileJSON routes only (the one without format: undocumented)."""
         self.tile()
         self.tilejson()
+        for route in self.router.routes:
+            if isinstance(route, Route) and route.path.endswith("/{z}/{x}/{y}"):
+                route.include_in_schema = False  # type: ignore[attr-defined]
 
     def tilejson(self) -> None:
         """TileJSON 3.0 whose template is this factory's PNG tile route."""
@@ -87,22 +111,23 @@ class PublishedLayerFactory(MosaicTilerFactory):
                                        Path(description="Tile matrix set (WebMercatorQuad).")],
             src_path: Annotated[str, Depends(self.path_dependency)],
             backend_params: Annotated[MosaicDefParams, Depends(self.backend_dependency)],
+            version: Annotated[str, Depends(self.version_dependency)],
         ) -> dict[str, Any]:
-            """TileJSON of the layer in this week."""
-            url = self.url_for(request, "tile", tileMatrixSetId=tileMatrixSetId,
-                               z="{z}", x="{x}", y="{y}", format="png")
+            """TileJSON of the layer in this week; its tile URL carries the week's version."""
+            week = request.path_params.get("week", "")
+            url = tile_template(str(request.base_url), self.layer, week, version)
             tms = self.supported_tms.get(tileMatrixSetId)
             with self.backend(src_path, tms=tms, **backend_params.as_dict()) as src:
                 bounds = src.get_geographic_bounds(tms.rasterio_geographic_crs)
                 minzoom, maxzoom = src.minzoom, src.maxzoom
-            week = request.path_params.get("week", "")
-            return {"tilejson": "3.0.0", "name": f"{self.name} {week}", "scheme": "xyz",
+            return {"tilejson": "3.0.0", "name": f"{self.layer} {week}", "scheme": "xyz",
                     "tiles": [url], "bounds": list(bounds), "minzoom": minzoom,
                     "maxzoom": maxzoom, "attribution": "cropassets"}
 
 
-def layer_factory(layer: str, catalog: Catalog) -> PublishedLayerFactory:
-    """The factory serving ``layer`` under ``/layers/{layer}/{week}``.
+def layer_factory(layer: str, catalog: Catalog, versioned: bool = False
+                  ) -> PublishedLayerFactory:
+    """The factory serving ``layer`` under ``/layers/{layer}/{week}`` (or ``.../v/{version}``).
 
     The dependencies are ``async``: FastAPI runs sync ones in its thread pool, one thread
     hop each (about 25 per tile), which cost a third of a tile's time. They only look up
@@ -151,9 +176,24 @@ def layer_factory(layer: str, catalog: Catalog) -> PublishedLayerFactory:
     async def gdal_env() -> dict[str, str]:
         return dict(GDAL_ENV)
 
+    async def current_version(week: WeekPath) -> str:
+        return catalog.layer_version(layer, week)
+
+    async def check_version(week: WeekPath, version: VersionPath) -> None:
+        """404 unless ``version`` is the week's current one (republished weeks change it)."""
+        current = catalog.layer_version(layer, week)
+        if version != current:
+            raise HTTPException(404, f"version {version[:40]!r} of week {week} is not its "
+                                     f"current version ({current}): the week was republished "
+                                     "or the version is wrong; take the URLs from /api/weeks")
+
+    router = APIRouter(dependencies=[Depends(check_version)] if versioned else [])
     return PublishedLayerFactory(
-        name=layer,
-        router_prefix=f"/layers/{layer}/{{week}}",
+        name=f"{layer}.v" if versioned else layer,  # operation ids: crop.getTile, crop.v.getTile
+        layer=layer,
+        router=router,
+        router_prefix=f"/layers/{layer}/{{week}}" + ("/v/{version}" if versioned else ""),
+        version_dependency=current_version,
         backend=MosaicBackend,
         path_dependency=week_mosaic,
         backend_dependency=mosaic_def,  # type: ignore[arg-type]

@@ -71,7 +71,7 @@ def test_weeks_lists_the_season_with_availability_and_knee(weeks, published, til
         assert w["available"] is True and w["reason"] == "" and w["model_accuracy"] == 0.9
         assert set(w["tilejson"]) == {"crop", "confidence", "sos"}
         assert w["tilejson"]["crop"] == (f"{tiler_url}/layers/crop/{w['week']}"
-                                         "/WebMercatorQuad/tilejson.json")
+                                         f"/v/{w['version']}/WebMercatorQuad/tilejson.json")
         assert w["downloads"][published.field_tile]["crop"] == (
             f"{tiler_url}/download/{w['week']}/{published.field_tile}/crop.tif")
     assert [w["preliminary"] for w in rows] == [True, True, True, False, False, False]
@@ -92,8 +92,8 @@ def test_tilejson_template_bounds_and_zooms(tiler_url, weeks, published, layer):
     assert r.status == 200
     tj = r.json()
     assert tj["tilejson"] == "3.0.0"
-    assert tj["tiles"] == [f"{tiler_url}/layers/{layer}/{week}/tiles/WebMercatorQuad/"
-                           "{z}/{x}/{y}.png"]
+    assert tj["tiles"] == [f"{tiler_url}/layers/{layer}/{week}/v/{row['version']}/tiles/"
+                           "WebMercatorQuad/{z}/{x}/{y}.png"]
     assert tj["tiles"][0] == row["tiles"][layer]
     assert tj["maxzoom"] == row["maxzoom"] == NATIVE_ZOOM
     # the manifest's minzoom: the COGs' 4 overviews (128 px -> 8 px) reach zoom 10 and the
