@@ -5,9 +5,12 @@
 
 Starts ``python -m tiler`` (uvicorn, one worker by default) on 127.0.0.1, sends ``--requests`` tile
 requests from ``--clients`` concurrent keep-alive clients over every tile covering the data
-at each served zoom (all layers, all weeks with a crop layer), first on the fresh server
-(cold), then the same requests again (warm). Prints p50/p95/max latency, requests/s and
-errors (exceptions or a status other than 200/204) per pass, and warm/cold ratios.
+at each served zoom (all layers, all weeks with a crop layer; the versioned URLs of the
+layers' TileJSON, as the web map requests them), first on the fresh server (cold), then
+the same requests again (warm). The tiler's in-process tile cache is on (default size)
+unless ``CROPASSETS_TILE_CACHE_MB=0`` is set, so the warm pass measures serving from it.
+Prints p50/p95/max latency, requests/s and errors (exceptions or a status other than
+200/204) per pass, and warm/cold ratios.
 Without ``--data`` the data root is the truth maps of a generated world (seed 7, 4 tiles
 of 512 px, one short season; tests/map_fixtures.py), written to a temporary folder.
 """
@@ -58,12 +61,13 @@ def tile_paths(base: str, n: int, seed: int = 0) -> list[str]:
              if w["available"]]
     pool = []
     for w in weeks:
-        for layer, url in w["tilejson"].items():
+        for url in w["tilejson"].values():
             tj = http_get(url).json()
+            template = urlsplit(tj["tiles"][0]).path  # versioned, as the web map uses it
             zooms = range(tj["minzoom"], tj["maxzoom"] + 1)
             for t in tms.tiles(*tj["bounds"], zooms=list(zooms)):
-                pool.append(f"/layers/{layer}/{w['week']}/tiles/WebMercatorQuad/"
-                            f"{t.z}/{t.x}/{t.y}.png")
+                pool.append(template.replace("{z}", str(t.z)).replace("{x}", str(t.x))
+                            .replace("{y}", str(t.y)))
     rng = random.Random(seed)
     paths = (pool * (n // len(pool) + 1))[:n]
     rng.shuffle(paths)

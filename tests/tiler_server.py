@@ -34,9 +34,14 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 @contextmanager
 def running_tiler(data_root: str | Path, timeout: float = 60.0, workers: int = 1,
-                  access_log: bool = False) -> Iterator[str]:
-    """Start the tiler on ``data_root``; yield its base URL; stop it on exit."""
-    env = {**os.environ, "CROPASSETS_DATA": str(Path(data_root).resolve()),
+                  access_log: bool = False, env: dict[str, str] | None = None,
+                  log: list[str] | None = None) -> Iterator[str]:
+    """Start the tiler on ``data_root``; yield its base URL; stop it on exit.
+
+    ``env`` adds environment variables (e.g. the tile cache settings); ``log``, when
+    given, receives the server's log lines (stderr) as they come.
+    """
+    env = {**os.environ, **(env or {}), "CROPASSETS_DATA": str(Path(data_root).resolve()),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
     # uvicorn logs the line naming its port at info level
@@ -46,7 +51,7 @@ def running_tiler(data_root: str | Path, timeout: float = 60.0, workers: int = 1
         cmd.append("--no-access-log")
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, bufsize=1)
-    log: list[str] = []
+    log = [] if log is None else log
     found = threading.Event()
     base: list[str] = []
 

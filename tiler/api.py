@@ -7,11 +7,13 @@ Routes (docs/CONTRACTS.md "Tiler HTTP API")::
     GET /api/legend[?week=]                    class palette and the ramps of the layers
     GET /api/point?lon=&lat=[&week=]           class, confidence and SOS at a point, per week
     GET /download/{week}/{tile}/{product}.tif  the published COG itself
-    GET /healthz                               liveness and number of published weeks
+    GET /healthz                               liveness, number of published weeks and the
+                                               in-process tile cache's counters
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -31,14 +33,16 @@ from tiler.factory import GDAL_ENV, tile_template, tilejson_url
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
-def api_router(catalog: Catalog) -> APIRouter:
-    """Routes of the JSON API and downloads over ``catalog``."""
+def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | None = None
+               ) -> APIRouter:
+    """Routes of the JSON API and downloads over ``catalog`` (``cache_stats``: /healthz)."""
     router = APIRouter()
 
     @router.get("/healthz", tags=["api"])
     def healthz() -> dict[str, Any]:
-        """Liveness: the server answers and reads its data root."""
-        return {"status": "ok", "weeks": len(catalog.manifests())}
+        """Liveness: the server answers and reads its data root; the tile cache's counters."""
+        return {"status": "ok", "weeks": len(catalog.manifests()),
+                "tile_cache": cache_stats() if cache_stats else None}
 
     @router.get("/api/weeks", tags=["api"])
     def weeks(request: Request) -> dict[str, Any]:

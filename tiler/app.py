@@ -54,6 +54,9 @@ def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
     """
     settings = settings or load_settings()
     catalog = Catalog(data_root)
+    memory = (MemoryTiles(int(settings.tile_cache_mb * 2**20))
+              if settings.tile_cache_mb > 0 else None)
+    disk = DiskTiles(settings.tile_dir) if settings.tile_dir else None
     app = FastAPI(title="cropassets tiler", version="0.1.0", openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None, description=DESCRIPTION)
     add_error_handlers(app, catalog.root)
@@ -63,7 +66,7 @@ def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
             app.include_router(factory.router, prefix=factory.router_prefix,
                                tags=[f"{layer} layer"],
                                dependencies=[Depends(check_layer_request)])
-    app.include_router(api_router(catalog))
+    app.include_router(api_router(catalog, memory.stats if memory else None))
 
     @app.get("/layers/{layer}/{rest:path}", include_in_schema=False)
     def no_such_layer_route(layer: str, rest: str) -> None:
@@ -79,13 +82,9 @@ def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
 
     _add_docs(app)
     _add_page(app, Path(maplibre_dir) if maplibre_dir else MAPLIBRE_DIR)
-    memory = (MemoryTiles(int(settings.tile_cache_mb * 2**20))
-              if settings.tile_cache_mb > 0 else None)
-    disk = DiskTiles(settings.tile_dir) if settings.tile_dir else None
     app.add_middleware(LayerCacheMiddleware, catalog=catalog, memory=memory, disk=disk)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
                        allow_headers=["*"], expose_headers=["ETag"])
-    app.state.tile_cache = memory
     return app
 
 
