@@ -66,7 +66,7 @@ def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
             app.include_router(factory.router, prefix=factory.router_prefix,
                                tags=[f"{layer} layer"],
                                dependencies=[Depends(check_layer_request)])
-    app.include_router(api_router(catalog, memory.stats if memory else None))
+    app.include_router(api_router(catalog, memory.stats if memory is not None else None))
 
     @app.get("/layers/{layer}/{rest:path}", include_in_schema=False)
     def no_such_layer_route(layer: str, rest: str) -> None:
