@@ -287,3 +287,76 @@ def test_xyz_template_and_downloads(site):
 def _tiles(root: Path, week: str) -> list[str]:
     return sorted(p.name for p in (root / "crop_map").iterdir() if (p / f"{week}.tif").exists())
 
+
+
+def _hash(site) -> dict:
+    from urllib.parse import parse_qs
+
+    fragment = urlsplit(site.page.url).fragment
+    return {k: v[0] for k, v in parse_qs(fragment).items()}
+
+
+def test_the_address_follows_the_map_back_forward_and_pasted_links(site):
+    weeks = site.maps.weeks
+    site.show("crop", weeks[-1])
+    assert _hash(site)["week"] == weeks[-1] and _hash(site)["layer"] == "crop"
+    zoom, lat, lon = (float(v) for v in _hash(site)["map"].split("/"))
+    assert 0 < zoom <= 24 and abs(lat) <= 90 and abs(lon) <= 180
+    # a week change adds a history entry; going back shows the previous week again
+    slider = site.page.get_by_label("Week", exact=True)
+    slider.focus()
+    slider.press("ArrowLeft")
+    state = site.state()
+    assert state["week"] == weeks[-2] and _hash(site)["week"] == weeks[-2]
+    site.page.go_back()
+    site.page.wait_for_function(f"cropmap.state.week === {weeks[-1]!r}")
+    state = site.state()
+    assert state["week"] == weeks[-1] and state["layerShown"]
+    assert site.page.locator("#week-label").inner_text().endswith(f"({weeks[-1]})")
+    assert site.page.get_by_label("Week", exact=True).input_value() == str(len(weeks) - 1)
+    site.page.go_forward()
+    site.page.wait_for_function(f"cropmap.state.week === {weeks[-2]!r}")
+    # a layer change is an entry too
+    site.page.get_by_label("Confidence", exact=True).check()
+    site.state()
+    assert _hash(site)["layer"] == "confidence"
+    site.page.go_back()
+    site.page.wait_for_function("cropmap.state.layer === 'crop'")
+    assert site.page.locator("input[name='layer'][value='crop']").is_checked()
+    # an edited or pasted hash: the map follows (week, layer and view)
+    lon, lat = site.maps.field_point
+    site.page.evaluate("(h) => { location.hash = h; }",
+                       f"season=2025&week={weeks[0]}&layer=sos&map=13.5/{lat:.5f}/{lon:.5f}")
+    site.page.wait_for_function(f"cropmap.state.week === {weeks[0]!r}")
+    state = site.state()
+    assert state["layer"] == "sos" and state["layerShown"] and state["weekIndex"] == 0
+    assert "/layers/sos/" in site.page.locator("#xyz-url").input_value()
+    view = site.page.evaluate("[cropmap.map.getZoom(), cropmap.map.getCenter().lat, "
+                              "cropmap.map.getCenter().lng]")
+    assert view == pytest.approx([13.5, lat, lon], abs=1e-4)
+    # panning rewrites the view in place (no new history entry)
+    length = site.page.evaluate("history.length")
+    site.page.evaluate("cropmap.map.panBy([40, 0], {duration: 0})")
+    site.page.wait_for_function(f"!location.hash.includes('/{lon:.5f}')")
+    assert site.page.evaluate("history.length") == length
+    # a link naming nothing published keeps what is shown, and says it in the address
+    site.page.evaluate("location.hash = 'week=1999-01-04&layer=ndvi'")
+    site.page.wait_for_function("location.hash.includes('week=' + cropmap.state.week)")
+    assert site.state()["week"] == weeks[0] and _hash(site)["layer"] == "sos"
+
+
+def test_a_link_opens_its_week_layer_and_view(site):
+    lon, lat = site.maps.field_point
+    week = site.maps.mapped_weeks[0]
+    page = site.page.context.browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(f"{site.base}/#week={week}&layer=confidence&map=12/{lat:.5f}/{lon:.5f}")
+        page.evaluate("cropmap.ready")
+        page.wait_for_function("document.getElementById('map').dataset.state === 'idle'")
+        state = page.evaluate("cropmap.state")
+        assert state["week"] == week and state["layer"] == "confidence" and state["layerShown"]
+        zoom = page.evaluate("cropmap.map.getZoom()")
+        assert zoom == pytest.approx(12, abs=1e-3)
+        assert page.locator("input[name='layer'][value='confidence']").is_checked()
+    finally:
+        page.close()

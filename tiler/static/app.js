@@ -182,16 +182,87 @@ const state = {
 const currentSeason = () => state.seasons[state.seasonIndex];
 const currentWeek = () => currentSeason()?.weeks[state.weekIndex] ?? null;
 
+// ---------------------------------------------------------------- the address is the state
+//
+// #season=2025&week=2025-05-19&layer=crop&map=12.00/14.64407/100.11529 (zoom/lat/lon).
+// Week, season and layer changes add a history entry; panning and zooming replace the
+// current one. A changed hash (back/forward, a pasted or edited link) is applied.
+
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
-  return { season: p.get("season"), week: p.get("week"), layer: p.get("layer") };
+  return { season: p.get("season"), week: p.get("week"), layer: p.get("layer"), view: parseView(p.get("map")) };
 }
 
-function writeHash() {
+/** {zoom, lat, lon} of "zoom/lat/lon", or null when it is not a valid view. */
+function parseView(text) {
+  const parts = (text || "").split("/").map(Number);
+  if (parts.length !== 3 || !parts.every(Number.isFinite)) return null;
+  const [zoom, lat, lon] = parts;
+  if (zoom < 0 || zoom > 24 || Math.abs(lat) > 85.06 || Math.abs(lon) > 180) return null;
+  return { zoom, lat, lon };
+}
+
+function stateHash() {
   const w = currentWeek();
-  if (!w) return;
-  const p = new URLSearchParams({ season: currentSeason().id, week: w.key, layer: state.layer });
-  history.replaceState(null, "", `#${p}`);
+  const parts = [["season", currentSeason().id], ["week", w.key], ["layer", state.layer]]
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
+  if (state.map) {
+    const c = state.map.getCenter();
+    parts.push(`map=${state.map.getZoom().toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`);
+  }
+  return `#${parts.join("&")}`;
+}
+
+/** Write the state to the address: "push" adds a history entry, "replace" does not. */
+function writeHash(mode = "replace") {
+  if (!currentWeek()) return;
+  const hash = stateHash();
+  if (hash === location.hash) return;
+  if (mode === "push") history.pushState(null, "", hash);
+  else history.replaceState(null, "", hash);
+}
+
+/** Season and week index named by a hash (a week alone finds its season); -1 if none. */
+function locateWeek(h) {
+  let si = state.seasons.findIndex((s) => s.id === h.season);
+  let wi = si < 0 ? -1 : state.seasons[si].weeks.findIndex((w) => w.key === h.week);
+  if (wi < 0 && h.week) {
+    const found = state.seasons.findIndex((s) => s.weeks.some((w) => w.key === h.week));
+    if (found >= 0) { si = found; wi = state.seasons[si].weeks.findIndex((w) => w.key === h.week); }
+  }
+  return { si, wi };
+}
+
+function syncControls() {
+  $("season-select").value = String(state.seasonIndex);
+  $("week-slider").value = String(state.weekIndex);
+  for (const r of document.querySelectorAll('input[name="layer"]')) r.checked = r.value === state.layer;
+}
+
+/** Follow a changed hash (back/forward, pasted link): week, season, layer and view. */
+function applyHash() {
+  if (!state.map || !state.seasons.length) return null;
+  const h = readHash();
+  const { si, wi } = locateWeek(h);
+  let changed = false;
+  if (si >= 0 && si !== state.seasonIndex) {
+    state.seasonIndex = si;
+    fillWeekSlider();
+    changed = true;
+  }
+  if (wi >= 0 && wi !== state.weekIndex) { state.weekIndex = wi; changed = true; }
+  if (LAYERS.includes(h.layer) && h.layer !== state.layer) { state.layer = h.layer; changed = true; }
+  syncControls();
+  if (h.view) {
+    const c = state.map.getCenter();
+    if (Math.abs(state.map.getZoom() - h.view.zoom) > 0.005 || Math.abs(c.lat - h.view.lat) > 1e-5
+        || Math.abs(c.lng - h.view.lon) > 1e-5) {
+      state.map.jumpTo({ center: [h.view.lon, h.view.lat], zoom: h.view.zoom });
+    }
+  }
+  if (changed) return render("replace");
+  writeHash("replace"); // a hash naming nothing published: show what is shown
+  return state.rendering;
 }
 
 function setStatus(text, kind = "info") {
@@ -361,8 +432,11 @@ function removeDataLayer() {
   if (map.getSource(DATA_ID)) map.removeSource(DATA_ID);
 }
 
-/** Show the selected layer and week; resolves once the map has rendered it. */
-function render() {
+/**
+ * Show the selected layer and week; resolves once the map has rendered it.
+ * ``history``: "push" (a user's change: a new history entry) or "replace".
+ */
+function render(history = "push") {
   const token = ++state.renderToken;
   const w = currentWeek();
   const layer = state.layer;
@@ -371,7 +445,7 @@ function render() {
   updateWeekInfo();
   updateLegend();
   updateDownloads();
-  writeHash();
+  writeHash(history);
   state.popup?.remove();
   const xyz = $("xyz-url");
   const job = (async () => {
@@ -511,11 +585,10 @@ async function start() {
     return;
   }
   const hash = readHash();
-  let si = state.seasons.findIndex((s) => s.id === hash.season);
+  let { si, wi } = locateWeek(hash);
   if (si < 0) si = state.seasons.findIndex((s) => s.role === "current");
   state.seasonIndex = si < 0 ? state.seasons.length - 1 : si;
   const weeks = currentSeason().weeks;
-  let wi = weeks.findIndex((w) => w.key === hash.week);
   if (wi < 0) {
     // newest week with a crop map, else the newest week
     wi = weeks.map((w) => w.available).lastIndexOf(true);
@@ -535,8 +608,8 @@ async function start() {
       sources: {},
       layers: [{ id: "background", type: "background", paint: { "background-color": BACKGROUND } }],
     },
-    bounds: b,
-    fitBoundsOptions: { padding: 24 },
+    ...(hash.view ? { center: [hash.view.lon, hash.view.lat], zoom: hash.view.zoom }
+      : { bounds: b, fitBoundsOptions: { padding: 24 } }),
     dragRotate: false,
     pitchWithRotate: false,
     touchPitch: false,
@@ -548,6 +621,8 @@ async function start() {
   map.on("click", (e) => { showPoint(e.lngLat); });
   await new Promise((resolve) => map.once("load", resolve));
 
+  map.on("moveend", () => writeHash("replace"));
+  window.addEventListener("hashchange", () => { applyHash(); });
   $("week-slider").addEventListener("input", (e) => { state.weekIndex = Number(e.target.value); render(); });
   $("season-select").addEventListener("change", (e) => {
     state.seasonIndex = Number(e.target.value);
@@ -565,7 +640,7 @@ async function start() {
       setStatus("Press Ctrl+C to copy the selected URL.");
     }
   });
-  await render();
+  await render("replace");
 }
 
 const ready = start().catch((err) => {
