@@ -17,7 +17,7 @@ from cropassets.ml.analysis import IncrementalReport, incremental_analysis, plot
 from cropassets.ml.baseline import ForestModel, fit_random_forest, random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.knee import KneeResult, find_knee
-from cropassets.ml.model import CNN2D, ModelConfig
+from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.predict import evaluate, predict, predict_proba
 from cropassets.ml.prepare import InputStats, prepare_inputs
 from cropassets.ml.served import ServedModel, load_served, predict_served
@@ -26,6 +26,7 @@ from cropassets.ml.train import TrainConfig, train
 
 __all__ = [
     "CNN2D",
+    "CNN2DEnsemble",
     "Checkpoint",
     "FieldSplit",
     "ForestModel",

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from cropassets.core.timeaxis import check_same_steps, day_offsets, needs_resampling
-from cropassets.ml.model import CNN2D, ModelConfig
+from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.prepare import InputStats
 from cropassets.ml.splits import FieldSplit
 
@@ -52,7 +52,8 @@ class Checkpoint:
     """A CNN2D trained for one sequence length, with its preprocessing and metrics.
 
     Attributes:
-        weights: The model's ``state_dict`` (CPU tensors).
+        weights: The model's ``state_dict`` (CPU tensors); with ``member_weights``, the
+            first member of an ensemble.
         model_config: :class:`ModelConfig` as a dict.
         features: F feature names, in input order.
         scales: S CWT scales, in time steps.
@@ -80,6 +81,11 @@ class Checkpoint:
         seed: Training seed.
         presmoothed: Training series were already smoothed on their k-step prefix (so
             :func:`~cropassets.ml.predict.predict` expects the same by default).
+        member_weights: ``state_dict`` of each further member of an ensemble of the same
+            architecture (``[]``, the default and what older checkpoints load as: one
+            network). With members, the model is a
+            :class:`~cropassets.ml.model.CNN2DEnsemble` whose output is the members' mean
+            softmax (``TrainConfig.keep_selection``).
     """
 
     weights: dict[str, torch.Tensor]
@@ -101,6 +107,7 @@ class Checkpoint:
     seed: int = 0
     presmoothed: bool = False
     step_days: tuple[float, ...] = ()
+    member_weights: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
     STEP_TOLERANCE: ClassVar[float] = 0.1
     """Largest accepted difference of a step's day offset, as a fraction of a grid step."""
@@ -149,10 +156,19 @@ class Checkpoint:
         """The preprocessing stats as :class:`InputStats`."""
         return InputStats.from_dict(self.stats)
 
-    def build_model(self, device: torch.device | str | None = None) -> CNN2D:
-        """The network with the trained weights, in eval mode, on ``device`` (CPU)."""
-        model = CNN2D(self.config)
-        model.load_state_dict(self.weights)
+    @property
+    def n_members(self) -> int:
+        """Networks whose softmax is averaged (1: a single CNN2D)."""
+        return 1 + len(self.member_weights)
+
+    def build_model(self, device: torch.device | str | None = None) -> CNN2D | CNN2DEnsemble:
+        """The network (or ensemble) with the trained weights, in eval mode, on ``device``."""
+        nets = []
+        for weights in [self.weights, *self.member_weights]:
+            net = CNN2D(self.config)
+            net.load_state_dict(weights)
+            nets.append(net)
+        model = nets[0] if len(nets) == 1 else CNN2DEnsemble(nets)
         model.eval()
         return model.to(device or "cpu")
 
@@ -225,6 +241,8 @@ class Checkpoint:
         """Plain-type form (weights stay tensors)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["weights"] = {k: v.detach().cpu().clone() for k, v in self.weights.items()}
+        d["member_weights"] = [{k: v.detach().cpu().clone() for k, v in w.items()}
+                               for w in self.member_weights]
         d["features"] = list(self.features)
         d["scales"] = [float(s) for s in self.scales]
         d["class_names"] = list(self.class_names)
@@ -259,6 +277,7 @@ class Checkpoint:
         kw["scales"] = tuple(float(s) for s in kw["scales"])
         kw["class_names"] = tuple(kw["class_names"])
         kw["step_days"] = tuple(float(v) for v in kw.get("step_days", ()))
+        kw["member_weights"] = list(kw.get("member_weights", []))
         return cls(**kw)
 
     @classmethod
@@ -271,6 +290,8 @@ class Checkpoint:
         """Everything except the weights, JSON-ready."""
         d = self.to_dict()
         d.pop("weights")
+        d.pop("member_weights")
+        d["n_members"] = self.n_members
         return asdict_safe(d)
 
 

@@ -21,14 +21,16 @@ the scale pooling otherwise blur the series' levels, which carry much of the cla
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["CNN2D", "ModelConfig", "SeededDropout", "build_model", "flops_per_sample",
-           "set_dropout_generator"]
+__all__ = ["CNN2D", "CNN2DEnsemble", "ModelConfig", "SeededDropout", "build_model",
+           "flops_per_sample", "set_dropout_generator"]
 
 
 class SeededDropout(nn.Dropout):
@@ -168,6 +170,31 @@ class CNN2D(nn.Module):
         return self.head(torch.cat([image, series], dim=1))
 
 
+class CNN2DEnsemble(nn.Module):
+    """Several :class:`CNN2D` of one architecture whose softmax outputs are averaged.
+
+    ``forward`` returns ``log(mean_i softmax(member_i(x)))``: its softmax is the members'
+    mean probability and its argmax the ensemble's class, so code written for one
+    network's logits (softmax, argmax, cross-entropy) works unchanged.
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least two members, got {len(members)}")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def config(self) -> ModelConfig:
+        """The members' architecture."""
+        return self.members[0].config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, F, S, T) input → (N, C) log mean probability of the members."""
+        logp = torch.stack([torch.log_softmax(m(x).float(), dim=1) for m in self.members])
+        return torch.logsumexp(logp, dim=0) - math.log(len(self.members))
+
+
 def build_model(config: ModelConfig) -> CNN2D:
     """A fresh :class:`CNN2D` (weights from the current torch RNG state)."""
     return CNN2D(config)
@@ -201,15 +228,29 @@ def flops_per_sample(model: nn.Module, n_features: int, n_scales: int, n_steps: 
     return int(counter.get_total_flops())
 
 
-def inference_model(model: CNN2D, device: torch.device | str | None = None) -> nn.Module:
+def inference_model(model: nn.Module, device: torch.device | str | None = None) -> nn.Module:
     """An eval-only copy of ``model`` made fast for prediction (same outputs to ~1e-5).
 
     Each ``Conv2d -> BatchNorm2d`` pair is folded into one convolution (the BatchNorm's
     running statistics become the conv's weight and bias), and on CPU the weights are
     stored channels-last, which oneDNN runs fastest for these narrow convolutions
     (``bench/bench_predict.py``: ~3-4x the eager fp32 model at batch 2048 on 2 cores).
-    Feed it inputs converted with ``.contiguous(memory_format=torch.channels_last)``.
+    A :class:`CNN2DEnsemble` has each member folded. Feed it inputs converted with
+    ``.contiguous(memory_format=torch.channels_last)``.
     """
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    if isinstance(model, CNN2DEnsemble):
+        m: nn.Module = CNN2DEnsemble([_folded(member) for member in model.members])
+    else:
+        m = _folded(model)
+    m = m.to(dev)
+    if dev.type == "cpu":
+        m = m.to(memory_format=torch.channels_last)
+    return m
+
+
+def _folded(model: nn.Module) -> nn.Module:
+    """An eval copy of one :class:`CNN2D` with every conv → BatchNorm pair folded."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     m = copy.deepcopy(model).eval()
@@ -228,8 +269,4 @@ def inference_model(model: CNN2D, device: torch.device | str | None = None) -> n
                 branch[i] = fuse_conv_bn_eval(branch[i], branch[i + 1])
                 branch[i + 1] = nn.Identity()
         m.series = nn.Sequential(*branch)
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
-    m = m.to(dev)
-    if dev.type == "cpu":
-        m = m.to(memory_format=torch.channels_last)
     return m

@@ -34,7 +34,7 @@ from cropassets.core.timeaxis import day_offsets, nominal_step_days
 from cropassets.ml.checkpoint import Checkpoint, library_versions
 from cropassets.ml.device import select_device
 from cropassets.ml.metrics import classification_metrics
-from cropassets.ml.model import CNN2D, ModelConfig, flops_per_sample
+from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig, flops_per_sample
 from cropassets.ml.prepare import (
     DEFAULT_CUTOFF,
     DEFAULT_ORDER,
@@ -109,6 +109,27 @@ class TrainConfig:
             (3 folds, 6 lengths) it raised overall accuracy by 1.5 points on average
             (full season 0.778 -> 0.816) for ~1.5x the training time: the validation
             quarter of a small reference set is too valuable to leave out.
+        keep_selection: With ``refit`` on a small training set (see
+            ``ensemble_max_pixels``), also keep the selection run's network (trained on
+            the training pixels only) as a member of the served ensemble. No extra
+            training (it is trained anyway), one more network to run when mapping.
+        extra_refits: With ``refit`` on a small training set, this many further refit
+            networks of seeds ``seed + 1, ...`` (the same target step, the same pixels)
+            join the served ensemble (:class:`~cropassets.ml.model.CNN2DEnsemble`: the
+            members' mean softmax); each costs one more refit run. Measured on the four
+            real sets (``bench/bench_real_series.py --quick``, 24 set x length cells;
+            library minus forest, overall accuracy points, mean / worst): the refit
+            network alone +2.0 / -1.9; refit + selection network +2.0 / -1.5; two refit
+            seeds (the default) +2.9 / -0.5; both + the selection network +2.9 / +0.3 at
+            1.5x the mapping cost. One network of seed 1 instead of 0 was +1.5 / -3.5: the
+            seed alone moves a cell by up to 4 points, which the ensemble averages out.
+        ensemble_max_pixels: Further members (``keep_selection``, ``extra_refits``) are
+            trained only when training + validation pixels are at most this many
+            (``None``: always); larger sets serve the single refit network. Why: an
+            ensemble buys lower variance, which matters most on small reference sets,
+            while its training cost grows with the pixels (the demo world, ~25,000
+            pixels, stays within its training budget, issue 12 part 7) and every member
+            multiplies the cost of mapping.
         overlap_refit: On the CPU with ``cpu_threads == 1``, train the refit network in a
             second thread while the selection run goes on (its learning-rate schedule
             depends on the step only, and it keeps the weights of every step the final
@@ -150,6 +171,9 @@ class TrainConfig:
     ema_decay: float = 0.0
     cpu_threads: int | None = 1
     refit: bool = True
+    keep_selection: bool = False
+    extra_refits: int = 1
+    ensemble_max_pixels: int | None = 10_000
     overlap_refit: bool = True
     max_val_pixels: int | None = 2048
 
@@ -161,6 +185,8 @@ class TrainConfig:
             )
         if self.select_by not in ("accuracy", "loss"):
             raise ValueError(f"select_by must be 'accuracy' or 'loss', got {self.select_by!r}")
+        if self.extra_refits < 0:
+            raise ValueError(f"extra_refits must be >= 0, got {self.extra_refits}")
         if not 0 <= self.warmup_fraction < 1 or not 0 <= self.final_lr_fraction <= 1:
             raise ValueError(
                 f"need 0 <= warmup_fraction < 1 and 0 <= final_lr_fraction <= 1, got "
@@ -262,6 +288,11 @@ def _selection_subset(n_val: int, cap: int | None, seed: int) -> np.ndarray | No
     if cap is None or n_val <= cap:
         return None
     return np.sort(np.random.default_rng(seed).choice(n_val, size=cap, replace=False))
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of ``model``'s ``state_dict``."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
@@ -547,9 +578,23 @@ def train(
         model.load_state_dict(best_state)
         _, val_pred = _evaluate(model, x_va, y_va, val_loss_fn, 1024)
         refit_info = None
+        nets: list[nn.Module] = [model]
         if refit is not None:
+            selected = model
             model = refit.finish(best_step) if beside else refit.run_to(best_step)
             refit_info = refit.info() | {"beside_selection": bool(beside)}
+            nets = [model]
+            n_all = refit.n_all
+            if cfg.ensemble_max_pixels is None or n_all <= cfg.ensemble_max_pixels:
+                if cfg.keep_selection:
+                    nets.append(selected)
+                x_all_t, y_all_t = torch.cat([x_tr, x_va]), torch.cat([y_tr, y_va])
+                for j in range(1, cfg.extra_refits + 1):
+                    nets.append(RefitRun(mcfg, cfg, x_all_t, y_all_t, n_tr, n_classes,
+                                         seed + j, dev, bf16).run_to(best_step))
+                    say(f"k={n_steps}: refit seed {seed + j} done")
+        served: nn.Module = nets[0] if len(nets) == 1 else CNN2DEnsemble(nets)
+        members = [_cpu_state(net) for net in nets[1:]]
     metrics = classification_metrics(y_idx[va_mask], val_pred, names)
     metrics.update({
         "best_step": best_step,
@@ -563,8 +608,9 @@ def train(
         "n_train_fields": int(len(split.train)),
         "n_val_fields": int(len(split.val)),
         "n_invalid_pixels": int((~valid).sum()),
-        "flops_per_sample": flops_per_sample(model, n_feat, int(x_tr.shape[2]),
+        "flops_per_sample": flops_per_sample(served, n_feat, int(x_tr.shape[2]),
                                              int(x_tr.shape[3])),
+        "n_members": 1 + len(members),
         "precision": "bf16-autocast" if bf16 else "fp32",
         "refit": refit_info,
         "train_seconds": time.perf_counter() - t0,
@@ -574,7 +620,8 @@ def train(
         f"{metrics['overall_accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
     )
     return Checkpoint(
-        weights={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        weights=_cpu_state(model),
+        member_weights=members,
         model_config=mcfg.to_dict(),
         features=feats,
         scales=tuple(float(s) for s in sc),
