@@ -5,7 +5,8 @@ test can check that a served tile shows the class of a known field at the right 
 the confidence band is 40 + 10 x week of season; SOS is a constant day of year per class.
 Weeks 1-2 of the current season have no model: only their SOS layer is published. The
 last week's manifest names the model that made it (``kind`` random_forest); the earlier ones
-are manifests from before the served-model choice (no ``kind``: the CNN2D).
+are manifests from before the served-model choice (no ``kind``: the CNN2D). Each week's
+STAC items are written after its manifest, as ``week_layers`` does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cropassets.core.crop_map import write_crop_cog
 from cropassets.core.grid import load_tiles
 from cropassets.core.layers import write_week_layer
 from cropassets.core.legend import CLASS_NODATA, class_legend
+from cropassets.core.product_stac import write_week_items
 from cropassets.core.sampling import interior_mask, load_field_labels, read_field_raster
 from cropassets.core.seasons import all_weeks, load_seasons
 from cropassets.core.storage import partition_path
@@ -83,10 +85,11 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
         radar = ({"summary": f"missing in 1 of {week.index} weeks",
                   "weeks_without_radar": [weeks[0].key]} if week.index == len(weeks)
                  else {"summary": "all weeks", "weeks_without_radar": []})
-        write_week_layer(root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()},
-                         legend, KNEE_WEEK, model,
-                         reason="" if model else "no model before week 3 of the season",
-                         radar=radar)
+        manifest = write_week_layer(
+            root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()}, legend,
+            KNEE_WEEK, model, reason="" if model else "no model before week 3 of the season",
+            radar=radar)
+        write_week_items(root, manifest)
         if model:
             mapped.append(week.key)
     # a field pixel well inside a field of the first tile

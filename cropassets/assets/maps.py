@@ -40,6 +40,7 @@ from cropassets.assets.training import checkpoint_path, read_knee_week
 from cropassets.core import quality
 from cropassets.core.layers import model_summary, radar_summary, write_week_layer
 from cropassets.core.legend import class_legend
+from cropassets.core.product_stac import write_week_items
 from cropassets.core.sampling import load_field_labels, rasterize_fields
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.storage import write_bytes_atomic
@@ -286,8 +287,10 @@ def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
         "COG (crop: class + confidence bands; SOS) and a manifest with the week, its season, "
         "the knee week, the preliminary flag, model accuracy, the legend and per-tile files; "
         "mosaics are written before the manifest, each atomically. A week without a model "
-        "publishes its SOS layer and lists the crop layer as not available. "
-        "<data>/week_layers/<week>.json"
+        "publishes its SOS layer and lists the crop layer as not available. Then one STAC "
+        "item per product and tile (projection, raster, classification extensions), "
+        "validated, in a collection per product. "
+        "<data>/week_layers/<week>.json, <data>/stac/<collection>/<item>.json"
     ),
 )
 def week_layers(context: AssetExecutionContext, data_root: DataRoot,
@@ -336,6 +339,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
                              for t, by_week in ingest.items()}),
         incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
                           if a.get("skipped_scenes", 0) > 0])
+    stac_items = write_week_items(data_root.root, manifest)
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
         description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (
@@ -355,6 +359,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
         "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
         "preliminary": manifest["preliminary"],
         "reason": manifest["reason"],
+        "stac_items": MetadataValue.json(stac_items),
         **links,
         "seconds": round(time.perf_counter() - t0, 2),
     })

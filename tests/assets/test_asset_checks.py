@@ -168,6 +168,11 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     md = result.asset_materializations_for_node("week_layers")[0].metadata
     assert parse_qs(urlparse(md["map_sos"].value).fragment)["layer"] == ["sos"]
     assert "map_crop" not in md  # no crop layer this week
+    # the STAC items follow the manifest: the valid tile's SOS, nothing for the invalid one
+    assert md["stac_items"].value == {"cropassets-crop": [],
+                                      "cropassets-sos": [f"sos-{T0}-{REF[1]}"]}
+    assert sorted(p.name for p in (root / "stac" / "cropassets-sos").glob("*.json")) == [
+        "collection.json", f"sos-{T0}-{REF[1]}.json"]
 
 
 def test_blocking_cog_check_on_a_plain_geotiff(env, monkeypatch, tmp_path):
