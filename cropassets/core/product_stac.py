@@ -376,8 +376,7 @@ def read_items(root: str | Path, product: str) -> list[dict[str, Any]]:
             if ITEM_ID.match(p.stem)]
 
 
-def write_week_items(root: str | Path, manifest: Mapping[str, Any],
-                     styles: Mapping[str, Path] | None = None) -> dict[str, list[str]]:
+def write_week_items(root: str | Path, manifest: Mapping[str, Any]) -> dict[str, list[str]]:
     """Write the STAC items of one published week, then the collections and the catalog.
 
     Each document is validated (:func:`validate`) and written atomically, under a lock.
@@ -387,15 +386,14 @@ def write_week_items(root: str | Path, manifest: Mapping[str, Any],
     Args:
         root: Data root.
         manifest: The week's manifest, as written by ``write_week_layer``.
-        styles: QGIS style name -> ``.qml`` path; ``crop`` and ``confidence`` go with the crop
-            items, each other product's own name with its items.
 
     Returns:
         Collection id -> ids of the items written for the week.
     """
     root = Path(root).resolve()
     week = str(manifest["week"])
-    styles = styles or {}
+    # QGIS styles: crop and confidence go with the crop items, each other with its own
+    styles = {name: root / rel for name, rel in (manifest.get("styles") or {}).items()}
     out: dict[str, list[str]] = {}
     with _catalog_lock(stac_root(root)):
         for product, info in PRODUCT_INFO.items():

@@ -23,7 +23,8 @@ import pytest
 from tiler_server import REPO_ROOT, http_get
 
 PUBLIC_PATHS = {"/healthz", "/api/weeks", "/api/legend", "/api/point",
-                "/download/{week}/{tile}/{product}.tif"}
+                "/download/{week}/{tile}/{product}.tif", "/download/{week}/{tile}/{style}.qml",
+                "/download/{week}/{product}.vrt", "/download/{week}/{style}.qml"}
 for _layer in ("crop", "confidence", "sos"):
     for _prefix in (f"/layers/{_layer}/{{week}}", f"/layers/{_layer}/{{week}}/v/{{version}}"):
         PUBLIC_PATHS |= {f"{_prefix}/tiles/{{tileMatrixSetId}}/{{z}}/{{x}}/{{y}}.{{format}}",
@@ -118,6 +119,7 @@ def test_fuzzing_every_operation_gives_no_5xx_and_reveals_no_path(
         "version": [w["version"] for w in rows] + ["000000000000"] + traversal,
         "tile": [published.field_tile] + traversal,
         "product": ["crop", "sos"] + traversal,
+        "style": ["crop", "confidence", "sos"] + traversal,
         "z": list(range(8, 15)),
         "x": [t.x for t in near], "y": [t.y for t in near],
         "format": ["png"],

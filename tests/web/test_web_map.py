@@ -278,10 +278,28 @@ def test_xyz_template_and_downloads(site):
     href = site.page.locator(f"#downloads a[data-tile='{tiles[0]}'][data-product='crop']")
     cog = site.page.request.get(href.get_attribute("href"))
     assert cog.status == 200 and cog.body()[:4] in (b"II*\x00", b"MM\x00*")
+    # the whole region (VRT) and QGIS styles; the STAC API URL, which pystac-client opens
+    regions = site.page.locator("#regions a")
+    got = sorted((a.get_attribute("data-kind"), a.get_attribute("data-product")
+                  or a.get_attribute("data-style")) for a in regions.all())
+    assert got == [("qml", "confidence"), ("qml", "crop"), ("qml", "sos"), ("vrt", "crop"),
+                   ("vrt", "sos")]
+    vrt = site.page.request.get(site.page.locator("#regions a[data-kind='vrt'][data-product="
+                                                  "'crop']").get_attribute("href"))
+    assert vrt.status == 200 and vrt.body().startswith(b"<VRTDataset")
+    qml = site.page.request.get(site.page.locator("#regions a[data-style='crop']")
+                                .get_attribute("href"))
+    assert qml.status == 200 and b'type="paletted"' in qml.body()
+    stac = site.page.locator("#stac-url").input_value()
+    assert stac == f"{site.base}/stac"
+    from pystac_client import Client
+
+    assert {c.id for c in Client.open(stac).get_collections()} >= {"cropassets-crop"}
     # a week without a model offers only the SOS COGs
     site.show("crop", site.maps.weeks[0])
     products = {a.get_attribute("data-product") for a in links.all()}
     assert products == {"sos"}
+    assert {a.get_attribute("data-product") for a in regions.all()} == {"sos", None}
 
 
 def _tiles(root: Path, week: str) -> list[str]:

@@ -69,6 +69,10 @@ function normWeek(w, season) {
     layers,
     tilejson: normTileJSONRefs(w.tilejson),
     downloads: normDownloads(w.downloads),
+    // the whole region of each product (VRT) and the QGIS style of each layer (.qml)
+    regions: w.regions || {},
+    styles: w.styles || {},
+    stac: w.stac || null,
     sosRange: w.sos_range || null,
     lastObservation: w.last_observation_date || null,
     season,
@@ -412,6 +416,22 @@ function updateDownloads() {
     })));
   if (!items.length) items.push(el("li", { textContent: "No files published for this week." }));
   list.replaceChildren(...items);
+  updateRegions(w);
+}
+
+/** Whole-region VRTs with the QGIS style of each layer drawn from them; the STAC URL. */
+function updateRegions(w) {
+  const link = (url, text, data) => el("a", {
+    href: new URL(url, document.baseURI).href, download: "", textContent: text, dataset: data,
+  });
+  const styleOf = { crop: ["crop", "confidence"], sos: ["sos"] };
+  const items = Object.entries(w.regions).map(([product, url]) => el("li", {},
+    link(url, `${PRODUCT_TITLES[product] || product}, region (VRT)`, { product, kind: "vrt" }),
+    ...(styleOf[product] || [product]).filter((s) => w.styles[s]).flatMap((s) => [
+      " · ", link(w.styles[s], `${s} style (QML)`, { style: s, kind: "qml" })])));
+  if (!items.length) items.push(el("li", { textContent: "No region file for this week." }));
+  $("regions").replaceChildren(...items);
+  $("stac-url").value = new URL((w.stac && w.stac.api) || "stac", document.baseURI).href;
 }
 
 // ---------------------------------------------------------------- map layers
@@ -633,6 +653,13 @@ async function start() {
   for (const r of document.querySelectorAll('input[name="layer"]')) {
     r.addEventListener("change", () => { if (r.checked) { state.layer = r.value; render(); } });
   }
+  $("stac-copy").addEventListener("click", async () => {
+    const input = $("stac-url");
+    input.select();
+    try { await navigator.clipboard.writeText(input.value); setStatus("STAC URL copied."); } catch {
+      setStatus("Press Ctrl+C to copy the selected URL.");
+    }
+  });
   $("xyz-copy").addEventListener("click", async () => {
     const input = $("xyz-url");
     input.select();
