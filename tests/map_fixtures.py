@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cropassets.core.cog import write_cog
+from cropassets.core.coverage import coverage_counts, write_coverage_cog
 from cropassets.core.crop_map import write_crop_cog
 from cropassets.core.grid import load_tiles
 from cropassets.core.layers import write_week_layer
@@ -76,7 +77,16 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
                 write_crop_cog(crop_path, cls, conf, tile.crs, tile.transform, legend,
                                {"product": "crop_type", "week": week.key,
                                 "preliminary": str(week.index < KNEE_WEEK).lower()})
-            paths[tid] = {"crop": crop_path, "sos": sos_path}
+            # coverage: clear optical observations week + 1 + code % 3 since the start, 1 + code % 2
+            # this week; radar (2 observations) in every week but the first
+            code = np.where(cls == CLASS_NODATA, 0, cls).astype(np.uint16)
+            n_obs = [np.stack([1 + code % 2, np.full_like(code, 0 if w.index == 1 else 2)])
+                     .astype(np.uint8) for w in weeks[:week.index]]
+            counts = coverage_counts(n_obs)
+            counts[0] = week.index + 1 + code % 3
+            cov_path = partition_path(root, "coverage_map", tid, week.key, ".tif")
+            write_coverage_cog(cov_path, counts, tile.crs, tile.transform)
+            paths[tid] = {"crop": crop_path, "sos": sos_path, "coverage": cov_path}
         model = ({"week": week.index, "accuracy": 0.9, "current_season_accuracy": 0.85}
                  if week.index >= FIRST_MODEL_WEEK else None)
         if model and week.index == len(weeks):  # the last week names its model (the forest

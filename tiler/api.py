@@ -90,6 +90,8 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
                 "crop": [e.to_dict() for e in render.classes(manifest or {})],
                 "confidence": render.ramp_legend("confidence", manifest),
                 "sos": render.ramp_legend("sos", manifest),
+                "coverage": render.ramp_legend("coverage", manifest) | {
+                    "radar": (manifest or {}).get("radar")},
                 "nodata": "transparent"}
 
     @router.get("/api/point", tags=["api"])
@@ -191,7 +193,8 @@ def week_summary(m: dict[str, Any], base: str, version: str) -> dict[str, Any]:
         "current_season_accuracy": model.get("current_season_accuracy"),
         "reason": m.get("reason", ""), "radar": m.get("radar"), "bounds": m.get("bounds"),
         "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),
-        "sos_range": m.get("sos_range"), "published": m.get("published"),
+        "sos_range": m.get("sos_range"), "coverage_range": m.get("coverage_range"),
+        "published": m.get("published"),
         "version": version,
         "tilejson": {layer: tilejson_url(base, layer, week, version) for layer in served},
         "tiles": {layer: tile_template(base, layer, week, version) for layer in served},
@@ -213,6 +216,8 @@ def point_row(catalog: Catalog, m: dict[str, Any], lon: float, lat: float
             continue
         crop = _sample(catalog, m, tile, "crop", lon, lat, (1, 2)) if row.get("crop") else None
         sos = _sample(catalog, m, tile, "sos", lon, lat, (1,)) if row.get("sos") else None
+        cov = (_sample(catalog, m, tile, "coverage", lon, lat, (1, 2, 3))
+               if row.get("coverage") else None)
         if crop is None and sos is None:  # inside the bounding box, outside the raster
             continue
         code, conf = crop or (None, None)
@@ -223,7 +228,10 @@ def point_row(catalog: Catalog, m: dict[str, Any], lon: float, lat: float
                 "available": bool(m["layers"].get("crop")), "tile": tile,
                 "class_code": code, "class_name": names.get(code) if code is not None else None,
                 "confidence": conf, "sos_doy": sos_doy,
-                "sos_date": sos_date(m["season_start"], sos_doy)}
+                "sos_date": sos_date(m["season_start"], sos_doy),
+                "clear_optical_season": cov[0] if cov else None,
+                "clear_optical_week": cov[1] if cov else None,
+                "radar_week": cov[2] if cov else None}
     return None
 
 

@@ -33,7 +33,7 @@ from cropassets.core.layers import LAYERS, PRODUCTS, STYLE_BANDS, WEEK_KEY
 
 logger = logging.getLogger(__name__)
 
-LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos"}
+LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos", "coverage": "coverage"}
 """The COG product that holds each served layer."""
 
 VERSION_CHARS = 12

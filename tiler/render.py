@@ -31,6 +31,8 @@ STYLES: dict[str, LayerStyle] = {
     "crop": LayerStyle(1, None, "class", "crop type"),
     "confidence": LayerStyle(2, LAYER_RAMPS["confidence"], "%", "confidence of the crop class"),
     "sos": LayerStyle(1, LAYER_RAMPS["sos"], "day of year", "start of season"),
+    "coverage": LayerStyle(1, LAYER_RAMPS["coverage"], "observations",
+                           "clear optical observations since the season start"),
 }
 
 CONFIDENCE_RANGE = (0.0, 100.0)
@@ -42,6 +44,9 @@ def value_range(layer: str, manifest: dict[str, Any]) -> tuple[float, float] | N
         return CONFIDENCE_RANGE
     if layer == "sos":
         lo, hi = manifest.get("sos_range") or (1, 366)
+        return float(lo), float(hi)
+    if layer == "coverage":
+        lo, hi = manifest.get("coverage_range") or (0, 1)
         return float(lo), float(hi)
     return None
 

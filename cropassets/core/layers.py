@@ -27,17 +27,20 @@ from cropassets.core.qgis import paletted_qml, pseudocolor_qml, region_vrt
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.storage import write_bytes_atomic
 
-PRODUCTS = ("crop", "sos")
-"""Files per tile and week: the crop COG (class + confidence bands) and the SOS COG."""
+PRODUCTS = ("crop", "sos", "coverage")
+"""Files per tile and week: the crop COG (class + confidence bands), the SOS COG and the
+coverage COG (observation counts, ``cropassets.core.coverage``)."""
 
-LAYERS = ("crop", "confidence", "sos")
-"""Served layers: ``crop`` and ``confidence`` are bands 1 and 2 of the crop COG."""
+LAYERS = ("crop", "confidence", "sos", "coverage")
+"""Served layers: ``crop`` and ``confidence`` are bands 1 and 2 of the crop COG;
+``coverage`` is band 1 of the coverage COG (clear optical observations since season start)."""
 
 STYLE_BANDS = {"crop": ("crop", 1, "class"), "confidence": ("crop", 2, "%"),
-               "sos": ("sos", 1, "day of year")}
+               "sos": ("sos", 1, "day of year"), "coverage": ("coverage", 1, "observations")}
 """QGIS style of each layer: (product COG, band, unit)."""
 
-BAND_NAMES = {"crop": ("class", "confidence"), "sos": ("sos_doy",)}
+BAND_NAMES = {"crop": ("class", "confidence"), "sos": ("sos_doy",),
+              "coverage": ("clear_optical_season", "clear_optical_week", "radar_week")}
 """Band descriptions of each product's COG."""
 
 MIN_ZOOM_SPAN = 6
@@ -126,8 +129,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     Args:
         root: Data root; every path in the manifest is relative to it.
         week: The week.
-        tiles: Tile id -> {"crop": COG path or None, "sos": COG path or None}; a product is
-            published for the week when at least one tile has it.
+        tiles: Tile id -> {"crop": COG path or None, "sos": ..., "coverage": ...}; a product
+            is published for the week when at least one tile has it.
         tile_bounds: Tile id -> (west, south, east, north) in degrees.
         legend: Classes of the crop layer.
         knee_week: Knee of accuracy vs season length (weeks), None if not known yet.
@@ -179,7 +182,9 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
             write_bytes_atomic(vrt, xml.encode())
             regions[product] = vrt.relative_to(root).as_posix()
     sos_range = [doy(week.season.start), doy(week.season.start) + 7 * week.season.weeks]
-    ranges = {"confidence": (0, 100), "sos": sos_range}
+    coverage_range = [0, max(1, _coverage_max([
+        root / r["coverage"] for r in tile_rows.values() if r.get("coverage")]))]
+    ranges = {"confidence": (0, 100), "sos": sos_range, "coverage": coverage_range}
     for style, (product, _, _) in STYLE_BANDS.items():
         if product in mosaics:
             path = style_path(root, week.key, style)
@@ -198,7 +203,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         "preliminary": knee_week is None or week.index < knee_week,
         "model": dict(model) if model else None,
         "layers": {"crop": "crop" in mosaics, "confidence": "crop" in mosaics,
-                   "sos": "sos" in mosaics},
+                   "sos": "sos" in mosaics, "coverage": "coverage" in mosaics},
         "reason": reason if "crop" not in mosaics else "",
         "radar": dict(radar) if radar else None,
         "incomplete_weeks": sorted(set(incomplete_weeks)),
@@ -212,10 +217,23 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         "maxzoom": max((z[1] for z in zooms), default=None),
         "classes": [e.to_dict() for e in legend],
         "sos_range": sos_range,
+        "coverage_range": coverage_range,
         "published": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     write_bytes_atomic(man_path, json.dumps(manifest, indent=1).encode())
     return manifest
+
+
+def _coverage_max(files: Sequence[Path]) -> int:
+    """Most clear optical observations since season start at any pixel of ``files``."""
+    import rasterio
+
+    best = 0
+    for f in files:
+        with rasterio.open(f) as ds:
+            tag = ds.tags().get("clear_optical_season_max")
+            best = max(best, int(tag) if tag is not None else int(ds.read(1, masked=True).max()))
+    return best
 
 
 def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str, Any]:

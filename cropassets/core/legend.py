@@ -68,7 +68,7 @@ def legend_colormap(legend: Sequence[LegendEntry]) -> dict[int, tuple[int, int, 
     return cmap
 
 
-LAYER_RAMPS: dict[str, str] = {"confidence": "viridis", "sos": "plasma"}
+LAYER_RAMPS: dict[str, str] = {"confidence": "viridis", "sos": "plasma", "coverage": "cividis"}
 """rio-tiler colormap of each ramp layer (the tiler, the web map legend and the QML styles)."""
 
 

@@ -91,6 +91,17 @@ PRODUCT_INFO: dict[str, ProductInfo] = {
         "clouds hide it); 0 = not started.",
         (Band("sos_doy", "start of season", "uint16", 0, "day of year"),),
         ("sos",)),
+    "coverage": ProductInfo(
+        "Observation coverage", "Why a week is certain or not: clear Sentinel-2 observations "
+        "per pixel since the season start (band 1) and in the week (band 2), Sentinel-1 "
+        "observations in the week (band 3; 0 = no radar).",
+        (Band("clear_optical_season", "clear optical observations, season to date", "uint16",
+              65535, "observations"),
+         Band("clear_optical_week", "clear optical observations in the week", "uint16",
+              65535, "observations"),
+         Band("radar_week", "Sentinel-1 observations in the week", "uint16", 65535,
+              "observations")),
+        ("coverage",)),
 }
 """Products published as STAC collections, in publishing order."""
 
@@ -288,6 +299,12 @@ def build_item(root: str | Path, manifest: Mapping[str, Any], tile: str, product
     }
     if product == "sos" and manifest.get("sos_range"):
         props["cropassets:sos_range"] = manifest["sos_range"]
+    if product == "coverage":
+        with rasterio.open(cog) as ds:
+            tags = ds.tags()
+        props["cropassets:radar_present"] = tags.get("radar_present") == "true"
+        props["cropassets:clear_optical_season_max"] = int(
+            tags.get("clear_optical_season_max", 0))
     data_asset: dict[str, Any] = {
         "href": _relative(cog, folder), "type": COG_TYPE, "roles": ["data"],
         "title": f"{PRODUCT_INFO[product].title} (COG)",

@@ -25,7 +25,7 @@ from tiler_server import REPO_ROOT, http_get
 PUBLIC_PATHS = {"/healthz", "/api/weeks", "/api/legend", "/api/point",
                 "/download/{week}/{tile}/{product}.tif", "/download/{week}/{tile}/{style}.qml",
                 "/download/{week}/{product}.vrt", "/download/{week}/{style}.qml"}
-for _layer in ("crop", "confidence", "sos"):
+for _layer in ("crop", "confidence", "sos", "coverage"):
     for _prefix in (f"/layers/{_layer}/{{week}}", f"/layers/{_layer}/{{week}}/v/{{version}}"):
         PUBLIC_PATHS |= {f"{_prefix}/tiles/{{tileMatrixSetId}}/{{z}}/{{x}}/{{y}}.{{format}}",
                          f"{_prefix}/{{tileMatrixSetId}}/tilejson.json"}
@@ -118,8 +118,8 @@ def test_fuzzing_every_operation_gives_no_5xx_and_reveals_no_path(
         "week": [w["week"] for w in rows] + traversal,
         "version": [w["version"] for w in rows] + ["000000000000"] + traversal,
         "tile": [published.field_tile] + traversal,
-        "product": ["crop", "sos"] + traversal,
-        "style": ["crop", "confidence", "sos"] + traversal,
+        "product": ["crop", "sos", "coverage"] + traversal,
+        "style": ["crop", "confidence", "sos", "coverage"] + traversal,
         "z": list(range(8, 15)),
         "x": [t.x for t in near], "y": [t.y for t in near],
         "format": ["png"],

@@ -25,7 +25,7 @@ def test_static_catalog_on_disk_is_complete_and_valid(published):
     root = Path(published.root)
     cat = pystac.Catalog.from_file(str(stac_root(root) / "catalog.json"))
     children = {c.id: c for c in cat.get_children()}
-    assert sorted(children) == ["cropassets-crop", "cropassets-sos"]
+    assert sorted(children) == ["cropassets-coverage", "cropassets-crop", "cropassets-sos"]
     n_tiles = len(read_week_layer(root, published.weeks[0])["tiles"])
     crop_items = list(children["cropassets-crop"].get_items())
     sos_items = list(children["cropassets-sos"].get_items())
@@ -70,7 +70,8 @@ def test_item_carries_projection_raster_classification_and_week(published):
 
 def test_pystac_client_finds_a_weeks_items_by_bbox_and_datetime(published, tiler_url):
     client = Client.open(f"{tiler_url}/stac")
-    assert {c.id for c in client.get_collections()} == {"cropassets-crop", "cropassets-sos"}
+    assert {c.id for c in client.get_collections()} == {"cropassets-crop", "cropassets-sos",
+                                                          "cropassets-coverage"}
     lon, lat = published.field_point
     week = published.mapped_weeks[1]
     search = client.search(bbox=_point_box(lon, lat), datetime=f"{week}T12:00:00Z",
@@ -91,10 +92,10 @@ def test_pystac_client_finds_a_weeks_items_by_bbox_and_datetime(published, tiler
     whole = client.search(datetime=f"{week}/{week}T23:59:59Z", limit=1, method="GET")
     ids = sorted(i.id for i in whole.items())
     tiles = sorted(read_week_layer(published.root, week)["tiles"])
-    assert ids == sorted([f"crop-{t}-{week}" for t in tiles] + [f"sos-{t}-{week}" for t in tiles])
-    # week 1 has no model: only SOS items
+    assert ids == sorted(f"{p}-{t}-{week}" for t in tiles for p in ("crop", "sos", "coverage"))
+    # week 1 has no model: SOS and coverage items only
     first = client.search(datetime=published.weeks[0], method="POST")
-    assert {i.collection_id for i in first.items()} == {"cropassets-sos"}
+    assert {i.collection_id for i in first.items()} == {"cropassets-sos", "cropassets-coverage"}
     # outside every tile: nothing
     assert list(client.search(bbox=[0, 0, 0.1, 0.1]).items()) == []
 

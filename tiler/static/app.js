@@ -9,9 +9,9 @@
 
 import { Map as MapLibreMap, NavigationControl, Popup, ScaleControl } from "./maplibre/maplibre-gl.mjs";
 
-const LAYERS = ["crop", "confidence", "sos"];
-const LAYER_TITLES = { crop: "Crop type", confidence: "Confidence", sos: "Start of season (SOS)" };
-const PRODUCT_TITLES = { crop: "crop type (class + confidence bands)", sos: "start of season (day of year)" };
+const LAYERS = ["crop", "confidence", "sos", "coverage"];
+const LAYER_TITLES = { crop: "Crop type", confidence: "Confidence", sos: "Start of season (SOS)", coverage: "Coverage" };
+const PRODUCT_TITLES = { crop: "crop type (class + confidence bands)", sos: "start of season (day of year)", coverage: "coverage (observation counts)" };
 const BACKGROUND = "#f2f0eb";
 // the model that made a week's crop map (manifest "model.kind"; docs/CONTRACTS.md)
 const MODEL_TITLES = { cnn2d: "CNN2D", random_forest: "random forest", combination: "CNN2D + random forest" };
@@ -51,6 +51,7 @@ function normWeek(w, season) {
     crop: Boolean(layersIn.crop ?? available),
     confidence: Boolean(layersIn.confidence ?? layersIn.crop ?? available),
     sos: Boolean(layersIn.sos ?? true),
+    coverage: Boolean(layersIn.coverage),
   };
   const kneeWeek = w.knee_week ?? season.knee_week ?? null;
   const index = w.week_of_season ?? w.index ?? null;
@@ -74,6 +75,7 @@ function normWeek(w, season) {
     styles: w.styles || {},
     stac: w.stac || null,
     sosRange: w.sos_range || null,
+    coverageRange: w.coverage_range || null,
     lastObservation: w.last_observation_date || null,
     season,
   };
@@ -104,7 +106,7 @@ function normDownloads(d) {
     for (const [k, v] of Object.entries(d)) {
       if (!v) continue;
       if (typeof v === "string") { out.push({ tile: "", product: k, url: v }); continue; }
-      const byProduct = k === "crop" || k === "sos";
+      const byProduct = k === "crop" || k === "sos" || k === "coverage";
       for (const [k2, url] of Object.entries(v)) {
         const u = typeof url === "string" ? url : url && (url.url || url.href);
         if (!u) continue;
@@ -391,6 +393,14 @@ function updateLegend() {
     const [lo, hi] = rampRange(ramp, [0, 100]);
     content = rampLegend(rampStops(ramp, lo, hi), [`${lo} %`, `${(lo + hi) / 2} %`, `${hi} %`],
       "Probability of the mapped class (softmax × 100)");
+  } else if (state.layer === "coverage") {
+    const ramp = legend.coverage;
+    const [lo, hi] = w.coverageRange || rampRange(ramp, [0, 1]);
+    const radar = w.radar ? w.radar.summary : "unknown";
+    content = el("div", {},
+      rampLegend(rampStops(ramp, lo, hi), [`${lo}`, `${hi}`],
+        "Clear optical (Sentinel-2) observations per pixel since the season start"),
+      el("p", { className: "legend-radar", dataset: { radar }, textContent: `Radar (Sentinel-1): ${radar === "all weeks" ? "present in every week" : radar}` }));
   } else {
     const ramp = legend.sos;
     const [lo, hi] = w.sosRange || rampRange(ramp, [1, 366]);
@@ -424,7 +434,7 @@ function updateRegions(w) {
   const link = (url, text, data) => el("a", {
     href: new URL(url, document.baseURI).href, download: "", textContent: text, dataset: data,
   });
-  const styleOf = { crop: ["crop", "confidence"], sos: ["sos"] };
+  const styleOf = { crop: ["crop", "confidence"], sos: ["sos"], coverage: ["coverage"] };
   const items = Object.entries(w.regions).map(([product, url]) => el("li", {},
     link(url, `${PRODUCT_TITLES[product] || product}, region (VRT)`, { product, kind: "vrt" }),
     ...(styleOf[product] || [product]).filter((s) => w.styles[s]).flatMap((s) => [
@@ -437,7 +447,7 @@ function updateRegions(w) {
 // ---------------------------------------------------------------- map layers
 
 function layerShown(w, layer) {
-  return Boolean(w && w.layers[layer] && (layer === "sos" || w.available));
+  return Boolean(w && w.layers[layer] && (layer === "sos" || layer === "coverage" || w.available));
 }
 
 async function tileJSON(w, layer) {
@@ -534,6 +544,9 @@ function pointFields(rec) {
     confidence: rec.confidence ?? null,
     sosDoy: rec.sos_doy ?? null,
     sosDate: rec.sos_date ?? null,
+    clearSeason: rec.clear_optical_season ?? null,
+    clearWeek: rec.clear_optical_week ?? null,
+    radarWeek: rec.radar_week ?? null,
     preliminary: rec.preliminary,
   };
 }
@@ -577,6 +590,10 @@ async function showPoint(lngLat) {
   } else {
     dl.append(row("SOS", "–"));
   }
+  if (f && f.clearSeason != null) {
+    dl.append(row("Clear optical", `${f.clearSeason} since the start, ${f.clearWeek} this week`));
+    dl.append(row("Radar", f.radarWeek ? `${f.radarWeek} this week` : "none this week"));
+  }
   if (f && f.preliminary) dl.append(row("Status", "preliminary"));
   if (error) dl.append(row("Error", error));
   box.replaceChildren(el("p", { className: "point-title", textContent: weekLabel(w) }), dl,
@@ -585,6 +602,8 @@ async function showPoint(lngLat) {
     state: error ? "error" : "done",
     className: f?.name ?? "",
     classCode: f?.code != null ? String(f.code) : "",
+    clearSeason: f?.clearSeason != null ? String(f.clearSeason) : "",
+    radarWeek: f?.radarWeek != null ? String(f.radarWeek) : "",
   });
 }
 
