@@ -5,7 +5,8 @@ test can check that a served tile shows the class of a known field at the right 
 the confidence band is 40 + 10 x week of season; SOS is a constant day of year per class.
 Weeks 1-2 of the current season have no model: only their SOS layer is published. The
 last week's manifest names the model that made it (``kind`` random_forest); the earlier ones
-are manifests from before the served-model choice (no ``kind``: the CNN2D).
+are manifests from before the served-model choice (no ``kind``: the CNN2D). Each week's
+STAC items are written after its manifest, as ``week_layers`` does.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from cropassets.core.cog import write_cog
+from cropassets.core.coverage import coverage_counts, write_coverage_cog
 from cropassets.core.crop_map import write_crop_cog
 from cropassets.core.grid import load_tiles
 from cropassets.core.layers import write_week_layer
 from cropassets.core.legend import CLASS_NODATA, class_legend
+from cropassets.core.product_stac import write_week_items
 from cropassets.core.sampling import interior_mask, load_field_labels, read_field_raster
 from cropassets.core.seasons import all_weeks, load_seasons
 from cropassets.core.storage import partition_path
@@ -74,7 +77,16 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
                 write_crop_cog(crop_path, cls, conf, tile.crs, tile.transform, legend,
                                {"product": "crop_type", "week": week.key,
                                 "preliminary": str(week.index < KNEE_WEEK).lower()})
-            paths[tid] = {"crop": crop_path, "sos": sos_path}
+            # coverage: clear optical observations week + 1 + code % 3 since the start, 1 + code % 2
+            # this week; radar (2 observations) in every week but the first
+            code = np.where(cls == CLASS_NODATA, 0, cls).astype(np.uint16)
+            n_obs = [np.stack([1 + code % 2, np.full_like(code, 0 if w.index == 1 else 2)])
+                     .astype(np.uint8) for w in weeks[:week.index]]
+            counts = coverage_counts(n_obs)
+            counts[0] = week.index + 1 + code % 3
+            cov_path = partition_path(root, "coverage_map", tid, week.key, ".tif")
+            write_coverage_cog(cov_path, counts, tile.crs, tile.transform)
+            paths[tid] = {"crop": crop_path, "sos": sos_path, "coverage": cov_path}
         model = ({"week": week.index, "accuracy": 0.9, "current_season_accuracy": 0.85}
                  if week.index >= FIRST_MODEL_WEEK else None)
         if model and week.index == len(weeks):  # the last week names its model (the forest
@@ -83,10 +95,11 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
         radar = ({"summary": f"missing in 1 of {week.index} weeks",
                   "weeks_without_radar": [weeks[0].key]} if week.index == len(weeks)
                  else {"summary": "all weeks", "weeks_without_radar": []})
-        write_week_layer(root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()},
-                         legend, KNEE_WEEK, model,
-                         reason="" if model else "no model before week 3 of the season",
-                         radar=radar)
+        manifest = write_week_layer(
+            root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()}, legend,
+            KNEE_WEEK, model, reason="" if model else "no model before week 3 of the season",
+            radar=radar)
+        write_week_items(root, manifest)
         if model:
             mapped.append(week.key)
     # a field pixel well inside a field of the first tile

@@ -7,6 +7,9 @@ Routes (docs/CONTRACTS.md "Tiler HTTP API")::
     GET /api/legend[?week=]                    class palette and the ramps of the layers
     GET /api/point?lon=&lat=[&week=]           class, confidence and SOS at a point, per week
     GET /download/{week}/{tile}/{product}.tif  the published COG itself
+    GET /download/{week}/{tile}/{style}.qml    its QGIS style (crop, confidence, sos)
+    GET /download/{week}/{product}.vrt         the whole region as one VRT over the COGs
+    GET /download/{week}/{style}.qml           the style named to pair with the VRT
     GET /healthz                               liveness, number of published weeks and the
                                                in-process tile cache's counters
 """
@@ -20,17 +23,21 @@ from typing import Annotated, Any
 import numpy as np
 import rasterio
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from rio_tiler.errors import PointOutsideBounds
 from rio_tiler.io import Reader
 from starlette.requests import Request
 
-from cropassets.core.layers import LAYERS, PRODUCTS, doy, union_bounds
+from cropassets.core.layers import BAND_NAMES, LAYERS, PRODUCTS, STYLE_BANDS, doy, union_bounds
+from cropassets.core.qgis import region_vrt
 from tiler import render
 from tiler.catalog import Catalog
+from tiler.errors import scrub
 from tiler.factory import GDAL_ENV, tile_template, tilejson_url
 
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+QML_MEDIA_TYPE = "text/xml"
+VRT_MEDIA_TYPE = "application/xml"
 
 
 def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | None = None
@@ -83,6 +90,8 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
                 "crop": [e.to_dict() for e in render.classes(manifest or {})],
                 "confidence": render.ramp_legend("confidence", manifest),
                 "sos": render.ramp_legend("sos", manifest),
+                "coverage": render.ramp_legend("coverage", manifest) | {
+                    "radar": (manifest or {}).get("radar")},
                 "nodata": "transparent"}
 
     @router.get("/api/point", tags=["api"])
@@ -114,11 +123,53 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
         return FileResponse(path, media_type=COG_MEDIA_TYPE,
                             filename=f"{product}_{tile}_{week}.tif")
 
+    @router.get("/download/{week}/{tile}/{style}.qml", tags=["download"])
+    def tile_style(week: str, tile: str, style: str) -> FileResponse:
+        """QGIS style of a layer, named to pair with the tile's COG download.
+
+        QGIS applies ``<name>.qml`` to ``<name>.tif`` in the same folder.
+        """
+        path = catalog.style(week, style, tile)
+        product = STYLE_BANDS[style][0]
+        name = product if style == product else style
+        return FileResponse(path, media_type=QML_MEDIA_TYPE, filename=f"{name}_{tile}_{week}.qml")
+
+    @router.get("/download/{week}/{style}.qml", tags=["download"])
+    def region_style(week: str, style: str) -> FileResponse:
+        """QGIS style of a layer, named to pair with the region VRT download."""
+        path = catalog.style(week, style)
+        product = STYLE_BANDS[style][0]
+        name = product if style == product else style
+        return FileResponse(path, media_type=QML_MEDIA_TYPE, filename=f"{name}_{week}.qml")
+
+    @router.get("/download/{week}/{product}.vrt", tags=["download"])
+    def region(week: str, product: str, request: Request) -> Response:
+        """The whole region of ``product`` in ``week`` as one GDAL VRT.
+
+        Its sources are this server's COG downloads (``/vsicurl/`` URLs): GDAL and QGIS open
+        it as one raster and read only the blocks they need.
+        """
+        _, cogs = catalog.region(week, product)
+        base = str(request.base_url)
+        hrefs = {t: f"/vsicurl/{base}download/{week}/{t}/{product}.tif" for t in cogs}
+        try:
+            xml = region_vrt(cogs, band_names=BAND_NAMES.get(product, ()),
+                             legend=render.classes(catalog.week(week)) if product == "crop"
+                             else None, hrefs=hrefs)
+        except ValueError as err:  # tiles of another CRS or grid: no single raster
+            raise HTTPException(404, f"week {week} has no {product} region raster: "
+                                     f"{scrub(str(err), catalog.root)}") from None
+        return Response(xml, media_type=VRT_MEDIA_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="{product}_{week}.vrt"'})
+
     @router.get("/download/{rest:path}", include_in_schema=False)
     def no_such_download(rest: str) -> None:
         """404 naming the expected form, for any other path under /download."""
-        raise HTTPException(404, "expected /download/{week}/{tile}/{product}.tif with a week "
-                                 f"and tile from /api/weeks and product in {', '.join(PRODUCTS)}")
+        raise HTTPException(404, "expected /download/{week}/{tile}/{product}.tif, "
+                                 "/download/{week}/{tile}/{style}.qml, "
+                                 "/download/{week}/{product}.vrt or /download/{week}/{style}.qml "
+                                 "with a week and tile from /api/weeks, product in "
+                                 f"{', '.join(PRODUCTS)} and style in {', '.join(STYLE_BANDS)}")
 
     return router
 
@@ -142,13 +193,17 @@ def week_summary(m: dict[str, Any], base: str, version: str) -> dict[str, Any]:
         "current_season_accuracy": model.get("current_season_accuracy"),
         "reason": m.get("reason", ""), "radar": m.get("radar"), "bounds": m.get("bounds"),
         "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),
-        "sos_range": m.get("sos_range"), "published": m.get("published"),
+        "sos_range": m.get("sos_range"), "coverage_range": m.get("coverage_range"),
+        "published": m.get("published"),
         "version": version,
         "tilejson": {layer: tilejson_url(base, layer, week, version) for layer in served},
         "tiles": {layer: tile_template(base, layer, week, version) for layer in served},
         "downloads": {tile: {p: f"{base}download/{week}/{tile}/{p}.tif"
                              for p in PRODUCTS if row.get(p)}
                       for tile, row in sorted(m.get("tiles", {}).items())},
+        "regions": {p: f"{base}download/{week}/{p}.vrt" for p in (m.get("regions") or {})},
+        "styles": {s: f"{base}download/{week}/{s}.qml" for s in (m.get("styles") or {})},
+        "stac": {"api": f"{base}stac", "search": f"{base}stac/search?datetime={week}"},
     }
 
 
@@ -161,6 +216,8 @@ def point_row(catalog: Catalog, m: dict[str, Any], lon: float, lat: float
             continue
         crop = _sample(catalog, m, tile, "crop", lon, lat, (1, 2)) if row.get("crop") else None
         sos = _sample(catalog, m, tile, "sos", lon, lat, (1,)) if row.get("sos") else None
+        cov = (_sample(catalog, m, tile, "coverage", lon, lat, (1, 2, 3))
+               if row.get("coverage") else None)
         if crop is None and sos is None:  # inside the bounding box, outside the raster
             continue
         code, conf = crop or (None, None)
@@ -171,7 +228,10 @@ def point_row(catalog: Catalog, m: dict[str, Any], lon: float, lat: float
                 "available": bool(m["layers"].get("crop")), "tile": tile,
                 "class_code": code, "class_name": names.get(code) if code is not None else None,
                 "confidence": conf, "sos_doy": sos_doy,
-                "sos_date": sos_date(m["season_start"], sos_doy)}
+                "sos_date": sos_date(m["season_start"], sos_doy),
+                "clear_optical_season": cov[0] if cov else None,
+                "clear_optical_week": cov[1] if cov else None,
+                "radar_week": cov[2] if cov else None}
     return None
 
 

@@ -27,6 +27,7 @@ from tiler.catalog import Catalog
 from tiler.errors import add_error_handlers, check_layer_request
 from tiler.factory import TMS_ID, layer_factory
 from tiler.http_cache import LayerCacheMiddleware
+from tiler.stac import stac_router
 from tiler.tile_cache import DiskTiles, MemoryTiles
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -67,6 +68,7 @@ def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
                                tags=[f"{layer} layer"],
                                dependencies=[Depends(check_layer_request)])
     app.include_router(api_router(catalog, memory.stats if memory is not None else None))
+    app.include_router(stac_router(catalog))
 
     @app.get("/layers/{layer}/{rest:path}", include_in_schema=False)
     def no_such_layer_route(layer: str, rest: str) -> None:
@@ -83,7 +85,7 @@ def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
     _add_docs(app)
     _add_page(app, Path(maplibre_dir) if maplibre_dir else MAPLIBRE_DIR)
     app.add_middleware(LayerCacheMiddleware, catalog=catalog, memory=memory, disk=disk)
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"],
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                        allow_headers=["*"], expose_headers=["ETag"])
     return app
 

@@ -29,11 +29,11 @@ import rasterio.errors
 from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import HTTPException
 
-from cropassets.core.layers import LAYERS, PRODUCTS, WEEK_KEY
+from cropassets.core.layers import LAYERS, PRODUCTS, STYLE_BANDS, WEEK_KEY
 
 logger = logging.getLogger(__name__)
 
-LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos"}
+LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos", "coverage": "coverage"}
 """The COG product that holds each served layer."""
 
 VERSION_CHARS = 12
@@ -205,6 +205,43 @@ class Catalog:
         if not path.is_file():
             raise HTTPException(404, f"the {product} COG of tile {tile} in week {week} is missing")
         return path
+
+
+    def style(self, week: str, style: str, tile: str | None = None) -> Path:
+        """The QGIS style of layer ``style`` in ``week`` (and, if given, a tile of it)."""
+        if style not in STYLE_BANDS:
+            raise HTTPException(404, f"style {_shown(style)} does not exist; styles: "
+                                     f"{', '.join(STYLE_BANDS)}")
+        manifest = self.week(week)
+        if tile is not None:
+            self.cog(week, tile, STYLE_BANDS[style][0])  # 404 unless the tile has the COG
+        rel = (manifest.get("styles") or {}).get(style)
+        if not rel:
+            raise HTTPException(404, f"week {week} has no {style} style; styles: "
+                                     f"{', '.join(manifest.get('styles') or {}) or 'none'}")
+        path = self.inside(rel, f"the {style} style of week {week}")
+        if not path.is_file():
+            raise HTTPException(404, f"the {style} style of week {week} is missing")
+        return path
+
+    def region(self, week: str, product: str) -> tuple[Path, dict[str, Path]]:
+        """The whole-region VRT of ``product`` in ``week`` and its tiles' COGs (tile -> path)."""
+        if product not in PRODUCTS:
+            raise HTTPException(404, f"product {_shown(product)} does not exist; "
+                                     f"products: {', '.join(PRODUCTS)}")
+        manifest = self.week(week)
+        rel = (manifest.get("regions") or {}).get(product)
+        if not rel:
+            reason = f" ({manifest['reason']})" if manifest.get("reason") else ""
+            regions = ", ".join(manifest.get("regions") or {}) or "none"
+            raise HTTPException(404, f"week {week} has no {product} region file{reason}; "
+                                     f"regions: {regions}")
+        path = self.inside(rel, f"the {product} region of week {week}")
+        if not path.is_file():
+            raise HTTPException(404, f"the {product} region of week {week} is missing")
+        cogs = {t: self.cog(week, t, product) for t, row in manifest.get("tiles", {}).items()
+                if row.get(product)}
+        return path, cogs
 
 
 def _digest(body: bytes) -> str:

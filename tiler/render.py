@@ -14,7 +14,7 @@ from typing import Any
 from rio_tiler.colormap import cmap
 from rio_tiler.types import ColorMapType
 
-from cropassets.core.legend import LegendEntry, legend_colormap
+from cropassets.core.legend import LAYER_RAMPS, LegendEntry, legend_colormap, ramp_colors
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,10 @@ class LayerStyle:
 
 STYLES: dict[str, LayerStyle] = {
     "crop": LayerStyle(1, None, "class", "crop type"),
-    "confidence": LayerStyle(2, "viridis", "%", "confidence of the crop class"),
-    "sos": LayerStyle(1, "plasma", "day of year", "start of season"),
+    "confidence": LayerStyle(2, LAYER_RAMPS["confidence"], "%", "confidence of the crop class"),
+    "sos": LayerStyle(1, LAYER_RAMPS["sos"], "day of year", "start of season"),
+    "coverage": LayerStyle(1, LAYER_RAMPS["coverage"], "observations",
+                           "clear optical observations since the season start"),
 }
 
 CONFIDENCE_RANGE = (0.0, 100.0)
@@ -42,6 +44,9 @@ def value_range(layer: str, manifest: dict[str, Any]) -> tuple[float, float] | N
         return CONFIDENCE_RANGE
     if layer == "sos":
         lo, hi = manifest.get("sos_range") or (1, 366)
+        return float(lo), float(hi)
+    if layer == "coverage":
+        lo, hi = manifest.get("coverage_range") or (0, 1)
         return float(lo), float(hi)
     return None
 
@@ -66,13 +71,11 @@ def ramp_legend(layer: str, manifest: dict[str, Any] | None, stops: int = 11) ->
     if style.ramp is None:
         raise ValueError(f"layer {layer} is drawn with classes, not a ramp")
     lo_hi = value_range(layer, manifest or {}) if manifest or layer == "confidence" else None
-    ramp = cmap.get(style.ramp)
-    colors = [ramp[round(i * 255 / (stops - 1))] for i in range(stops)]
     return {
         "title": style.title,
         "colormap": style.ramp,
         "unit": style.unit,
         "min": lo_hi[0] if lo_hi else None,
         "max": lo_hi[1] if lo_hi else None,
-        "stops": ["#{:02x}{:02x}{:02x}".format(*(int(v) for v in c[:3])) for c in colors],
+        "stops": ramp_colors(style.ramp, stops),
     }

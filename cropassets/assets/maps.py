@@ -40,8 +40,9 @@ from cropassets.assets.training import checkpoint_path, read_knee_week
 from cropassets.core import quality
 from cropassets.core.layers import model_summary, radar_summary, write_week_layer
 from cropassets.core.legend import class_legend
+from cropassets.core.product_stac import write_week_items
 from cropassets.core.sampling import load_field_labels, rasterize_fields
-from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.seasons import SeasonWeek, all_weeks, find_week
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.partitions import (
     MIN_WEEKS,
@@ -78,6 +79,25 @@ def _ingest_attrs(data_root: DataRoot, tile_id: str, week_key: str) -> dict[str,
         return dict(open_zarr(path).attrs)
     except FileNotFoundError:
         return {}
+
+
+def _coverage_cog(data_root: DataRoot, tile_id: str, week: SeasonWeek) -> Path | None:
+    """Write the tile's coverage COG of ``week`` from its weekly cubes 1..w.
+
+    Returns its path, or None when a cube of weeks 1..w is missing (nothing to count from).
+    """
+    from cropassets.core.coverage import coverage_counts, read_cube_counts, write_coverage_cog
+
+    cubes = [data_root.partition_path("weekly_cube", tile_id, w.key)
+             for w in week.weeks_to_date()]
+    if not all(c.exists() for c in cubes):
+        return None
+    tile = TILES[tile_id]
+    path = data_root.partition_path("coverage_map", tile_id, week.key, ".tif")
+    write_coverage_cog(path, coverage_counts([read_cube_counts(c) for c in cubes]), tile.crs,
+                       tile.transform, {"season": week.season.id, "week": week.key,
+                                        "week_of_season": week.index})
+    return path
 
 
 def reference_label_file(labels: ReferenceLabels) -> Path:
@@ -286,8 +306,13 @@ def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
         "COG (crop: class + confidence bands; SOS) and a manifest with the week, its season, "
         "the knee week, the preliminary flag, model accuracy, the legend and per-tile files; "
         "mosaics are written before the manifest, each atomically. A week without a model "
-        "publishes its SOS layer and lists the crop layer as not available. "
-        "<data>/week_layers/<week>.json"
+        "publishes its SOS layer and lists the crop layer as not available. Coverage per "
+        "tile (clear optical observations since the season start and in the week, radar "
+        "observations in the week, from the weekly cubes 1..w): "
+        "<data>/coverage_map/<tile>/<week>.tif. Then one STAC "
+        "item per product and tile (projection, raster, classification extensions), "
+        "validated, in a collection per product. "
+        "<data>/week_layers/<week>.json, <data>/stac/<collection>/<item>.json"
     ),
 )
 def week_layers(context: AssetExecutionContext, data_root: DataRoot,
@@ -307,7 +332,8 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
         crop = data_root.partition_path("crop_map", t, week.key, ".tif")
         sos = data_root.partition_path("sos_map", t, week.key, ".tif")
         files[t] = {"crop": crop if crop.exists() else None,
-                    "sos": sos if sos.exists() else None}
+                    "sos": sos if sos.exists() else None,
+                    "coverage": _coverage_cog(data_root, t, week)}
     found = {p: [f[p] for f in files.values() if f[p]] for p in ("crop", "sos")}
     crop_ok = quality.cog_files_check(found["crop"], quality.CROP_COG)
     sos_ok = quality.cog_files_check(found["sos"], quality.SOS_COG)
@@ -336,6 +362,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
                              for t, by_week in ingest.items()}),
         incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
                           if a.get("skipped_scenes", 0) > 0])
+    stac_items = write_week_items(data_root.root, manifest)
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
         description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (
@@ -346,15 +373,18 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
             "tiles_without_crop": [t for t, f in files.items() if not f["crop"]],
             "tiles_without_sos": [t for t, f in files.items() if not f["sos"]]}))
     links = {f"map_{layer}": tiler_link(week.season.id, week.key, layer)
-             for layer in ("crop", "confidence", "sos") if manifest["layers"].get(layer)}
+             for layer in ("crop", "confidence", "sos", "coverage")
+             if manifest["layers"].get(layer)}
     return MaterializeResult(check_results=[valid], metadata={
         "manifest": MetadataValue.path(str(Path(data_root.root) / "week_layers"
                                            / f"{week.key}.json")),
         "crop_available": manifest["layers"]["crop"],
         "sos_available": manifest["layers"]["sos"],
+        "coverage_available": manifest["layers"]["coverage"],
         "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
         "preliminary": manifest["preliminary"],
         "reason": manifest["reason"],
+        "stac_items": MetadataValue.json(stac_items),
         **links,
         "seconds": round(time.perf_counter() - t0, 2),
     })

@@ -4,6 +4,8 @@ Layout (docs/CONTRACTS.md "Maps and week layers")::
 
     <root>/week_layers/<week>.json                  manifest (WeekLayer), written last
     <root>/week_layers/<week>/<product>.mosaic.json MosaicJSON of the week's COGs of all tiles
+    <root>/week_layers/<week>/<product>.vrt         the whole region as one GDAL VRT
+    <root>/week_layers/<week>/<layer>.qml           QGIS style of each layer
 
 Each file is written to a temporary name and renamed, mosaics before the manifest, so a
 reader that finds a manifest finds everything it names, complete.
@@ -20,15 +22,26 @@ from typing import Any
 
 from cogeo_mosaic.mosaic import MosaicJSON
 
-from cropassets.core.legend import LegendEntry
+from cropassets.core.legend import LAYER_RAMPS, LegendEntry, ramp_colors
+from cropassets.core.qgis import paletted_qml, pseudocolor_qml, region_vrt
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.storage import write_bytes_atomic
 
-PRODUCTS = ("crop", "sos")
-"""Files per tile and week: the crop COG (class + confidence bands) and the SOS COG."""
+PRODUCTS = ("crop", "sos", "coverage")
+"""Files per tile and week: the crop COG (class + confidence bands), the SOS COG and the
+coverage COG (observation counts, ``cropassets.core.coverage``)."""
 
-LAYERS = ("crop", "confidence", "sos")
-"""Served layers: ``crop`` and ``confidence`` are bands 1 and 2 of the crop COG."""
+LAYERS = ("crop", "confidence", "sos", "coverage")
+"""Served layers: ``crop`` and ``confidence`` are bands 1 and 2 of the crop COG;
+``coverage`` is band 1 of the coverage COG (clear optical observations since season start)."""
+
+STYLE_BANDS = {"crop": ("crop", 1, "class"), "confidence": ("crop", 2, "%"),
+               "sos": ("sos", 1, "day of year"), "coverage": ("coverage", 1, "observations")}
+"""QGIS style of each layer: (product COG, band, unit)."""
+
+BAND_NAMES = {"crop": ("class", "confidence"), "sos": ("sos_doy",),
+              "coverage": ("clear_optical_season", "clear_optical_week", "radar_week")}
+"""Band descriptions of each product's COG."""
 
 MIN_ZOOM_SPAN = 6
 """Mosaics are served from (native zoom - 6): a 10 m tile at zoom 8 is a few pixels."""
@@ -48,6 +61,29 @@ def mosaic_path(root: str | Path, week: str, product: str) -> Path:
     if product not in PRODUCTS:
         raise ValueError(f"product {product!r} is not one of {PRODUCTS}")
     return manifest_path(root, week).with_suffix("") / f"{product}.mosaic.json"
+
+
+def style_path(root: str | Path, week: str, style: str) -> Path:
+    """Path of the QGIS style (``.qml``) of layer ``style`` in ``week``."""
+    if style not in STYLE_BANDS:
+        raise ValueError(f"style {style!r} is not one of {tuple(STYLE_BANDS)}")
+    return manifest_path(root, week).with_suffix("") / f"{style}.qml"
+
+
+def region_path(root: str | Path, week: str, product: str) -> Path:
+    """Path of the whole-region VRT of ``product`` in ``week``."""
+    if product not in PRODUCTS:
+        raise ValueError(f"product {product!r} is not one of {PRODUCTS}")
+    return manifest_path(root, week).with_suffix("") / f"{product}.vrt"
+
+
+def style_qml(style: str, legend: Sequence[LegendEntry], ramp_range: Sequence[float]) -> str:
+    """QML of layer ``style``: the class palette, or its ramp over ``ramp_range``."""
+    _, band, unit = STYLE_BANDS[style]
+    if style == "crop":
+        return paletted_qml(legend, band)
+    return pseudocolor_qml(band, float(ramp_range[0]), float(ramp_range[1]),
+                           ramp_colors(LAYER_RAMPS[style]), unit)
 
 
 def doy(day: date) -> int:
@@ -93,8 +129,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     Args:
         root: Data root; every path in the manifest is relative to it.
         week: The week.
-        tiles: Tile id -> {"crop": COG path or None, "sos": COG path or None}; a product is
-            published for the week when at least one tile has it.
+        tiles: Tile id -> {"crop": COG path or None, "sos": ..., "coverage": ...}; a product
+            is published for the week when at least one tile has it.
         tile_bounds: Tile id -> (west, south, east, north) in degrees.
         legend: Classes of the crop layer.
         knee_week: Knee of accuracy vs season length (weeks), None if not known yet.
@@ -111,6 +147,9 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     man_path = manifest_path(root, week.key)
     tile_rows: dict[str, dict[str, Any]] = {}
     mosaics: dict[str, str] = {}
+    regions: dict[str, str] = {}
+    no_region: dict[str, str] = {}
+    styles: dict[str, str] = {}
     zooms: list[tuple[int, int]] = []
     for product in PRODUCTS:
         files = {t: Path(p[product]).resolve() for t, p in sorted(tiles.items())
@@ -133,6 +172,24 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         out = mosaic_path(root, week.key, product)
         write_bytes_atomic(out, mosaic.model_dump_json(exclude_none=True).encode())
         mosaics[product] = out.relative_to(root).as_posix()
+        vrt = region_path(root, week.key, product)
+        try:
+            xml = region_vrt(files, vrt, BAND_NAMES.get(product, ()),
+                             legend if product == "crop" else None)
+        except ValueError as err:  # tiles on several CRSs or grids: no single raster
+            no_region[product] = str(err)
+        else:
+            write_bytes_atomic(vrt, xml.encode())
+            regions[product] = vrt.relative_to(root).as_posix()
+    sos_range = [doy(week.season.start), doy(week.season.start) + 7 * week.season.weeks]
+    coverage_range = [0, max(1, _coverage_max([
+        root / r["coverage"] for r in tile_rows.values() if r.get("coverage")]))]
+    ranges = {"confidence": (0, 100), "sos": sos_range, "coverage": coverage_range}
+    for style, (product, _, _) in STYLE_BANDS.items():
+        if product in mosaics:
+            path = style_path(root, week.key, style)
+            write_bytes_atomic(path, style_qml(style, legend, ranges.get(style, ())).encode())
+            styles[style] = path.relative_to(root).as_posix()
     bounds = union_bounds([r["bounds"] for r in tile_rows.values()])
     season = week.season
     manifest = {
@@ -146,21 +203,37 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         "preliminary": knee_week is None or week.index < knee_week,
         "model": dict(model) if model else None,
         "layers": {"crop": "crop" in mosaics, "confidence": "crop" in mosaics,
-                   "sos": "sos" in mosaics},
+                   "sos": "sos" in mosaics, "coverage": "coverage" in mosaics},
         "reason": reason if "crop" not in mosaics else "",
         "radar": dict(radar) if radar else None,
         "incomplete_weeks": sorted(set(incomplete_weeks)),
         "tiles": tile_rows,
         "mosaics": mosaics,
+        "regions": regions,
+        **({"regions_missing": no_region} if no_region else {}),
+        "styles": styles,
         "bounds": bounds,
         "minzoom": min((z[0] for z in zooms), default=None),
         "maxzoom": max((z[1] for z in zooms), default=None),
         "classes": [e.to_dict() for e in legend],
-        "sos_range": [doy(season.start), doy(season.start) + 7 * season.weeks],
+        "sos_range": sos_range,
+        "coverage_range": coverage_range,
         "published": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     write_bytes_atomic(man_path, json.dumps(manifest, indent=1).encode())
     return manifest
+
+
+def _coverage_max(files: Sequence[Path]) -> int:
+    """Most clear optical observations since season start at any pixel of ``files``."""
+    import rasterio
+
+    best = 0
+    for f in files:
+        with rasterio.open(f) as ds:
+            tag = ds.tags().get("clear_optical_season_max")
+            best = max(best, int(tag) if tag is not None else int(ds.read(1, masked=True).max()))
+    return best
 
 
 def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str, Any]:

@@ -66,3 +66,16 @@ def legend_colormap(legend: Sequence[LegendEntry]) -> dict[int, tuple[int, int, 
     cmap = {e.code: hex_to_rgba(e.color) for e in legend}
     cmap[CLASS_NODATA] = (0, 0, 0, 0)
     return cmap
+
+
+LAYER_RAMPS: dict[str, str] = {"confidence": "viridis", "sos": "plasma", "coverage": "cividis"}
+"""rio-tiler colormap of each ramp layer (the tiler, the web map legend and the QML styles)."""
+
+
+def ramp_colors(ramp: str, stops: int = 11) -> list[str]:
+    """``stops`` evenly spaced ``#rrggbb`` colours of the rio-tiler colormap ``ramp``."""
+    from rio_tiler.colormap import cmap
+
+    colors = cmap.get(ramp)
+    picked = [colors[round(i * 255 / (stops - 1))] for i in range(stops)]
+    return ["#{:02x}{:02x}{:02x}".format(*(int(v) for v in c[:3])) for c in picked]

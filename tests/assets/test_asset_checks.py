@@ -154,6 +154,7 @@ def test_corrupt_cog_on_disk_fails_the_standalone_check(env, tmp_path):
 def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(env["root"] / "sos_map" / T0, root / "sos_map" / T0)
+    shutil.copytree(env["root"] / "weekly_cube" / T0, root / "weekly_cube" / T0)
     (root / "sos_map" / T1).mkdir(parents=True)
     bad = root / "sos_map" / T1 / f"{REF[1]}.tif"
     bad.write_bytes(b"II*\x00" + b"\x00" * 200)  # a TIFF header and nothing else
@@ -168,6 +169,26 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     md = result.asset_materializations_for_node("week_layers")[0].metadata
     assert parse_qs(urlparse(md["map_sos"].value).fragment)["layer"] == ["sos"]
     assert "map_crop" not in md  # no crop layer this week
+    # the STAC items follow the manifest: the valid tile's SOS, nothing for the invalid one
+    assert md["stac_items"].value == {"cropassets-crop": [],
+                                      "cropassets-sos": [f"sos-{T0}-{REF[1]}"],
+                                      "cropassets-coverage": [f"coverage-{T0}-{REF[1]}"]}
+    # coverage from the real weekly cubes of weeks 1..2: season = sum of the weeks' counts
+    import numpy as np
+    import rasterio
+
+    from cropassets.core.coverage import read_cube_counts
+
+    counts = [read_cube_counts(root / "weekly_cube" / T0 / f"{w}.zarr") for w in REF[:2]]
+    assert manifest["layers"]["coverage"] is True
+    with rasterio.open(root / manifest["tiles"][T0]["coverage"]) as ds:
+        cov = ds.read()
+        assert ds.tags()["radar_present"] == str(bool(counts[1][1].any())).lower()
+    np.testing.assert_array_equal(cov[0], counts[0][0].astype(int) + counts[1][0])
+    np.testing.assert_array_equal(cov[1:], counts[1])
+    assert manifest["coverage_range"] == [0, int(cov[0].max())]
+    assert sorted(p.name for p in (root / "stac" / "cropassets-sos").glob("*.json")) == [
+        "collection.json", f"sos-{T0}-{REF[1]}.json"]
 
 
 def test_blocking_cog_check_on_a_plain_geotiff(env, monkeypatch, tmp_path):

@@ -51,7 +51,8 @@ def test_manifest_and_mosaic(tmp_path):
     assert man["week"] == "2025-05-19" and man["week_of_season"] == 3
     assert man["last_observation_date"] == "2025-05-25"
     assert man["preliminary"] is True and man["knee_week"] == 4
-    assert man["layers"] == {"crop": True, "confidence": True, "sos": True}
+    assert man["layers"] == {"crop": True, "confidence": True, "sos": True,
+                                   "coverage": False}
     assert man["tiles"]["T01"]["crop"] == "crop_map/T01/2025-05-19.tif"  # relative to root
     assert man["classes"][0] == {"code": 1, "name": "rice", "color": "#1b9e77"}
     w, s, e, n = man["bounds"]
@@ -72,7 +73,8 @@ def test_manifest_and_mosaic(tmp_path):
 def test_week_without_model_lists_crop_unavailable(tmp_path):
     weeks = all_weeks([SEASON])
     man = _publish(tmp_path, weeks[0], with_crop=False)
-    assert man["layers"] == {"crop": False, "confidence": False, "sos": True}
+    assert man["layers"] == {"crop": False, "confidence": False, "sos": True,
+                                   "coverage": False}
     assert man["reason"] == "no model before week 3" and man["model"] is None
     assert "crop" not in man["mosaics"]
     _publish(tmp_path, weeks[4])

@@ -23,11 +23,17 @@ import pytest
 from tiler_server import REPO_ROOT, http_get
 
 PUBLIC_PATHS = {"/healthz", "/api/weeks", "/api/legend", "/api/point",
-                "/download/{week}/{tile}/{product}.tif"}
-for _layer in ("crop", "confidence", "sos"):
+                "/download/{week}/{tile}/{product}.tif", "/download/{week}/{tile}/{style}.qml",
+                "/download/{week}/{product}.vrt", "/download/{week}/{style}.qml"}
+for _layer in ("crop", "confidence", "sos", "coverage"):
     for _prefix in (f"/layers/{_layer}/{{week}}", f"/layers/{_layer}/{{week}}/v/{{version}}"):
         PUBLIC_PATHS |= {f"{_prefix}/tiles/{{tileMatrixSetId}}/{{z}}/{{x}}/{{y}}.{{format}}",
                          f"{_prefix}/{{tileMatrixSetId}}/tilejson.json"}
+PUBLIC_PATHS |= {"/stac", "/stac/conformance", "/stac/collections",
+                 "/stac/collections/{collection_id}", "/stac/collections/{collection_id}/items",
+                 "/stac/collections/{collection_id}/items/{item_id}", "/stac/search"}
+METHODS = {"/stac/search": {"get", "post"}}
+"""Methods of each path other than GET alone."""
 
 EXAMPLES_PER_OPERATION = 20  # positive and as many negative cases per operation
 
@@ -37,7 +43,7 @@ def test_openapi_lists_the_public_routes_only(tiler_url):
     assert r.status == 200
     doc = r.json()
     assert set(doc["paths"]) == PUBLIC_PATHS
-    assert all(set(ops) == {"get"} for ops in doc["paths"].values())
+    assert all(set(ops) == METHODS.get(path, {"get"}) for path, ops in doc["paths"].items())
     text = r.body.decode()
     for hidden in ("{rest}", "/static", "map.html", "/info", "url"):
         assert f'"{hidden}' not in text and f"/{hidden}" not in text.replace("/static/docs", "")
@@ -112,13 +118,18 @@ def test_fuzzing_every_operation_gives_no_5xx_and_reveals_no_path(
         "week": [w["week"] for w in rows] + traversal,
         "version": [w["version"] for w in rows] + ["000000000000"] + traversal,
         "tile": [published.field_tile] + traversal,
-        "product": ["crop", "sos"] + traversal,
+        "product": ["crop", "sos", "coverage"] + traversal,
+        "style": ["crop", "confidence", "sos", "coverage"] + traversal,
         "z": list(range(8, 15)),
         "x": [t.x for t in near], "y": [t.y for t in near],
         "format": ["png"],
         "tilesize": [256, 512],
         "lon": [published.field_point[0], 10.0, -180.0, 181.0],
         "lat": [published.field_point[1], 10.0, 90.0, -91.0],
+        "collection_id": ["cropassets-crop", "cropassets-sos"] + traversal,
+        "item_id": [f"crop-{published.field_tile}-{published.mapped_weeks[0]}"] + traversal,
+        "bbox": [",".join(str(v) for v in rows[0]["bounds"]), "0,0,1,1", "1,2"],
+        "datetime": [published.weeks[0], f"{published.weeks[0]}/..", "x"],
     })
     schemas = {schemathesis.GenerationMode.POSITIVE: schemathesis.openapi.from_dict(positive),
                schemathesis.GenerationMode.NEGATIVE: schemathesis.openapi.from_dict(doc)}

@@ -65,11 +65,12 @@ def test_weeks_lists_the_season_with_availability_and_knee(weeks, published, til
     assert all(w["radar"]["summary"] == "all weeks" for w in rows[:-1])
     for w in rows[:2]:
         assert w["available"] is False and "week 3" in w["reason"]
-        assert w["layers"] == {"crop": False, "confidence": False, "sos": True}
-        assert set(w["tilejson"]) == {"sos"} and w["model_accuracy"] is None
+        assert w["layers"] == {"crop": False, "confidence": False, "sos": True,
+                               "coverage": True}
+        assert set(w["tilejson"]) == {"sos", "coverage"} and w["model_accuracy"] is None
     for w in rows[2:]:
         assert w["available"] is True and w["reason"] == "" and w["model_accuracy"] == 0.9
-        assert set(w["tilejson"]) == {"crop", "confidence", "sos"}
+        assert set(w["tilejson"]) == {"crop", "confidence", "sos", "coverage"}
         assert w["tilejson"]["crop"] == (f"{tiler_url}/layers/crop/{w['week']}"
                                          f"/v/{w['version']}/WebMercatorQuad/tilejson.json")
         assert w["downloads"][published.field_tile]["crop"] == (
@@ -84,7 +85,7 @@ def test_weeks_lists_the_season_with_availability_and_knee(weeks, published, til
     assert w < lon < e and s < lat < n
 
 
-@pytest.mark.parametrize("layer", ["crop", "confidence", "sos"])
+@pytest.mark.parametrize("layer", ["crop", "confidence", "sos", "coverage"])
 def test_tilejson_template_bounds_and_zooms(tiler_url, weeks, published, layer):
     week = published.mapped_weeks[0]
     row = next(w for w in weeks["seasons"][0]["weeks"] if w["week"] == week)

@@ -274,14 +274,49 @@ def test_xyz_template_and_downloads(site):
     links = site.page.locator("#downloads a")
     got = sorted((a.get_attribute("data-tile"), a.get_attribute("data-product"))
                  for a in links.all())
-    assert got == sorted((t, p) for t in tiles for p in ("crop", "sos"))
+    assert got == sorted((t, p) for t in tiles for p in ("crop", "sos", "coverage"))
     href = site.page.locator(f"#downloads a[data-tile='{tiles[0]}'][data-product='crop']")
     cog = site.page.request.get(href.get_attribute("href"))
     assert cog.status == 200 and cog.body()[:4] in (b"II*\x00", b"MM\x00*")
+    # the whole region (VRT) and QGIS styles; the STAC API URL, which pystac-client opens
+    regions = site.page.locator("#regions a")
+    got = sorted((a.get_attribute("data-kind"), a.get_attribute("data-product")
+                  or a.get_attribute("data-style")) for a in regions.all())
+    assert got == [("qml", "confidence"), ("qml", "coverage"), ("qml", "crop"), ("qml", "sos"),
+                   ("vrt", "coverage"), ("vrt", "crop"), ("vrt", "sos")]
+    vrt = site.page.request.get(site.page.locator("#regions a[data-kind='vrt'][data-product="
+                                                  "'crop']").get_attribute("href"))
+    assert vrt.status == 200 and vrt.body().startswith(b"<VRTDataset")
+    qml = site.page.request.get(site.page.locator("#regions a[data-style='crop']")
+                                .get_attribute("href"))
+    assert qml.status == 200 and b'type="paletted"' in qml.body()
+    stac = site.page.locator("#stac-url").input_value()
+    assert stac == f"{site.base}/stac"
+    from pystac_client import Client
+
+    assert {c.id for c in Client.open(stac).get_collections()} >= {"cropassets-crop"}
     # a week without a model offers only the SOS COGs
     site.show("crop", site.maps.weeks[0])
     products = {a.get_attribute("data-product") for a in links.all()}
-    assert products == {"sos"}
+    assert products == {"sos", "coverage"}
+    assert {a.get_attribute("data-product") for a in regions.all()} == {"sos", "coverage", None}
+
+
+def test_coverage_layer_shows_counts_and_radar(site):
+    week = site.maps.weeks[0]  # no model yet: the coverage layer is there all the same
+    site.show("coverage", week)
+    legend = site.page.locator("#legend")
+    assert legend.get_attribute("data-layer") == "coverage"
+    assert "since the season start" in legend.inner_text()
+    assert site.page.locator(".legend-radar").get_attribute("data-radar") == "all weeks"
+    assert "/layers/coverage/" in site.page.locator("#xyz-url").input_value()
+    site.click_map(*site.screen_xy(site.maps.field_point))
+    info = site.page.locator(".point-info[data-state='done']")
+    code = site.maps.field_class
+    assert info.get_attribute("data-clear-season") == str(1 + 1 + code % 3)
+    assert info.get_attribute("data-radar-week") == "0"
+    assert "none this week" in info.inner_text()
+    site.page.locator(".maplibregl-popup-close-button").click()
 
 
 def _tiles(root: Path, week: str) -> list[str]:

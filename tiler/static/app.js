@@ -9,9 +9,9 @@
 
 import { Map as MapLibreMap, NavigationControl, Popup, ScaleControl } from "./maplibre/maplibre-gl.mjs";
 
-const LAYERS = ["crop", "confidence", "sos"];
-const LAYER_TITLES = { crop: "Crop type", confidence: "Confidence", sos: "Start of season (SOS)" };
-const PRODUCT_TITLES = { crop: "crop type (class + confidence bands)", sos: "start of season (day of year)" };
+const LAYERS = ["crop", "confidence", "sos", "coverage"];
+const LAYER_TITLES = { crop: "Crop type", confidence: "Confidence", sos: "Start of season (SOS)", coverage: "Coverage" };
+const PRODUCT_TITLES = { crop: "crop type (class + confidence bands)", sos: "start of season (day of year)", coverage: "coverage (observation counts)" };
 const BACKGROUND = "#f2f0eb";
 // the model that made a week's crop map (manifest "model.kind"; docs/CONTRACTS.md)
 const MODEL_TITLES = { cnn2d: "CNN2D", random_forest: "random forest", combination: "CNN2D + random forest" };
@@ -51,6 +51,7 @@ function normWeek(w, season) {
     crop: Boolean(layersIn.crop ?? available),
     confidence: Boolean(layersIn.confidence ?? layersIn.crop ?? available),
     sos: Boolean(layersIn.sos ?? true),
+    coverage: Boolean(layersIn.coverage),
   };
   const kneeWeek = w.knee_week ?? season.knee_week ?? null;
   const index = w.week_of_season ?? w.index ?? null;
@@ -69,7 +70,12 @@ function normWeek(w, season) {
     layers,
     tilejson: normTileJSONRefs(w.tilejson),
     downloads: normDownloads(w.downloads),
+    // the whole region of each product (VRT) and the QGIS style of each layer (.qml)
+    regions: w.regions || {},
+    styles: w.styles || {},
+    stac: w.stac || null,
     sosRange: w.sos_range || null,
+    coverageRange: w.coverage_range || null,
     lastObservation: w.last_observation_date || null,
     season,
   };
@@ -100,7 +106,7 @@ function normDownloads(d) {
     for (const [k, v] of Object.entries(d)) {
       if (!v) continue;
       if (typeof v === "string") { out.push({ tile: "", product: k, url: v }); continue; }
-      const byProduct = k === "crop" || k === "sos";
+      const byProduct = k === "crop" || k === "sos" || k === "coverage";
       for (const [k2, url] of Object.entries(v)) {
         const u = typeof url === "string" ? url : url && (url.url || url.href);
         if (!u) continue;
@@ -387,6 +393,14 @@ function updateLegend() {
     const [lo, hi] = rampRange(ramp, [0, 100]);
     content = rampLegend(rampStops(ramp, lo, hi), [`${lo} %`, `${(lo + hi) / 2} %`, `${hi} %`],
       "Probability of the mapped class (softmax × 100)");
+  } else if (state.layer === "coverage") {
+    const ramp = legend.coverage;
+    const [lo, hi] = w.coverageRange || rampRange(ramp, [0, 1]);
+    const radar = w.radar ? w.radar.summary : "unknown";
+    content = el("div", {},
+      rampLegend(rampStops(ramp, lo, hi), [`${lo}`, `${hi}`],
+        "Clear optical (Sentinel-2) observations per pixel since the season start"),
+      el("p", { className: "legend-radar", dataset: { radar }, textContent: `Radar (Sentinel-1): ${radar === "all weeks" ? "present in every week" : radar}` }));
   } else {
     const ramp = legend.sos;
     const [lo, hi] = w.sosRange || rampRange(ramp, [1, 366]);
@@ -412,12 +426,28 @@ function updateDownloads() {
     })));
   if (!items.length) items.push(el("li", { textContent: "No files published for this week." }));
   list.replaceChildren(...items);
+  updateRegions(w);
+}
+
+/** Whole-region VRTs with the QGIS style of each layer drawn from them; the STAC URL. */
+function updateRegions(w) {
+  const link = (url, text, data) => el("a", {
+    href: new URL(url, document.baseURI).href, download: "", textContent: text, dataset: data,
+  });
+  const styleOf = { crop: ["crop", "confidence"], sos: ["sos"], coverage: ["coverage"] };
+  const items = Object.entries(w.regions).map(([product, url]) => el("li", {},
+    link(url, `${PRODUCT_TITLES[product] || product}, region (VRT)`, { product, kind: "vrt" }),
+    ...(styleOf[product] || [product]).filter((s) => w.styles[s]).flatMap((s) => [
+      " · ", link(w.styles[s], `${s} style (QML)`, { style: s, kind: "qml" })])));
+  if (!items.length) items.push(el("li", { textContent: "No region file for this week." }));
+  $("regions").replaceChildren(...items);
+  $("stac-url").value = new URL((w.stac && w.stac.api) || "stac", document.baseURI).href;
 }
 
 // ---------------------------------------------------------------- map layers
 
 function layerShown(w, layer) {
-  return Boolean(w && w.layers[layer] && (layer === "sos" || w.available));
+  return Boolean(w && w.layers[layer] && (layer === "sos" || layer === "coverage" || w.available));
 }
 
 async function tileJSON(w, layer) {
@@ -514,6 +544,9 @@ function pointFields(rec) {
     confidence: rec.confidence ?? null,
     sosDoy: rec.sos_doy ?? null,
     sosDate: rec.sos_date ?? null,
+    clearSeason: rec.clear_optical_season ?? null,
+    clearWeek: rec.clear_optical_week ?? null,
+    radarWeek: rec.radar_week ?? null,
     preliminary: rec.preliminary,
   };
 }
@@ -557,6 +590,10 @@ async function showPoint(lngLat) {
   } else {
     dl.append(row("SOS", "–"));
   }
+  if (f && f.clearSeason != null) {
+    dl.append(row("Clear optical", `${f.clearSeason} since the start, ${f.clearWeek} this week`));
+    dl.append(row("Radar", f.radarWeek ? `${f.radarWeek} this week` : "none this week"));
+  }
   if (f && f.preliminary) dl.append(row("Status", "preliminary"));
   if (error) dl.append(row("Error", error));
   box.replaceChildren(el("p", { className: "point-title", textContent: weekLabel(w) }), dl,
@@ -565,6 +602,8 @@ async function showPoint(lngLat) {
     state: error ? "error" : "done",
     className: f?.name ?? "",
     classCode: f?.code != null ? String(f.code) : "",
+    clearSeason: f?.clearSeason != null ? String(f.clearSeason) : "",
+    radarWeek: f?.radarWeek != null ? String(f.radarWeek) : "",
   });
 }
 
@@ -633,6 +672,13 @@ async function start() {
   for (const r of document.querySelectorAll('input[name="layer"]')) {
     r.addEventListener("change", () => { if (r.checked) { state.layer = r.value; render(); } });
   }
+  $("stac-copy").addEventListener("click", async () => {
+    const input = $("stac-url");
+    input.select();
+    try { await navigator.clipboard.writeText(input.value); setStatus("STAC URL copied."); } catch {
+      setStatus("Press Ctrl+C to copy the selected URL.");
+    }
+  });
   $("xyz-copy").addEventListener("click", async () => {
     const input = $("xyz-url");
     input.select();
