@@ -120,9 +120,11 @@ class TrainConfig:
             real sets (``bench/bench_real_series.py --quick``, 24 set x length cells;
             library minus forest, overall accuracy points, mean / worst): the refit
             network alone +2.0 / -1.9; refit + selection network +2.0 / -1.5; two refit
-            seeds (the default) +2.9 / -0.5; both + the selection network +2.9 / +0.3 at
-            1.5x the mapping cost. One network of seed 1 instead of 0 was +1.5 / -3.5: the
-            seed alone moves a cell by up to 4 points, which the ensemble averages out.
+            seeds +2.9 / -0.5; both + the selection network +2.9 / +0.3 at 1.5x the
+            mapping cost (these with each seed's own selection run; the default, whose
+            second refit takes the first's target step, benchmarked at +2.8 / -1.0).
+            One network of seed 1 instead of 0 was +1.5 / -3.5: the seed alone moves a
+            cell by up to 4 points, which the ensemble averages out.
         ensemble_max_pixels: Further members (``keep_selection``, ``extra_refits``) are
             trained only when training + validation pixels are at most this many
             (``None``: always); larger sets serve the single refit network. Why: an
