@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
@@ -95,8 +94,3 @@ def overview_levels(shape: tuple[int, int], smallest: int = 8, most: int = 6) ->
         levels += 1
     return levels
 
-
-def read_tags(path: str | Path) -> dict[str, str]:
-    """Dataset tags of a raster (the metadata a downloaded COG carries)."""
-    with rasterio.open(path) as src:
-        return dict(src.tags())

@@ -11,6 +11,7 @@ from float_checks import assert_same_classes_up_to_ties
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
+from synthetic_series import make_labelled_series
 
 from cropassets.core.crop_map import (
     class_shares,
@@ -21,7 +22,6 @@ from cropassets.core.crop_map import (
 from cropassets.core.legend import CLASS_NODATA, class_legend, legend_colormap
 from cropassets.core.storage import open_zarr, write_zarr_atomic
 from cropassets.ml import predict, train
-from cropassets.ml.synthetic import make_labelled_series
 from cropassets.ml.train import TrainConfig
 
 K = 8

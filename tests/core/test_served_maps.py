@@ -11,6 +11,7 @@ import pytest
 import rasterio
 import xarray as xr
 from rasterio.transform import from_origin
+from synthetic_series import make_labelled_series
 
 from cropassets.core.cog import write_cog
 from cropassets.core.crop_map import (
@@ -27,7 +28,6 @@ from cropassets.core.storage import write_zarr_atomic
 from cropassets.ml import train
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.served import KIND_TITLES, load_served, save_served, select_served
-from cropassets.ml.synthetic import make_labelled_series
 from cropassets.ml.train import TrainConfig
 
 K = 8

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from cropassets.ml.synthetic import LabelledSeries, make_labelled_series
+from synthetic_series import LabelledSeries, make_labelled_series
 
 
 @pytest.fixture(scope="session")

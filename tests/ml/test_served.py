@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 from float_checks import assert_same_classes_up_to_ties
+from synthetic_series import make_labelled_series
 
 from cropassets.ml import predict, train
 from cropassets.ml.baseline import ForestModel, random_forest_baseline
@@ -26,7 +27,6 @@ from cropassets.ml.served import (
     save_served,
     select_served,
 )
-from cropassets.ml.synthetic import make_labelled_series
 from cropassets.ml.train import TrainConfig
 
 K = 8

@@ -134,7 +134,7 @@ def test_predict_reads_only_the_first_k_steps(checkpoint, weekly):
 
 
 def test_evaluate_on_another_season(checkpoint, weekly):
-    from cropassets.ml.synthetic import make_labelled_series
+    from synthetic_series import make_labelled_series
 
     cur = make_labelled_series(n_classes=4, fields_per_class=3, pixels_per_field=10,
                                n_steps=28, n_features=3, seed=9, year_shift=0.01)
