@@ -24,16 +24,21 @@ CROPASSETS_TILE_CACHE_MB    the tiler's in-process cache of       ``256``
                             rendered tiles (MB; 0 = off)
 CROPASSETS_TILE_DIR         folder the tiler also writes rendered (empty: none)
                             tiles to, once (e.g. data/tile_cache)
+CROPASSETS_GDAL_<OPTION>    GDAL option <OPTION> for reading      (none)
+                            catalog assets, over the profile's
+                            (e.g. ``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester``)
 =========================== ===================================== ==============================
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+GDAL_PREFIX = "CROPASSETS_GDAL_"
+"""Environment variables ``CROPASSETS_GDAL_<OPTION>`` set GDAL option ``<OPTION>``."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Settings:
     labels_dir: Path | None = None
     tile_cache_mb: float = 256.0
     tile_dir: Path | None = None
+    gdal_overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def labels(self) -> Path:
@@ -82,6 +88,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         tile_cache_mb=_megabytes(env, "CROPASSETS_TILE_CACHE_MB", 256.0),
         tile_dir=(Path(env["CROPASSETS_TILE_DIR"]).absolute()
                   if env.get("CROPASSETS_TILE_DIR", "").strip() else None),
+        gdal_overrides={k[len(GDAL_PREFIX):]: v for k, v in env.items()
+                        if k.startswith(GDAL_PREFIX) and len(k) > len(GDAL_PREFIX)},
     )
 
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from cropassets.core.catalog_profiles import get_profile
+from cropassets.core.scenes import gdal_env
 from cropassets.resources import build_resources
 from cropassets.settings import load_settings
 
@@ -25,3 +27,22 @@ def test_tile_cache_settings():
     for bad in ("-1", "lots", "nan", "inf"):
         with pytest.raises(ValueError, match="CROPASSETS_TILE_CACHE_MB.*MB"):
             load_settings({"CROPASSETS_TILE_CACHE_MB": bad})
+
+
+def test_gdal_options_from_the_environment_reach_the_catalog_profile():
+    env = {"CROPASSETS_GDAL_AWS_REQUEST_PAYER": "requester", "CROPASSETS_GDAL_": "x",
+           "CROPASSETS_CATALOG_PROFILE": "earth-search", "GDAL_HTTP_TIMEOUT": "5"}
+    s = load_settings(env)
+    assert s.gdal_overrides == {"AWS_REQUEST_PAYER": "requester"}
+    stac = build_resources(s)["stac"]
+    options = gdal_env(stac.catalog_profile())
+    assert options["AWS_REQUEST_PAYER"] == "requester"
+    assert options["AWS_NO_SIGN_REQUEST"] == "YES"  # the profile's own stay
+    # other variables do not leak in (only the CROPASSETS_GDAL_ prefix is read)
+    assert options.get("GDAL_HTTP_TIMEOUT") == gdal_env(get_profile("earth-search")).get(
+        "GDAL_HTTP_TIMEOUT")
+    # an override wins over the profile's value; without overrides the profile is unchanged
+    s2 = load_settings({**env, "CROPASSETS_GDAL_AWS_NO_SIGN_REQUEST": "NO"})
+    assert gdal_env(build_resources(s2)["stac"].catalog_profile())["AWS_NO_SIGN_REQUEST"] == "NO"
+    plain = build_resources(load_settings({"CROPASSETS_CATALOG_PROFILE": "earth-search"}))
+    assert plain["stac"].catalog_profile() == get_profile("earth-search")

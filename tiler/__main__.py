@@ -10,7 +10,7 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line and run the tiler with uvicorn."""
     parser = argparse.ArgumentParser(prog="python -m tiler", description=__doc__)
-    parser.add_argument("--data", default=os.environ.get("CROPASSETS_DATA") or None,
+    parser.add_argument("--data", default=None,
                         help="data root with week_layers/ (default: $CROPASSETS_DATA or "
                              "<repo>/data)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -59,15 +58,13 @@ def _asset_nodata(item: dict, asset_key: str, src_nodata: float | None) -> float
 def gdal_env(profile: CatalogProfile | None = None) -> dict[str, str]:
     """GDAL options for reading a catalog's assets.
 
-    The retry/timeout defaults, the profile's own (unsigned S3, endpoints), then
-    ``CROPASSETS_GDAL_*`` overrides from the environment
-    (``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester`` and the like).
+    The retry/timeout defaults, then the profile's own (unsigned S3, endpoints, and the
+    deployment's ``CROPASSETS_GDAL_*`` overrides, which the ``StacCatalog`` resource
+    merges into the profile it hands out).
     """
     env = dict(_GDAL_ENV)
     if profile is not None:
         env |= profile.gdal_env
-    prefix = "CROPASSETS_GDAL_"
-    env |= {k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix)}
     return env
 
 

@@ -16,7 +16,8 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
     s = settings or load_settings()
     return {
         "stac": StacCatalog(url=s.stac_url, local_stac_dir=str(s.world_dir / "stac"),
-                            profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover),
+                            profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover,
+                            gdal_options=dict(s.gdal_overrides)),
         "data_root": DataRoot(root=str(s.data_root)),
         "series_settings": SeriesSettings(),
         "labels": ReferenceLabels(labels_dir=str(s.labels)),

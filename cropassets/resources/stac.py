@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -30,10 +31,16 @@ class StacCatalog(ConfigurableResource):
     max_cloud_cover: float = Field(default=90.0, description="max eo:cloud_cover of S2, %")
     retries: int = 3
     backoff_s: float = 1.0
+    gdal_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="GDAL options over the profile's (CROPASSETS_GDAL_<OPTION> variables)")
 
     def catalog_profile(self) -> CatalogProfile:
-        """The asset-naming profile in use."""
-        return get_profile(self.profile)
+        """The asset-naming profile in use, its GDAL options overridden by ``gdal_options``."""
+        profile = get_profile(self.profile)
+        if not self.gdal_options:
+            return profile
+        return replace(profile, gdal_env={**profile.gdal_env, **self.gdal_options})
 
     def api_url(self) -> str:
         """Root URL of the STAC API to search (starting the local server if needed)."""
