@@ -15,12 +15,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from dagster import AssetKey, DagsterInstance, materialize
-from dagster._core.storage.tags import (
+
+from cropassets.core.seasons import all_weeks, find_week
+from cropassets.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-
-from cropassets.core.seasons import all_weeks, find_week
 from cropassets.partitions import SEASONS, TILES, tile_week_partitions, week_partitions
 
 PID_TAG = "cropassets/pid"
