@@ -73,10 +73,13 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Fast suite on every change, then the slow end-to-end tests.
 test: install web
 	$(BIN)/ruff check .
+	@# type check of cropassets/core, cropassets/ml and tiler ([tool.mypy] in pyproject.toml)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 	@# one portability variant: the float-sensitive tests with one OpenMP thread (other kernels)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(FLOAT_TESTS)
@@ -87,6 +90,7 @@ test: install web
 	[ $$rc -eq 0 -o $$rc -eq 5 ] && [ $$src -eq 0 -o $$src -eq 5 ]
 
 test-fast: install web
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # The float-sensitive tests under other OpenBLAS kernels and thread counts (before CI does).

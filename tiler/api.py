@@ -85,7 +85,8 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
         else:
             manifests = catalog.manifests()
             with_crop = [m for m in manifests if m["layers"].get("crop")]
-            manifest = (with_crop or manifests or [None])[-1]
+            candidates = with_crop or manifests
+            manifest = candidates[-1] if candidates else None
         return {"week": manifest["week"] if manifest else None,
                 "crop": [e.to_dict() for e in render.classes(manifest or {})],
                 "confidence": render.ramp_legend("confidence", manifest),

@@ -94,7 +94,7 @@ class PublishedLayerFactory(MosaicTilerFactory):
         self.tilejson()
         for route in self.router.routes:
             if isinstance(route, Route) and route.path.endswith("/{z}/{x}/{y}"):
-                route.include_in_schema = False  # type: ignore[attr-defined]
+                route.include_in_schema = False
 
     def tilejson(self) -> None:
         """TileJSON 3.0 whose template is this factory's PNG tile route."""
@@ -194,7 +194,9 @@ def layer_factory(layer: str, catalog: Catalog, versioned: bool = False
         router=router,
         router_prefix=f"/layers/{layer}/{{week}}" + ("/v/{version}" if versioned else ""),
         version_dependency=current_version,
-        backend=MosaicBackend,
+        # titiler annotates type[BaseBackend] but only calls it; cogeo-mosaic's
+        # MosaicBackend is the function that picks the backend class from the URL
+        backend=MosaicBackend,  # type: ignore[arg-type]
         path_dependency=week_mosaic,
         backend_dependency=mosaic_def,  # type: ignore[arg-type]
         reader_dependency=no_options,  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from affine import Affine
@@ -14,13 +15,17 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
+OverviewResampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos",
+                             "average", "mode", "gauss", "rms"]
+"""Resampling methods rio-cogeo accepts for overviews."""
+
 
 class CogError(RuntimeError):
     """A COG failed validation after writing."""
 
 
 def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
-              nodata: float | int | None, *, overview_resampling: str = "nearest",
+              nodata: float | int | None, *, overview_resampling: OverviewResampling = "nearest",
               colormap: Mapping[int, Sequence[int]] | None = None,
               tags: Mapping[str, object] | None = None,
               band_descriptions: Sequence[str] | None = None,

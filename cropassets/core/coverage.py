@@ -37,7 +37,7 @@ def read_cube_counts(path: str | Path) -> np.ndarray:
     sensors = set(ds["n_obs"]["sensor"].values.tolist()) if "n_obs" in ds else set()
     if not {"s2", "s1"} <= sensors:
         raise ValueError(f"weekly cube {path} has no n_obs (sensor: s2, s1); variables: "
-                         f"{sorted(ds.data_vars)}")
+                         f"{sorted(str(v) for v in ds.data_vars)}")
     return ds["n_obs"].sel(sensor=["s2", "s1"]).values.astype(np.uint8)
 
 

@@ -81,9 +81,9 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
     pick = [names.index(f) for f in model.features]
     arrays = [zarr.open_array(Path(p) / "features", mode="r") for p in cube_paths[:k]]
     ny, nx = arrays[0].shape[1:]
-    for p, a in zip(cube_paths[:k], arrays, strict=True):
+    for path, a in zip(cube_paths[:k], arrays, strict=True):
         if a.shape[1:] != (ny, nx):
-            raise ValueError(f"weekly cube {p} is {a.shape[1:]}, not the tile's {(ny, nx)}")
+            raise ValueError(f"weekly cube {path} is {a.shape[1:]}, not the tile's {(ny, nx)}")
     cls = np.full((ny, nx), CLASS_NODATA, dtype=np.uint8)
     conf = np.full((ny, nx), CLASS_NODATA, dtype=np.uint8)
     lut = codes.astype(np.uint8)
@@ -93,7 +93,8 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
         x1 = min(x0 + block_x, nx)
         for y0 in range(0, ny, strip_rows):
             y1 = min(y0 + strip_rows, ny)
-            strip = np.stack([a[:, y0:y1, x0:x1][pick] for a in arrays], axis=1)  # F,T,y,x
+            # F,T,y,x
+            strip = np.stack([np.asarray(a[:, y0:y1, x0:x1])[pick] for a in arrays], axis=1)
             series = strip.reshape(len(pick), k, -1).transpose(2, 0, 1)  # (N, F, T)
             idx, p = model.predict(np.ascontiguousarray(series, dtype=np.float32),
                                    batch_size=batch_size, device=device)

@@ -359,7 +359,7 @@ def cwt_magnitude(
     n, f, t = (int(v) for v in x.shape)
     if t < 1:
         raise ValueError(f"x must have at least one time step (T >= 1), got shape {x.shape}")
-    if is_numpy and (x.dtype.kind not in "fiub"):
+    if isinstance(x, np.ndarray) and (x.dtype.kind not in "fiub"):
         raise ValueError(f"x must be real-valued, got dtype {x.dtype}")
     xt = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
     if xt.is_complex():

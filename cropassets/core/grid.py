@@ -62,7 +62,7 @@ class TileSpec:
     def bbox_wgs84(self) -> tuple[float, float, float, float]:
         """Tile bounds as (west, south, east, north) in degrees, densified for curvature."""
         return tuple(transform_bounds(CRS.from_user_input(self.crs), "EPSG:4326",
-                                      *self.bounds, densify_pts=21))  # type: ignore[return-value]
+                                      *self.bounds, densify_pts=21))
 
     def x_coords(self):
         """Pixel-centre x coordinates, shape (width,)."""

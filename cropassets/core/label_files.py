@@ -499,6 +499,7 @@ def iter_label_batches(source: LabelSource, batch_size: int = 10_000) -> Iterato
         transform = _to_wgs84(crs)
         row = 0
         for ids, classes, wkb in batches:
+            assert wkb is not None  # opened with_geometry=True
             yield _label_batch(path, source, crs, transform, row, ids, classes, wkb)
             row += len(ids)
 
@@ -547,7 +548,7 @@ def _scan(source: LabelSource, batch_size: int) -> _Plan:
     with _read_errors(path), _open(source, batch_size, with_geometry=False) as (_, batches):
         for ids, classes, _ in batches:
             for i, (sid, raw) in enumerate(zip(ids, classes, strict=True)):
-                if _blank(sid):
+                if sid is None or _blank(sid):
                     raise _no_id(path, source, row + i)
                 if sid in seen:
                     duplicates[sid] += 1

@@ -152,8 +152,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     styles: dict[str, str] = {}
     zooms: list[tuple[int, int]] = []
     for product in PRODUCTS:
-        files = {t: Path(p[product]).resolve() for t, p in sorted(tiles.items())
-                 if p.get(product) is not None}
+        given = {t: p.get(product) for t, p in sorted(tiles.items())}
+        files = {t: Path(f).resolve() for t, f in given.items() if f is not None}
         for t, f in files.items():
             if not f.is_relative_to(root):
                 raise ValueError(f"{product} COG of tile {t} ({f}) is outside the data root")

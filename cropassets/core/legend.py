@@ -77,5 +77,7 @@ def ramp_colors(ramp: str, stops: int = 11) -> list[str]:
     from rio_tiler.colormap import cmap
 
     colors = cmap.get(ramp)
+    if not isinstance(colors, dict):  # rio-tiler's named colormaps are {0..255: rgba}
+        raise TypeError(f"colormap {ramp!r} is not a {{value: rgba}} palette")
     picked = [colors[round(i * 255 / (stops - 1))] for i in range(stops)]
     return ["#{:02x}{:02x}{:02x}".format(*(int(v) for v in c[:3])) for c in picked]

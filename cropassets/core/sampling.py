@@ -157,11 +157,11 @@ def _rasterize_cached(path: str, mtime_ns: int, tile) -> np.ndarray:
     xy = np.column_stack([xs, ys])
     shapes: dict[int, list[list[list[list[float]]]]] = {}
     for (fi, _pi, ri), chunk in zip(owners, np.split(xy, np.cumsum(lengths)[:-1]), strict=True):
-        polys = shapes.setdefault(fi, [])
+        parts = shapes.setdefault(fi, [])
         if ri == 0:
-            polys.append([])
-        polys[-1].append(chunk.tolist())
-    geoms = [({"type": "MultiPolygon", "coordinates": polys}, fids[fi])
-             for fi, polys in shapes.items()]
+            parts.append([])
+        parts[-1].append(chunk.tolist())
+    geoms = [({"type": "MultiPolygon", "coordinates": parts}, fids[fi])
+             for fi, parts in shapes.items()]
     return rasterize(geoms, out_shape=tile.shape, transform=tile.transform, fill=0,
                      dtype="uint32")

@@ -75,7 +75,7 @@ def _row_blocks(
     flat_dst = dst.reshape(-1, n)
     for keep in range(len(lead) + 1):  # keep == len(lead) merges nothing: always a view
         try:
-            grouped = src.reshape(lead[:keep] + (-1, n), copy=False)
+            grouped: np.ndarray = src.reshape(lead[:keep] + (-1, n), copy=False)
         except ValueError:
             continue
         break

@@ -131,6 +131,7 @@ def reflectance_scale_offset(item: dict[str, Any], asset_key: str) -> ScaleOffse
             f"{EARTH_SEARCH_FLAG}, no declared offset and no processing baseline "
             "(s2:processing_baseline, processing:version or _Nxxxx_ in the id)")
     pb = processing_baseline(item)
+    assert pb is not None  # base is not None only when the item has a baseline
     return ScaleOffset(scale if scale is not None else S2_SCALE, base,
                        f"processing baseline {pb[0]:02d}.{pb[1]:02d}")
 

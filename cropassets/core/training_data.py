@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -69,13 +70,14 @@ def _read_cube(path: Path) -> np.ndarray:
     """The (feature, y, x) float32 array of a weekly cube, read straight from Zarr."""
     if not Path(path).exists():
         raise FileNotFoundError(f"partition {path} has not been written")
-    return zarr.open_array(Path(path) / "features", mode="r")[:]
+    return np.asarray(zarr.open_array(Path(path) / "features", mode="r")[:])
 
 
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> int:
     """Write arrays to ``path`` (.npz) via a temp file and rename; returns bytes."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    named: dict[str, Any] = arrays  # else mypy matches **arrays to allow_pickle: bool
+    np.savez_compressed(buf, **named)
     return write_bytes_atomic(path, buf.getvalue())
 
 

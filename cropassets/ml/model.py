@@ -24,7 +24,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -187,7 +187,8 @@ class CNN2DEnsemble(nn.Module):
     @property
     def config(self) -> ModelConfig:
         """The members' architecture."""
-        return self.members[0].config
+        # torch types a submodule's attributes as Tensor | Module; members are CNN2D
+        return cast(ModelConfig, self.members[0].config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, F, S, T) input → (N, C) log mean probability of the members."""
@@ -245,7 +246,8 @@ def inference_model(model: nn.Module, device: torch.device | str | None = None) 
         m = _folded(model)
     m = m.to(dev)
     if dev.type == "cpu":
-        m = m.to(memory_format=torch.channels_last)
+        # Module.to takes memory_format (documented), torch's stub overloads lack it
+        m = m.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return m
 
 
@@ -253,20 +255,24 @@ def _folded(model: nn.Module) -> nn.Module:
     """An eval copy of one :class:`CNN2D` with every conv → BatchNorm pair folded."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    if not isinstance(model, CNN2D):
+        raise TypeError(f"can only fold a CNN2D, got {type(model).__name__}")
     m = copy.deepcopy(model).eval()
     layers = list(m.features)
     i = 0
     while i < len(layers) - 1:
-        if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
-            layers[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+        conv, bn = layers[i], layers[i + 1]
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            layers[i] = fuse_conv_bn_eval(conv, bn)
             layers[i + 1] = nn.Identity()
         i += 1
     m.features = nn.Sequential(*layers)
     if m.series is not None:
         branch = list(m.series)
         for i in range(len(branch) - 1):
-            if isinstance(branch[i], nn.Conv1d) and isinstance(branch[i + 1], nn.BatchNorm1d):
-                branch[i] = fuse_conv_bn_eval(branch[i], branch[i + 1])
+            conv1, bn1 = branch[i], branch[i + 1]
+            if isinstance(conv1, nn.Conv1d) and isinstance(bn1, nn.BatchNorm1d):
+                branch[i] = fuse_conv_bn_eval(conv1, bn1)
                 branch[i + 1] = nn.Identity()
         m.series = nn.Sequential(*branch)
     return m

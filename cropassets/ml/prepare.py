@@ -250,7 +250,8 @@ def smoothed_prefix(
 
 
 def resample_to_grid(
-    smoothed: np.ndarray, step_days: Sequence[float] | None, time_step_days: float | None
+    smoothed: np.ndarray, step_days: np.ndarray | Sequence[float] | None,
+    time_step_days: float | None,
 ) -> np.ndarray:
     """Smoothed series on dated steps → the regular grid of ``time_step_days`` days.
 
@@ -279,7 +280,7 @@ def resample_to_grid(
     return out.astype(np.float32)
 
 
-def grid_length(n_steps: int, step_days: Sequence[float] | None,
+def grid_length(n_steps: int, step_days: np.ndarray | Sequence[float] | None,
                 time_step_days: float | None) -> int:
     """Time length K of the prepared input for ``n_steps`` dated steps (k when regular)."""
     if step_days is None:
@@ -301,7 +302,7 @@ def prepare_tensor(
     device: torch.device | str | None = None,
     series_row: bool = True,
     presmoothed: bool = False,
-    step_days: Sequence[float] | None = None,
+    step_days: np.ndarray | Sequence[float] | None = None,
     time_step_days: float | None = None,
 ) -> tuple[torch.Tensor, InputStats]:
     """:func:`prepare_inputs` returning a torch tensor, CWT computed on ``device``.
@@ -356,7 +357,7 @@ def prepare_inputs(
     stats: InputStats | dict[str, Any] | None = None,
     series_row: bool = True,
     presmoothed: bool = False,
-    step_days: Sequence[float] | None = None,
+    step_days: np.ndarray | Sequence[float] | None = None,
     time_step_days: float | None = None,
 ) -> tuple[np.ndarray, InputStats]:
     """Normalised scalograms of the first ``n_steps`` steps of raw series.

@@ -137,7 +137,7 @@ def split_fields(
         if isinstance(class_names, dict):
             return str(class_names.get(c, c))
         if class_names is not None:
-            i = int(np.searchsorted(uniq, c))
+            i = int(np.searchsorted(uniq, np.asarray(c)))
             return str(class_names[i]) if i < len(class_names) else str(c)
         return str(c)
 

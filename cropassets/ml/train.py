@@ -521,7 +521,7 @@ def train(
                              n_tr, n_classes, seed, dev, bf16)
         beside = refit is not None and cfg.overlap_refit and dev.type == "cpu" \
             and cfg.cpu_threads == 1
-        model = CNN2D(mcfg).to(dev)
+        model: nn.Module = CNN2D(mcfg).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         ema = None
         if cfg.ema_decay > 0:
@@ -535,6 +535,7 @@ def train(
         batches = shuffled_batches(n_tr, batch, seed, dev)
         running, n_run, step = 0.0, 0, 0
         if beside:
+            assert refit is not None  # beside implies a refit run
             refit.start()
         try:
             while step < cfg.max_steps:
@@ -566,6 +567,7 @@ def train(
                     best_loss, best_acc, best_step = val_loss, val_acc, step
                     best_state = copy.deepcopy(scored.state_dict())
                 if beside:
+                    assert refit is not None
                     refit.advance(best_step, step)
                 say(
                     f"k={n_steps} step {step}: train_loss={history[-1]['train_loss']:.4f} "
@@ -575,6 +577,7 @@ def train(
                     break
         except BaseException:
             if beside:
+                assert refit is not None
                 refit.cancel()
             raise
         model.load_state_dict(best_state)
