@@ -48,16 +48,17 @@ demo: install web $(DAGSTER_HOME)/dagster.yaml
 	@echo
 	@echo "Demo world:        $(abspath $(WORLD))  (STAC catalog in $(WORLD)/stac)"
 	@echo "Assets:            $(abspath data)/{raw_scenes,weekly_cube,season_series}/<tile>/<week>.zarr"
-	@echo "Maps (COG):        $(abspath data)/{crop_map,sos_map}/<tile>/<week>.tif"
+	@echo "Maps (COG):        $(abspath data)/{crop_map,sos_map,coverage_map}/<tile>/<week>.tif"
 	@echo "Checkpoints:       $(abspath data)/cnn2d_checkpoint/k<week>.pt"
 	@echo "Knee report:       $(abspath data)/knee_report/knee.json (+ knee.png)"
 	@echo "Dagster instance:  $(DAGSTER_HOME)"
 	$(MAKE) --no-print-directory serve
 
-# Crop maps of the current season and the week layers the tiler serves.
+# Crop and coverage maps of the current season and the week layers the tiler serves.
 maps: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/cropassets materialize week_model --weeks current --missing
 	$(BIN)/cropassets materialize crop_map --weeks current --missing
+	$(BIN)/cropassets materialize coverage_map --weeks current --missing
 	$(BIN)/cropassets materialize week_layers --weeks current
 
 # The web map (tiler) in the background and the Dagster UI in the foreground; Ctrl-C stops both.

@@ -3,14 +3,14 @@
 Each tick looks at the current season(s): the first week whose ``week_layers`` partition is
 not materialized is requested once it is over and the catalog holds a scene of it. The
 request is a Dagster asset backfill over that week for every tile (raw_scenes -> ... ->
-crop_map, and week_model / week_layers), so the backfill daemon runs the chain in
-dependency order across the tile x week and week partitions, and the backfill shows in the
-UI. One week at a time: while a backfill of this sensor is in flight, ticks skip. When no
-new week is due, the most recent published weeks (``CROPASSETS_SENSOR_LOOKBACK``, 4) are
-checked at most hourly (``CROPASSETS_SENSOR_REFRESH`` s): a week ingested with skipped
-scenes, or whose catalog now lists more scenes than were ingested (late arrivals), is
-ingested again with the later weeks' series, maps and layers that read it (at most twice
-per week).
+sos_map, coverage_map and crop_map, and week_model / week_layers), so the backfill daemon
+runs the chain in dependency order across the tile x week and week partitions, and the
+backfill shows in the UI. One week at a time: while a backfill of this sensor is in flight,
+ticks skip. When no new week is due, the most recent published weeks
+(``CROPASSETS_SENSOR_LOOKBACK``, 4) are checked at most hourly
+(``CROPASSETS_SENSOR_REFRESH`` s): a week ingested with skipped scenes, or whose catalog now
+lists more scenes than were ingested (late arrivals), is ingested again with the later
+weeks' series, maps, coverage and layers that read it (at most twice per week).
 """
 
 import json
@@ -41,7 +41,7 @@ from cropassets.resources.stac import StacCatalog
 
 WEEK_TAG = "cropassets/week"
 """Tag of the backfills this sensor launches: the week key."""
-TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "season_series", "sos_map")
+TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "season_series", "sos_map", "coverage_map")
 """Tile x week assets every week gets (crop_map too from week 3 on)."""
 IN_FLIGHT = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
 INTERVAL_S = int(os.environ.get("CROPASSETS_SENSOR_INTERVAL", "120"))
@@ -52,7 +52,7 @@ REFRESH_S = int(os.environ.get("CROPASSETS_SENSOR_REFRESH", "3600"))
 """Seconds between two late-arrival checks (each searches the catalog per tile and week)."""
 MAX_REFRESHES = 2
 """Times one week is ingested again before the sensor leaves it to a person."""
-REFRESH_CHAIN = ("season_series", "sos_map", "crop_map")
+REFRESH_CHAIN = ("season_series", "sos_map", "coverage_map", "crop_map")
 """Tile x week assets of later weeks that read a refreshed week's cube."""
 DEFAULT_STATUS = (DefaultSensorStatus.STOPPED
                   if os.environ.get("CROPASSETS_SENSOR", "on").lower() in ("off", "0", "false")

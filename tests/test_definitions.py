@@ -26,3 +26,32 @@ def test_code_location_imports_without_torch_sklearn_matplotlib():
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_coverage_map_is_a_tile_week_asset_week_layers_reads():
+    """Lineage: coverage_map reads the weekly cubes of weeks 1..w; week_layers reads it."""
+    from cropassets.assets.maps import BY_WEEK
+    from cropassets.assets.series import SEASON_TO_DATE
+    from cropassets.partitions import tile_week_partitions
+    from cropassets.sensors import new_week_sensor
+
+    graph = defs.resolve_asset_graph()
+    cov = defs.get_assets_def("coverage_map")
+    assert cov.partitions_def == tile_week_partitions
+    assert cov.group_names_by_key[AssetKey("coverage_map")] == "maps"
+    assert graph.get(AssetKey("coverage_map")).parent_keys == {AssetKey("weekly_cube")}
+    assert cov.get_partition_mapping(AssetKey("weekly_cube")) == SEASON_TO_DATE
+    assert AssetKey("week_layers") in graph.get(AssetKey("coverage_map")).child_keys
+    layers = defs.get_assets_def("week_layers")
+    assert layers.get_partition_mapping(AssetKey("coverage_map")) == BY_WEEK
+    assert {c.name for c in cov.check_specs} == {"cog_valid"}
+    checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys
+              if k.asset_key == AssetKey("coverage_map")}
+    assert checks == {"cog_valid", "coverage_cogs_on_disk"}
+    # week w of a tile reads the cubes of weeks 1..w of that tile
+    week = SEASONS[0].week_starts()[2].isoformat()
+    tile = next(iter(TILES))
+    parents = graph.get_parents_partitions(AssetKey("coverage_map"), f"{tile}|{week}")
+    assert {p.partition_key for p in parents.parent_partitions} == {
+        f"{tile}|{w.isoformat()}" for w in SEASONS[0].week_starts()[:3]}
+    assert AssetKey("coverage_map") in new_week_sensor.asset_selection.resolve(graph)

@@ -43,6 +43,8 @@ def test_week_asset_partitions_skip_models_before_week_3():
     w1 = {(k.asset_key.to_user_string(), k.partition_key) for k in week_asset_partitions(WEEKS[0])}
     assert ("week_layers", WEEKS[0].key) in w1 and ("raw_scenes", f"T00|{WEEKS[0].key}") in w1
     assert not any(a in ("crop_map", "week_model") for a, _ in w1)
+    # coverage is counted every week, model or not, before week_layers publishes it
+    assert {("coverage_map", f"{t}|{WEEKS[0].key}") for t in TILES} <= w1
     w3 = {(k.asset_key.to_user_string(), k.partition_key) for k in week_asset_partitions(WEEKS[2])}
     assert {("week_model", WEEKS[2].key)} | {("crop_map", f"{t}|{WEEKS[2].key}")
                                              for t in TILES} <= w3
@@ -82,6 +84,8 @@ def test_sensor_requests_first_week_then_waits_for_scenes(catalog):
             and set(subset.get_partitions_subset(AssetKey("season_series"))
                     .get_partition_keys()) == {f"{t}|{first.key}" for t in TILES}
         assert AssetKey("crop_map") not in subset.asset_keys
+        assert set(subset.get_partitions_subset(AssetKey("coverage_map"))
+                   .get_partition_keys()) == {f"{t}|{first.key}" for t in TILES}
 
 
 def test_stale_weeks_incomplete_or_late_within_the_lookback():
@@ -147,3 +151,5 @@ def test_refresh_partitions_redo_what_later_weeks_read():
     assert ("raw_scenes", f"T00|{WEEKS[2].key}") not in parts  # later cubes stay
     assert {("season_series", f"T00|{WEEKS[3].key}"), ("crop_map", f"T00|{WEEKS[2].key}"),
             ("week_layers", WEEKS[3].key)} <= parts
+    # coverage of later weeks counts the refreshed cube: counted again, then republished
+    assert {("coverage_map", f"{t}|{w.key}") for t in TILES for w in WEEKS[1:4]} <= parts

@@ -1,8 +1,8 @@
 """Maps: the model of each calendar week, crop-type COGs per tile and week, week layers.
 
 The model code (torch) is imported inside the bodies of week_model and crop_map, so runs
-that need no model (week_layers, and every other asset of the code location) start
-without it.
+that need no model (coverage_map, week_layers, and every other asset of the code location)
+start without it.
 """
 
 import json
@@ -42,13 +42,14 @@ from cropassets.core.layers import model_summary, radar_summary, write_week_laye
 from cropassets.core.legend import class_legend
 from cropassets.core.product_stac import write_week_items
 from cropassets.core.sampling import load_field_labels, rasterize_fields
-from cropassets.core.seasons import SeasonWeek, all_weeks, find_week
+from cropassets.core.seasons import all_weeks, find_week
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.partitions import (
     MIN_WEEKS,
     SEASONS,
     TILES,
     sequence_partitions,
+    split_tile_week,
     tile_week_partitions,
     week_partitions,
 )
@@ -63,6 +64,11 @@ SEQUENCE_TO_WEEKS = StaticPartitionMapping({
 
 BY_WEEK = MultiToSingleDimensionPartitionMapping(partition_dimension_name="week")
 NO_MODEL_REASON = f"no model before week {MIN_WEEKS} of the season"
+PRODUCT_ASSETS = {"crop": "crop_map", "sos": "sos_map", "coverage": "coverage_map"}
+"""Product of the week layer -> the tile x week asset whose COG week_layers publishes."""
+PRODUCT_COGS = {"crop": quality.CROP_COG, "sos": quality.SOS_COG,
+                "coverage": quality.COVERAGE_COG}
+"""What each published COG must be (validated again before publishing)."""
 
 
 def _num(v: float | None) -> float:
@@ -79,25 +85,6 @@ def _ingest_attrs(data_root: DataRoot, tile_id: str, week_key: str) -> dict[str,
         return dict(open_zarr(path).attrs)
     except FileNotFoundError:
         return {}
-
-
-def _coverage_cog(data_root: DataRoot, tile_id: str, week: SeasonWeek) -> Path | None:
-    """Write the tile's coverage COG of ``week`` from its weekly cubes 1..w.
-
-    Returns its path, or None when a cube of weeks 1..w is missing (nothing to count from).
-    """
-    from cropassets.core.coverage import coverage_counts, read_cube_counts, write_coverage_cog
-
-    cubes = [data_root.partition_path("weekly_cube", tile_id, w.key)
-             for w in week.weeks_to_date()]
-    if not all(c.exists() for c in cubes):
-        return None
-    tile = TILES[tile_id]
-    path = data_root.partition_path("coverage_map", tile_id, week.key, ".tif")
-    write_coverage_cog(path, coverage_counts([read_cube_counts(c) for c in cubes]), tile.crs,
-                       tile.transform, {"season": week.season.id, "week": week.key,
-                                        "week_of_season": week.index})
-    return path
 
 
 def reference_label_file(labels: ReferenceLabels) -> Path:
@@ -289,27 +276,102 @@ def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
 
 
 @asset(
+    partitions_def=tile_week_partitions,
+    group_name="maps",
+    backfill_policy=SINGLE_RUN,
+    dagster_type=Nothing,
+    ins={"weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
+    kinds={"cog"},
+    check_specs=[check_spec("coverage_map", "cog_valid", (
+        "The file on disk is a valid COG (rio-cogeo cog_validate), every block decodes, "
+        "uint16 with nodata 65535 on all three bands (docs/CONTRACTS.md). Blocking: "
+        "week_layers publishes it."), partitions_def=tile_week_partitions, blocking=True)],
+    description=(
+        "Observation coverage of every pixel of the tile at this week, from the n_obs of the "
+        "weekly cubes 1..w: band 1 clear optical observations since the season start, band 2 "
+        "clear optical observations in week w, band 3 radar (Sentinel-1) observations in "
+        "week w. Every week of a season, model or not. COG uint16, nodata 65535; tags name "
+        "season, week, clear_optical_season_max and radar_present. "
+        "<data>/coverage_map/<tile>/<week>.tif"
+    ),
+)
+def coverage_map(context: AssetExecutionContext, data_root: DataRoot) -> Iterator[Any]:
+    """Count and write the coverage COG of each tile x week of the step."""
+    yield from each_partition(context, lambda key: _coverage_map(key, data_root))
+
+
+def _coverage_map(key: object, data_root: DataRoot) -> MaterializeResult:
+    """Count and write the coverage COG of one tile x week from its weekly cubes 1..w.
+
+    Raises:
+        FileNotFoundError: A weekly cube of weeks 1..w is missing, naming them.
+    """
+    from cropassets.core.coverage import coverage_counts, read_cube_counts, write_coverage_cog
+
+    tile_id, week_key = split_tile_week(key)
+    week = find_week(SEASONS, week_key)
+    tile = TILES[tile_id]
+    t0 = time.perf_counter()
+    cubes = [data_root.partition_path("weekly_cube", tile_id, w.key)
+             for w in week.weeks_to_date()]
+    missing = [str(c) for c in cubes if not c.exists()]
+    if missing:
+        raise FileNotFoundError(f"coverage of {tile_id} {week.key} needs the weekly cubes of "
+                                f"weeks 1..{week.index}; missing: {missing}")
+    counts = coverage_counts([read_cube_counts(c) for c in cubes])
+    path = data_root.partition_path("coverage_map", tile_id, week.key, ".tif")
+    write_coverage_cog(path, counts, tile.crs, tile.transform,
+                       {"season": week.season.id, "week": week.key,
+                        "week_of_season": week.index})
+    season, week_clear, radar = counts
+    return MaterializeResult(
+        check_results=[check_result("cog_valid", quality.cog_check(path, quality.COVERAGE_COG))],
+        metadata={
+            "path": MetadataValue.path(str(path)),
+            "week_of_season": week.index,
+            "mean_clear_optical_season": round(float(season.mean()), 3),
+            "max_clear_optical_season": int(season.max()),
+            "never_clear_share": round(float((season == 0).mean()), 4),
+            "mean_clear_optical_week": round(float(week_clear.mean()), 3),
+            "radar_present": bool(radar.any()),
+            "radar_share": round(float((radar > 0).mean()), 4),
+            "map": tiler_link(week.season.id, week.key, "coverage"),
+            "seconds": round(time.perf_counter() - t0, 2),
+        })
+
+
+@asset_check(asset=coverage_map, description=(
+    "Re-validates coverage COGs already on disk (a file corrupted or replaced after it was "
+    "written): in a run of one partition, that partition's file; run on its own, every "
+    "<data>/coverage_map/<tile>/<week>.tif. Same rules as cog_valid."))
+def coverage_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
+                          ) -> AssetCheckResult:
+    """Validate the coverage COGs on disk."""
+    return cogs_on_disk(context, data_root, "coverage_map", quality.COVERAGE_COG)
+
+
+@asset(
     partitions_def=week_partitions,
     group_name="maps",
     backfill_policy=SINGLE_RUN,
     dagster_type=Nothing,
     ins={"crop_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
-         "sos_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK)},
+         "sos_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
+         "coverage_map": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK)},
     kinds={"json"},
     check_specs=[check_spec("week_layers", "published_cogs_valid", (
-        "Every crop and SOS COG found for the week is validated before publishing (valid "
-        "COG, the product's dtype and nodata); an invalid one is left out of the manifest, "
-        "so the tiler never serves it, and fails this check. Metadata lists invalid files "
-        "and tiles missing a layer."), partitions_def=week_partitions)],
+        "Every crop, SOS and coverage COG found for the week is validated before publishing "
+        "(valid COG, the product's dtype and nodata); an invalid one is left out of the "
+        "manifest, so the tiler never serves it, and fails this check. Metadata lists "
+        "invalid files and tiles missing a layer."), partitions_def=week_partitions)],
     description=(
         "What the tiler serves for this week: one MosaicJSON per product over every tile's "
         "COG (crop: class + confidence bands; SOS) and a manifest with the week, its season, "
         "the knee week, the preliminary flag, model accuracy, the legend and per-tile files; "
         "mosaics are written before the manifest, each atomically. A week without a model "
-        "publishes its SOS layer and lists the crop layer as not available. Coverage per "
-        "tile (clear optical observations since the season start and in the week, radar "
-        "observations in the week, from the weekly cubes 1..w): "
-        "<data>/coverage_map/<tile>/<week>.tif. Then one STAC "
+        "publishes its SOS and coverage layers and lists the crop layer as not available; "
+        "a product some tile lacks is named with the reason in the manifest's "
+        "layers_missing. Then one STAC "
         "item per product and tile (projection, raster, classification extensions), "
         "validated, in a collection per product. "
         "<data>/week_layers/<week>.json, <data>/stac/<collection>/<item>.json"
@@ -322,6 +384,26 @@ def week_layers(context: AssetExecutionContext, data_root: DataRoot,
         context, str(key), data_root, labels))
 
 
+def _layers_missing(files: dict[str, dict[str, Path | None]], invalid: dict[str, Any],
+                    data_root: DataRoot, week_key: str) -> dict[str, str]:
+    """Why a product is not published for some tiles: product -> reason naming them.
+
+    The crop layer of a week without a model has its own ``reason`` in the manifest and is
+    listed here only when some tiles have a crop map and others do not.
+    """
+    out = {}
+    for product, asset_name in PRODUCT_ASSETS.items():
+        lacking = [t for t, f in files.items() if f[product] is None]
+        if not lacking or (product == "crop" and len(lacking) == len(files)):
+            continue
+        why = {t: "invalid COG" if str(data_root.partition_path(
+            asset_name, t, week_key, ".tif")) in invalid else f"{asset_name} not materialized"
+               for t in lacking}
+        out[product] = "; ".join(f"{r}: {', '.join(t for t in lacking if why[t] == r)}"
+                                 for r in dict.fromkeys(why.values()))
+    return out
+
+
 def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataRoot,
                  labels: ReferenceLabels) -> MaterializeResult:
     """Publish one week of all tiles for the tiler."""
@@ -329,20 +411,18 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     t0 = time.perf_counter()
     files = {}
     for t in TILES:
-        crop = data_root.partition_path("crop_map", t, week.key, ".tif")
-        sos = data_root.partition_path("sos_map", t, week.key, ".tif")
-        files[t] = {"crop": crop if crop.exists() else None,
-                    "sos": sos if sos.exists() else None,
-                    "coverage": _coverage_cog(data_root, t, week)}
-    found = {p: [f[p] for f in files.values() if f[p]] for p in ("crop", "sos")}
-    crop_ok = quality.cog_files_check(found["crop"], quality.CROP_COG)
-    sos_ok = quality.cog_files_check(found["sos"], quality.SOS_COG)
-    invalid = {**crop_ok.metadata["invalid_files"], **sos_ok.metadata["invalid_files"]}
+        paths = {p: data_root.partition_path(a, t, week.key, ".tif")
+                 for p, a in PRODUCT_ASSETS.items()}
+        files[t] = {p: f if f.exists() else None for p, f in paths.items()}
+    checked = {p: quality.cog_files_check([f[p] for f in files.values() if f[p]], contract)
+               for p, contract in PRODUCT_COGS.items()}
+    invalid = {k: v for r in checked.values() for k, v in r.metadata["invalid_files"].items()}
     for f in files.values():  # never publish a file the tiler could not serve
-        for product in ("crop", "sos"):
+        for product in PRODUCT_ASSETS:
             if f[product] is not None and str(f[product]) in invalid:
                 context.log.warning(f"not publishing {f[product]}: {invalid[str(f[product])]}")
                 f[product] = None
+    missing = _layers_missing(files, invalid, data_root, week.key)
     record_path = week_model_path(data_root, week.key)
     record = json.loads(record_path.read_text()) if record_path.exists() else None
     if record is not None:
@@ -361,17 +441,17 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
         radar=radar_summary({t: {wk: a.get("radar") for wk, a in by_week.items()}
                              for t, by_week in ingest.items()}),
         incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
-                          if a.get("skipped_scenes", 0) > 0])
+                          if a.get("skipped_scenes", 0) > 0], missing=missing)
     stac_items = write_week_items(data_root.root, manifest)
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
-        description=f"crop: {crop_ok.summary}; sos: {sos_ok.summary}" + (
+        description="; ".join(f"{p}: {r.summary}" for p, r in checked.items()) + (
             "; invalid files left out of the manifest" if invalid else ""),
         metadata=to_metadata({
-            "crop_files": crop_ok.metadata["files"], "sos_files": sos_ok.metadata["files"],
+            **{f"{p}_files": r.metadata["files"] for p, r in checked.items()},
             "invalid_files": invalid,
-            "tiles_without_crop": [t for t, f in files.items() if not f["crop"]],
-            "tiles_without_sos": [t for t, f in files.items() if not f["sos"]]}))
+            **{f"tiles_without_{p}": [t for t, f in files.items() if not f[p]]
+               for p in PRODUCT_ASSETS}}))
     links = {f"map_{layer}": tiler_link(week.season.id, week.key, layer)
              for layer in ("crop", "confidence", "sos", "coverage")
              if manifest["layers"].get(layer)}
@@ -381,6 +461,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
         "crop_available": manifest["layers"]["crop"],
         "sos_available": manifest["layers"]["sos"],
         "coverage_available": manifest["layers"]["coverage"],
+        "layers_missing": MetadataValue.json(missing),
         "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
         "preliminary": manifest["preliminary"],
         "reason": manifest["reason"],

@@ -123,7 +123,8 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
                      tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
                      knee_week: int | None, model: Mapping[str, Any] | None,
                      reason: str = "", radar: Mapping[str, Any] | None = None,
-                     incomplete_weeks: Sequence[str] = ()) -> dict[str, Any]:
+                     incomplete_weeks: Sequence[str] = (),
+                     missing: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Write the MosaicJSONs and the manifest of one week; returns the manifest.
 
     Args:
@@ -142,6 +143,9 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
             "weeks_without_radar": [week keys]}`` (:func:`radar_summary`); None: unknown.
         incomplete_weeks: Weeks behind the maps whose ingestion skipped a scene on some tile
             (the new-week sensor ingests them again).
+        missing: Product -> why some tiles do not publish it (e.g. ``{"coverage":
+            "coverage_map not materialized: T01"}``); written as ``layers_missing`` when
+            not empty.
     """
     root = Path(root).resolve()
     man_path = manifest_path(root, week.key)
@@ -205,6 +209,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         "layers": {"crop": "crop" in mosaics, "confidence": "crop" in mosaics,
                    "sos": "sos" in mosaics, "coverage": "coverage" in mosaics},
         "reason": reason if "crop" not in mosaics else "",
+        **({"layers_missing": dict(missing)} if missing else {}),
         "radar": dict(radar) if radar else None,
         "incomplete_weeks": sorted(set(incomplete_weeks)),
         "tiles": tile_rows,

@@ -92,6 +92,8 @@ SOS_COG = CogContract("uint16", 0, 1)
 """``sos_map``: uint16 day of year, nodata 0, one band."""
 CROP_COG = CogContract("uint8", 255, 2)
 """``crop_map``: uint8 class code and confidence, nodata 255 on both bands."""
+COVERAGE_COG = CogContract("uint16", 65535, 3)
+"""``coverage_map``: uint16 observation counts (season, week, radar), nodata 65535."""
 
 
 def _share(num: float, den: float) -> float:

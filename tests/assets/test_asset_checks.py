@@ -15,14 +15,15 @@ from dagster import (
 )
 
 from cropassets.assets.ingest import raw_scenes
-from cropassets.assets.maps import week_layers
+from cropassets.assets.maps import coverage_cogs_on_disk, coverage_map, week_layers
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_cogs_on_disk, sos_map
 from cropassets.core.storage import open_zarr
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DataRoot, build_resources
 
-ASSETS = [raw_scenes, weekly_cube, season_series, sos_map, week_layers, sos_cogs_on_disk]
+ASSETS = [raw_scenes, weekly_cube, season_series, sos_map, coverage_map, week_layers,
+          sos_cogs_on_disk, coverage_cogs_on_disk]
 CHAIN = [raw_scenes, weekly_cube, season_series, sos_map]
 T0, T1 = list(TILES)[:2]
 REF = [w.isoformat() for w in SEASONS[0].week_starts()]
@@ -158,14 +159,30 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     (root / "sos_map" / T1).mkdir(parents=True)
     bad = root / "sos_map" / T1 / f"{REF[1]}.tif"
     bad.write_bytes(b"II*\x00" + b"\x00" * 200)  # a TIFF header and nothing else
+    # week_layers only publishes coverage COGs: the coverage_map asset counts them
+    assert not env["go"]([week_layers], REF[1], data_root=root).asset_materializations_for_node(
+        "week_layers")[0].metadata["coverage_available"].value
+    assert not (root / "coverage_map").exists()
+    cov_run = env["go"]([coverage_map], f"{T0}|{REF[1]}", data_root=root)
+    cov_checks = _checks(cov_run)
+    assert set(cov_checks) == {("coverage_map", "cog_valid"),
+                               ("coverage_map", "coverage_cogs_on_disk")}
+    assert all(c.passed for c in cov_checks.values())
+    assert cov_checks[("coverage_map", "cog_valid")].blocking
+    cov_md = cov_run.asset_materializations_for_node("coverage_map")[0].metadata
+    assert cov_md["path"].value == str(root / "coverage_map" / T0 / f"{REF[1]}.tif")
+    assert parse_qs(urlparse(cov_md["map"].value).fragment)["layer"] == ["coverage"]
     result = env["go"]([week_layers], REF[1], data_root=root)
     assert result.success
     (e,) = result.get_asset_check_evaluations()
     assert e.check_name == "published_cogs_valid" and not e.passed
     assert list(e.metadata["invalid_files"].value) == [str(bad)]
     assert e.metadata["tiles_without_sos"].value == [T1]
+    assert e.metadata["tiles_without_coverage"].value == [T1]
     manifest = json.loads((root / "week_layers" / f"{REF[1]}.json").read_text())
     assert set(manifest["tiles"]) == {T0}  # only the valid tile is served
+    assert manifest["layers_missing"] == {"sos": f"invalid COG: {T1}",
+                                          "coverage": f"coverage_map not materialized: {T1}"}
     md = result.asset_materializations_for_node("week_layers")[0].metadata
     assert parse_qs(urlparse(md["map_sos"].value).fragment)["layer"] == ["sos"]
     assert "map_crop" not in md  # no crop layer this week
@@ -187,6 +204,8 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     np.testing.assert_array_equal(cov[0], counts[0][0].astype(int) + counts[1][0])
     np.testing.assert_array_equal(cov[1:], counts[1])
     assert manifest["coverage_range"] == [0, int(cov[0].max())]
+    assert cov_md["max_clear_optical_season"].value == int(cov[0].max())
+    assert cov_md["radar_present"].value == bool(counts[1][1].any())
     assert sorted(p.name for p in (root / "stac" / "cropassets-sos").glob("*.json")) == [
         "collection.json", f"sos-{T0}-{REF[1]}.json"]
 
@@ -218,3 +237,29 @@ def test_blocking_cog_check_on_a_plain_geotiff(env, monkeypatch, tmp_path):
     cog = _checks(result)[("sos_map", "cog_valid")]
     assert not cog.passed and cog.blocking
     assert any(p.startswith("COG:") for p in cog.metadata["problems"].value)
+
+
+def test_coverage_map_needs_the_cubes_of_weeks_1_to_w(env, tmp_path):
+    """Week 2 without the week-1 cube: the asset fails naming it, and writes nothing."""
+    root = tmp_path / "data"
+    cube = f"weekly_cube/{T0}/{REF[1]}.zarr"
+    shutil.copytree(env["root"] / cube, root / cube)
+    result = env["go"]([coverage_map], f"{T0}|{REF[1]}", data_root=root, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error.cause.cls_name == "FileNotFoundError" and f"{REF[0]}.zarr" in error.cause.message
+    assert not (root / "coverage_map").exists()
+
+
+def test_corrupt_coverage_cog_fails_its_standalone_check(env, tmp_path):
+    root = tmp_path / "data"
+    for w in REF[:1]:
+        cube = f"weekly_cube/{T0}/{w}.zarr"
+        shutil.copytree(env["root"] / cube, root / cube)
+    assert env["go"]([coverage_map], f"{T0}|{REF[0]}", data_root=root).success
+    path = root / "coverage_map" / T0 / f"{REF[0]}.tif"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    result = env["go"](AssetSelection.checks(coverage_cogs_on_disk), data_root=root)
+    (e,) = result.get_asset_check_evaluations()
+    assert not e.passed and list(e.metadata["invalid_files"].value) == [str(path)]

@@ -19,7 +19,7 @@ from dagster._core.storage.tags import (
 
 from cropassets.assets._steps import SINGLE_RUN
 from cropassets.assets.ingest import raw_scenes
-from cropassets.assets.maps import week_layers, week_model
+from cropassets.assets.maps import coverage_map, week_layers, week_model
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import scalograms
@@ -49,7 +49,7 @@ def runs(tmp_path_factory):
 
 
 def test_chain_assets_use_the_single_run_policy():
-    for a in CHAIN + [scalograms, week_layers]:
+    for a in CHAIN + [coverage_map, scalograms, week_layers]:
         assert a.backfill_policy == SINGLE_RUN, a.key
     # week_model skips the weeks without a model: a range run cannot skip one partition
     assert week_model.backfill_policy is None or week_model.backfill_policy != SINGLE_RUN

@@ -9,7 +9,7 @@ import rasterio
 from dagster import DagsterInstance, materialize
 
 from cropassets.assets.ingest import raw_scenes
-from cropassets.assets.maps import crop_map, week_layers, week_model
+from cropassets.assets.maps import coverage_map, crop_map, week_layers, week_model
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import (
@@ -29,7 +29,7 @@ from cropassets.resources import DataRoot, build_resources
 pytestmark = pytest.mark.slow  # trains four CNNs on the test world (about 1-2 min)
 
 ALL = [raw_scenes, weekly_cube, season_series, scalograms, cnn2d_checkpoint, knee_report,
-       sos_map, week_model, crop_map, week_layers]
+       sos_map, coverage_map, week_model, crop_map, week_layers]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def trained(tmp_path_factory):
             wk = w.isoformat()
             maps[("week_model", wk)] = go([week_model], wk)
             for tile in TILES:
-                go([sos_map], f"{tile}|{wk}")
+                go([sos_map, coverage_map], f"{tile}|{wk}")
                 maps[("crop_map", tile, wk)] = go([crop_map], f"{tile}|{wk}")
             maps[("week_layers", wk)] = go([week_layers], wk)
         yield root, results, knee, maps
@@ -230,8 +230,9 @@ def test_checks_and_ui_metadata_of_training_and_maps(trained):
         assert e.check_name == "published_cogs_valid" and e.passed
         assert e.metadata["sos_files"].value == len(TILES)
         assert e.metadata["crop_files"].value == (len(TILES) if i >= 3 else 0)
+        assert e.metadata["coverage_files"].value == len(TILES)  # every week, model or not
         md = layers.asset_materializations_for_node("week_layers")[0].metadata
-        assert ("map_crop" in md) is (i >= 3) and "map_sos" in md
+        assert ("map_crop" in md) is (i >= 3) and "map_sos" in md and "map_coverage" in md
 
 
 def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 CURRENT = next(s for s in SEASONS if s.role == "current")
 WEEKS = [w.isoformat() for w in CURRENT.week_starts()[:2]]
-CHAIN = ["raw_scenes", "weekly_cube", "season_series", "sos_map"]
+CHAIN = ["raw_scenes", "weekly_cube", "season_series", "sos_map", "coverage_map"]
 
 
 def _env(root: Path) -> dict[str, str]:

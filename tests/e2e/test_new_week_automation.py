@@ -68,8 +68,11 @@ def test_new_week_scenes_become_a_served_crop_map(tmp_path):
         row = weeks().get(NEW.isoformat())
         assert row is not None, dagster.log_tails()
         assert row["available"] and row["layers"]["crop"] and row["layers"]["sos"]
+        assert row["layers"]["coverage"]  # coverage_map is part of the week's backfill
         tj = http_get(row["tilejson"]["crop"]).json()
         assert tj["tiles"][0].startswith(tiler)
     assert sorted(p.name for p in (tmp_path / "data" / "crop_map").iterdir())
     for tile_dir in (tmp_path / "data" / "crop_map").iterdir():
         assert (tile_dir / f"{NEW.isoformat()}.tif").is_file()
+        assert (tmp_path / "data" / "coverage_map" / tile_dir.name
+                / f"{NEW.isoformat()}.tif").is_file()
