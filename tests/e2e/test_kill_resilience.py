@@ -44,11 +44,15 @@ def _run(root: Path, *assets: str) -> None:
 
 
 def _digests(data: Path) -> dict[str, str]:
-    """SHA-256 of every published file (COGs, Zarr chunks and metadata), temp files aside."""
+    """SHA-256 of every published file (COGs, Zarr chunks and metadata), temp files aside.
+
+    Week manifests and the products' STAC items carry their publishing time, so they are
+    left out.
+    """
     out = {}
     for p in sorted(data.rglob("*")):
         rel = p.relative_to(data).as_posix()
-        if p.is_file() and ".tmp" not in rel and not rel.startswith("week_layers"):
+        if p.is_file() and ".tmp" not in rel and not rel.startswith(("week_layers", "stac/")):
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
@@ -79,14 +83,28 @@ def test_killed_run_relaunched_is_identical_and_tiler_never_serves_partial(tmp_p
         lon = (tilejson["bounds"][0] + tilejson["bounds"][2]) / 2
         lat = (tilejson["bounds"][1] + tilejson["bounds"][3]) / 2
         t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, z)
-        tile_url = tilejson["tiles"][0].format(z=z, x=t.x, y=t.y)
+        tile_url = [tilejson["tiles"][0].format(z=z, x=t.x, y=t.y)]
         downloads = [row["sos"] for row in week["downloads"].values()]
         assert len(downloads) == len(TILES)
+        republished = [0]
+
+        def current_tile_url() -> str:
+            """The tile's URL under the week's current version, as /api/weeks gives it."""
+            seasons = http_get(f"{base}/api/weeks").json()["seasons"]
+            now = next(w for w in seasons[0]["weeks"] if w["week"] == week["week"])
+            return http_get(now["tilejson"]["sos"]).json()["tiles"][0].format(
+                z=z, x=t.x, y=t.y)
 
         def hammer() -> None:
             n = 0
             while not stop.is_set():
-                r = http_get(tile_url)
+                r = http_get(tile_url[0])
+                if r.status == 404 and b"not its current version" in r.body:
+                    # republished: versioned URLs of the old version are gone, never stale;
+                    # a client takes the new URL from /api/weeks, as the web map does
+                    republished[0] += 1
+                    tile_url[0] = current_tile_url()
+                    r = http_get(tile_url[0])
                 if r.status != 200 or r.body[:4] != b"\x89PNG":
                     problems.append(f"tile answered {r.status}: {r.body[:200]!r}")
                 for url in downloads:
@@ -126,4 +144,5 @@ def test_killed_run_relaunched_is_identical_and_tiler_never_serves_partial(tmp_p
             reader.join(timeout=60)
     assert not problems, problems[:5]
     assert served[0] >= 3  # the tiler was read throughout, not once
+    assert republished[0] >= 1  # the week was republished while it was read
     assert _digests(data) == reference
