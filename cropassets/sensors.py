@@ -14,7 +14,6 @@ weeks' series, maps, coverage and layers that read it (at most twice per week).
 """
 
 import json
-import os
 from datetime import UTC, datetime
 
 from dagster import (
@@ -25,9 +24,6 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.definitions.events import AssetKeyPartitionKey
-from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 
 from cropassets.core.season_progress import (
     Ingested,
@@ -36,27 +32,34 @@ from cropassets.core.season_progress import (
     stale_weeks,
 )
 from cropassets.core.seasons import SeasonWeek, all_weeks
+from cropassets.dagster_internals import (
+    AssetGraphSubset,
+    AssetKeyPartitionKey,
+    BulkActionsFilter,
+    BulkActionStatus,
+)
 from cropassets.partitions import MIN_WEEKS, SEASONS, TILES
 from cropassets.resources.stac import StacCatalog
+from cropassets.settings import load_settings
 
 WEEK_TAG = "cropassets/week"
 """Tag of the backfills this sensor launches: the week key."""
 TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "season_series", "sos_map", "coverage_map")
 """Tile x week assets every week gets (crop_map too from week 3 on)."""
 IN_FLIGHT = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
-INTERVAL_S = int(os.environ.get("CROPASSETS_SENSOR_INTERVAL", "120"))
+_SETTINGS = load_settings()
+INTERVAL_S = _SETTINGS.sensor_interval_s
 """Seconds between ticks (CROPASSETS_SENSOR_INTERVAL)."""
-LOOKBACK_WEEKS = int(os.environ.get("CROPASSETS_SENSOR_LOOKBACK", "4"))
+LOOKBACK_WEEKS = _SETTINGS.sensor_lookback_weeks
 """Recent published weeks checked for skipped scenes and late arrivals."""
-REFRESH_S = int(os.environ.get("CROPASSETS_SENSOR_REFRESH", "3600"))
+REFRESH_S = _SETTINGS.sensor_refresh_s
 """Seconds between two late-arrival checks (each searches the catalog per tile and week)."""
 MAX_REFRESHES = 2
 """Times one week is ingested again before the sensor leaves it to a person."""
 REFRESH_CHAIN = ("season_series", "sos_map", "coverage_map", "crop_map")
 """Tile x week assets of later weeks that read a refreshed week's cube."""
-DEFAULT_STATUS = (DefaultSensorStatus.STOPPED
-                  if os.environ.get("CROPASSETS_SENSOR", "on").lower() in ("off", "0", "false")
-                  else DefaultSensorStatus.RUNNING)
+DEFAULT_STATUS = (DefaultSensorStatus.RUNNING if _SETTINGS.sensor_on
+                  else DefaultSensorStatus.STOPPED)
 """Running unless CROPASSETS_SENSOR=off (it can always be toggled in the UI)."""
 
 

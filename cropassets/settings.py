@@ -24,6 +24,11 @@ CROPASSETS_TILE_CACHE_MB    the tiler's in-process cache of       ``256``
                             rendered tiles (MB; 0 = off)
 CROPASSETS_TILE_DIR         folder the tiler also writes rendered (empty: none)
                             tiles to, once (e.g. data/tile_cache)
+CROPASSETS_SENSOR           ``off`` (or 0, false): the new-week   ``on``
+                            sensor starts stopped
+CROPASSETS_SENSOR_INTERVAL  seconds between the sensor's ticks    ``120``
+CROPASSETS_SENSOR_LOOKBACK  recent published weeks it re-checks   ``4``
+CROPASSETS_SENSOR_REFRESH   seconds between late-arrival checks   ``3600``
 CROPASSETS_GDAL_<OPTION>    GDAL option <OPTION> for reading      (none)
                             catalog assets, over the profile's
                             (e.g. ``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester``)
@@ -38,7 +43,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDAL_PREFIX = "CROPASSETS_GDAL_"
-"""Environment variables ``CROPASSETS_GDAL_<OPTION>`` set GDAL option ``<OPTION>``."""
+"""Environment variables ``CROPASSETS_SENSOR           ``off`` (or 0, false): the new-week   ``on``
+                            sensor starts stopped
+CROPASSETS_SENSOR_INTERVAL  seconds between the sensor's ticks    ``120``
+CROPASSETS_SENSOR_LOOKBACK  recent published weeks it re-checks   ``4``
+CROPASSETS_SENSOR_REFRESH   seconds between late-arrival checks   ``3600``
+CROPASSETS_GDAL_<OPTION>`` set GDAL option ``<OPTION>``."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,10 @@ class Settings:
     tile_cache_mb: float = 256.0
     tile_dir: Path | None = None
     gdal_overrides: dict[str, str] = field(default_factory=dict)
+    sensor_on: bool = True
+    sensor_interval_s: int = 120
+    sensor_lookback_weeks: int = 4
+    sensor_refresh_s: int = 3600
 
     @property
     def labels(self) -> Path:
@@ -90,6 +104,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                   if env.get("CROPASSETS_TILE_DIR", "").strip() else None),
         gdal_overrides={k[len(GDAL_PREFIX):]: v for k, v in env.items()
                         if k.startswith(GDAL_PREFIX) and len(k) > len(GDAL_PREFIX)},
+        sensor_on=env.get("CROPASSETS_SENSOR", "on").lower() not in ("off", "0", "false"),
+        sensor_interval_s=int(env.get("CROPASSETS_SENSOR_INTERVAL", "120")),
+        sensor_lookback_weeks=int(env.get("CROPASSETS_SENSOR_LOOKBACK", "4")),
+        sensor_refresh_s=int(env.get("CROPASSETS_SENSOR_REFRESH", "3600")),
     )
 
 
