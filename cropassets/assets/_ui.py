@@ -16,10 +16,12 @@ from urllib.parse import urlencode
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
     MetadataValue,
     PartitionsDefinition,
+    asset_check,
 )
 
 from cropassets.core.quality import CogContract, QualityResult, cog_files_check
@@ -109,3 +111,25 @@ def cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot, asset
     result = cog_files_check(files, contract)
     return AssetCheckResult(passed=result.passed, description=result.summary,
                             metadata=to_metadata(result.metadata))
+
+
+def cogs_on_disk_check(asset_def: Any, asset: str, contract: CogContract, name: str,
+                       what: str) -> AssetChecksDefinition:
+    """The standalone ``<name>`` check of ``asset``: :func:`cogs_on_disk` with its contract.
+
+    Args:
+        asset_def: The asset the check belongs to.
+        asset: Its folder under the data root (``crop_map``, ``sos_map``, ...).
+        contract: The COG rules (the same as the blocking ``cog_valid`` check's).
+        name: The check's name, e.g. ``crop_cogs_on_disk``.
+        what: What the files are, for the description (``crop-map COGs``).
+    """
+
+    @asset_check(asset=asset_def, name=name, description=(
+        f"Re-validates {what} already on disk (a file corrupted or replaced after it was "
+        "written): in a run of one partition, that partition's file; run on its own, every "
+        f"<data>/{asset}/<tile>/<week>.tif. Same rules as cog_valid."))
+    def _check(context: AssetCheckExecutionContext, data_root: DataRoot) -> AssetCheckResult:
+        return cogs_on_disk(context, data_root, asset, contract)
+
+    return _check

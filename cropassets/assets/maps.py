@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -23,14 +22,13 @@ from dagster import (
     Nothing,
     StaticPartitionMapping,
     asset,
-    asset_check,
 )
 
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import (
     check_result,
     check_spec,
-    cogs_on_disk,
+    cogs_on_disk_check,
     skipped_result,
     tiler_link,
     to_metadata,
@@ -265,14 +263,8 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     yield MaterializeResult(metadata=meta, check_results=checks)
 
 
-@asset_check(asset=crop_map, description=(
-    "Re-validates crop-map COGs already on disk (a file corrupted or replaced after it was "
-    "written): in a run of one partition, that partition's file; run on its own, every "
-    "<data>/crop_map/<tile>/<week>.tif. Same rules as cog_valid."))
-def crop_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
-                      ) -> AssetCheckResult:
-    """Validate the crop-map COGs on disk."""
-    return cogs_on_disk(context, data_root, "crop_map", quality.CROP_COG)
+crop_cogs_on_disk = cogs_on_disk_check(crop_map, "crop_map", quality.CROP_COG,
+                                       "crop_cogs_on_disk", "crop-map COGs")
 
 
 @asset(
@@ -340,14 +332,8 @@ def _coverage_map(key: object, data_root: DataRoot) -> MaterializeResult:
         })
 
 
-@asset_check(asset=coverage_map, description=(
-    "Re-validates coverage COGs already on disk (a file corrupted or replaced after it was "
-    "written): in a run of one partition, that partition's file; run on its own, every "
-    "<data>/coverage_map/<tile>/<week>.tif. Same rules as cog_valid."))
-def coverage_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
-                          ) -> AssetCheckResult:
-    """Validate the coverage COGs on disk."""
-    return cogs_on_disk(context, data_root, "coverage_map", quality.COVERAGE_COG)
+coverage_cogs_on_disk = cogs_on_disk_check(
+    coverage_map, "coverage_map", quality.COVERAGE_COG, "coverage_cogs_on_disk", "coverage COGs")
 
 
 @asset(

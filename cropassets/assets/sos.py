@@ -7,19 +7,16 @@ from typing import Any
 
 import numpy as np
 from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetExecutionContext,
     AssetIn,
     MaterializeResult,
     MetadataValue,
     Nothing,
     asset,
-    asset_check,
 )
 
 from cropassets.assets._steps import SINGLE_RUN, each_partition
-from cropassets.assets._ui import check_result, check_spec, cogs_on_disk, tiler_link
+from cropassets.assets._ui import check_result, check_spec, cogs_on_disk_check, tiler_link
 from cropassets.core import quality
 from cropassets.core.cog import write_cog
 from cropassets.core.seasons import find_week
@@ -95,11 +92,5 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings
     })
 
 
-@asset_check(asset=sos_map, description=(
-    "Re-validates SOS COGs already on disk (a file corrupted or replaced after it was "
-    "written): in a run of one partition, that partition's file; run on its own, every "
-    "<data>/sos_map/<tile>/<week>.tif. Same rules as cog_valid."))
-def sos_cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot
-                     ) -> AssetCheckResult:
-    """Validate the SOS COGs on disk."""
-    return cogs_on_disk(context, data_root, "sos_map", quality.SOS_COG)
+sos_cogs_on_disk = cogs_on_disk_check(sos_map, "sos_map", quality.SOS_COG,
+                                      "sos_cogs_on_disk", "SOS COGs")

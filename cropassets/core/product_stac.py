@@ -25,11 +25,9 @@ by :func:`check_extensions`.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -46,7 +44,7 @@ from pystac.extensions.raster import RasterExtension
 from rasterio.warp import transform_bounds, transform_geom
 
 from cropassets.core.layers import MODEL_TITLES
-from cropassets.core.storage import write_bytes_atomic
+from cropassets.core.storage import folder_lock, write_bytes_atomic
 
 STAC_DIR = "stac"
 COLLECTION_PREFIX = "cropassets-"
@@ -374,18 +372,6 @@ def build_catalog(collections: Sequence[str]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------- writing
 
-@contextlib.contextmanager
-def _catalog_lock(folder: Path) -> Iterator[None]:
-    """Exclusive lock on the catalog folder: two weeks published at once both land."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def read_items(root: str | Path, product: str) -> list[dict[str, Any]]:
     """Every item of ``product``'s collection on disk, by id."""
     folder = stac_root(root) / collection_id(product)
@@ -412,7 +398,7 @@ def write_week_items(root: str | Path, manifest: Mapping[str, Any]) -> dict[str,
     # QGIS styles: crop and confidence go with the crop items, each other with its own
     styles = {name: root / rel for name, rel in (manifest.get("styles") or {}).items()}
     out: dict[str, list[str]] = {}
-    with _catalog_lock(stac_root(root)):
+    with folder_lock(stac_root(root)):
         for product, info in PRODUCT_INFO.items():
             folder = stac_root(root) / collection_id(product)
             written = set()

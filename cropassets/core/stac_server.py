@@ -13,7 +13,6 @@ so nothing is ever downloaded.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
@@ -35,7 +34,7 @@ import rustac
 import uvicorn
 from fastapi import FastAPI
 
-from cropassets.core.storage import write_bytes_atomic
+from cropassets.core.storage import folder_lock, write_bytes_atomic
 
 DUCKDB_EXTENSIONS = ("spatial", "icu", "parquet")
 """DuckDB extensions rustac needs; each comes from the wheel ``duckdb-extension-<name>``."""
@@ -242,17 +241,6 @@ def _build_collection(stac_dir: Path, api_dir: Path, cid: str, previous: Any) ->
     return None
 
 
-@contextlib.contextmanager
-def _build_lock(api_dir: Path) -> Iterator[None]:
-    """Exclusive inter-process lock on ``api_dir`` for the duration of a build."""
-    with open(api_dir / ".lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def build_api_catalog(stac_dir: Path) -> Path:
     """Convert the on-disk catalog into what stac-fastapi-geoparquet serves.
 
@@ -273,7 +261,7 @@ def build_api_catalog(stac_dir: Path) -> Path:
     api_dir = stac_dir / API_DIRNAME
     api_dir.mkdir(parents=True, exist_ok=True)
     out = api_dir / "collections.json"
-    with _build_lock(api_dir):
+    with folder_lock(api_dir):
         try:
             manifest = json.loads((api_dir / _MANIFEST).read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):

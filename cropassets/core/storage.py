@@ -7,6 +7,7 @@ a partial partition where readers look, and a re-write replaces the old one whol
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import shutil
@@ -187,3 +188,20 @@ def dataset_to_series(ds: xr.Dataset) -> xr.DataArray:
     feats = list(ds.attrs["features"])
     return xr.concat([ds[f"series_{f}"] for f in feats], dim="feature").assign_coords(
         feature=feats)
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Exclusive inter-process lock on ``folder`` (created if needed) for the block.
+
+    An ``fcntl`` lock on ``<folder>/.lock``; released when the block ends or the process
+    dies, so a killed writer never leaves it held.
+    """
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
