@@ -18,9 +18,7 @@ from dagster import (
     AssetIn,
     MaterializeResult,
     MetadataValue,
-    MultiToSingleDimensionPartitionMapping,
     Nothing,
-    StaticPartitionMapping,
     asset,
 )
 
@@ -33,20 +31,20 @@ from cropassets.assets._ui import (
     tiler_link,
     to_metadata,
 )
-from cropassets.assets.series import SEASON_TO_DATE
-from cropassets.assets.training import checkpoint_path, read_knee_week
 from cropassets.core import quality
 from cropassets.core.layers import model_summary, radar_summary, write_week_layer
 from cropassets.core.legend import class_legend
 from cropassets.core.product_stac import write_week_items
 from cropassets.core.sampling import load_field_labels, rasterize_fields
-from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.seasons import find_week
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.partitions import (
+    BY_WEEK,
     MIN_WEEKS,
+    SEASON_TO_DATE,
     SEASONS,
+    SEQUENCE_TO_WEEKS,
     TILES,
-    sequence_partitions,
     split_tile_week,
     tile_week_partitions,
     week_partitions,
@@ -55,12 +53,6 @@ from cropassets.resources.labels import ReferenceLabels
 from cropassets.resources.storage import DataRoot
 from cropassets.resources.torch_device import TorchDevice
 
-SEQUENCE_TO_WEEKS = StaticPartitionMapping({
-    k: [w.key for w in all_weeks(SEASONS) if w.index == int(k)]
-    for k in sequence_partitions.get_partition_keys()})
-"""Checkpoint k serves week k of every season (the weeks whose week of season is k)."""
-
-BY_WEEK = MultiToSingleDimensionPartitionMapping(partition_dimension_name="week")
 NO_MODEL_REASON = f"no model before week {MIN_WEEKS} of the season"
 PRODUCT_ASSETS = {"crop": "crop_map", "sos": "sos_map", "coverage": "coverage_map"}
 """Product of the week layer -> the tile x week asset whose COG week_layers publishes."""
@@ -99,11 +91,6 @@ def reference_label_file(labels: ReferenceLabels) -> Path:
         f"{[s.id + '.geojson' for s in SEASONS if s.role == 'reference']})")
 
 
-def week_model_path(data_root: DataRoot, week: str) -> Path:
-    """Where the model record of a calendar week lives."""
-    return Path(data_root.root) / "week_model" / f"{week}.json"
-
-
 @asset(
     partitions_def=week_partitions,
     group_name="maps",
@@ -138,15 +125,15 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
                          f"{NO_MODEL_REASON}; nothing to record")
         yield skipped_result("knee_known", NO_MODEL_REASON)
         return
-    ck_path = checkpoint_path(data_root, f"{week.index:02d}")
+    ck_path = data_root.checkpoint_path(f"{week.index:02d}")
     if not ck_path.exists():
         raise FileNotFoundError(f"checkpoint k={week.index:02d} for week {week.key} has not "
                                 f"been trained: {ck_path}")
     served = load_served(ck_path, n_steps=week.index)
-    knee = read_knee_week(data_root)
+    knee = data_root.knee_week()
     record = model_record(week, served, data_root.root, knee)
     cur = record["current_season_accuracy"]
-    path = week_model_path(data_root, week.key)
+    path = data_root.week_model_path(week.key)
     write_bytes_atomic(path, json.dumps(record, indent=1).encode())
     knee_known = AssetCheckResult(
         check_name="knee_known", passed=knee is not None, severity=AssetCheckSeverity.WARN,
@@ -214,7 +201,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
     tile = TILES[keys["tile"]]
-    record_path = week_model_path(data_root, week.key)
+    record_path = data_root.week_model_path(week.key)
     t_start = time.perf_counter()
     if week.index < MIN_WEEKS or not record_path.exists():
         reason = NO_MODEL_REASON if week.index < MIN_WEEKS else "week_model not materialized"
@@ -409,7 +396,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
                 context.log.warning(f"not publishing {f[product]}: {invalid[str(f[product])]}")
                 f[product] = None
     missing = _layers_missing(files, invalid, data_root, week.key)
-    record_path = week_model_path(data_root, week.key)
+    record_path = data_root.week_model_path(week.key)
     record = json.loads(record_path.read_text()) if record_path.exists() else None
     if record is not None:
         legend = class_legend(record["class_codes"], record["class_names"])
@@ -423,7 +410,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
               for t in TILES}
     manifest = write_week_layer(
         data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
-        record["knee_week"] if record else read_knee_week(data_root), model, reason=reason,
+        record["knee_week"] if record else data_root.knee_week(), model, reason=reason,
         radar=radar_summary({t: {wk: a.get("radar") for wk, a in by_week.items()}
                              for t, by_week in ingest.items()}),
         incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
@@ -442,8 +429,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
              for layer in ("crop", "confidence", "sos", "coverage")
              if manifest["layers"].get(layer)}
     return MaterializeResult(check_results=[valid], metadata={
-        "manifest": MetadataValue.path(str(Path(data_root.root) / "week_layers"
-                                           / f"{week.key}.json")),
+        "manifest": MetadataValue.path(str(data_root.manifest_path(week.key))),
         "crop_available": manifest["layers"]["crop"],
         "sos_available": manifest["layers"]["sos"],
         "coverage_available": manifest["layers"]["coverage"],

@@ -9,13 +9,9 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
-    DimensionPartitionMapping,
-    IdentityPartitionMapping,
     MaterializeResult,
     MetadataValue,
-    MultiPartitionMapping,
     Nothing,
-    StaticPartitionMapping,
     asset,
 )
 
@@ -23,30 +19,14 @@ from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.composite import write_weekly_composite
-from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.seasons import find_week
 from cropassets.core.series import season_series as build_series
 from cropassets.core.series import stack_cubes
 from cropassets.core.storage import dataset_to_series, open_zarr, write_zarr_atomic
-from cropassets.partitions import SEASONS, split_tile_week, tile_week_partitions
+from cropassets.partitions import SEASON_TO_DATE, SEASONS, split_tile_week, tile_week_partitions
 from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
-
-
-def _weeks_up_to_mapping() -> StaticPartitionMapping:
-    """Upstream week u -> every downstream week w >= u of the same season."""
-    by_upstream: dict[str, list[str]] = {}
-    for w in all_weeks(SEASONS):
-        later = [x.key for x in all_weeks([w.season]) if x.index >= w.index]
-        by_upstream[w.key] = later
-    return StaticPartitionMapping(by_upstream)
-
-
-SEASON_TO_DATE = MultiPartitionMapping({
-    "tile": DimensionPartitionMapping("tile", IdentityPartitionMapping()),
-    "week": DimensionPartitionMapping("week", _weeks_up_to_mapping()),
-})
-"""Season series of week w reads the weekly cubes of weeks 1..w of its season, same tile."""
 
 
 @asset(

@@ -19,52 +19,30 @@ from dagster import (
     AssetIn,
     MaterializeResult,
     MetadataValue,
-    MultiToSingleDimensionPartitionMapping,
     Nothing,
-    StaticPartitionMapping,
     asset,
 )
 
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
-from cropassets.core.seasons import all_weeks, find_week
+from cropassets.core.seasons import find_week
 from cropassets.core.smoothing import smooth_series
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.core.training_data import labelled_series, load_npz, save_npz_atomic
 from cropassets.partitions import (
+    BY_WEEK,
     MAX_WEEKS,
-    MIN_WEEKS,
     SEASONS,
     TILES,
+    WEEK_TO_SEQUENCE,
     sequence_partitions,
     week_partitions,
-    week_to_sequence_key,
 )
 from cropassets.resources.labels import ReferenceLabels
 from cropassets.resources.processing import SeriesSettings
 from cropassets.resources.storage import DataRoot
 from cropassets.resources.torch_device import TorchDevice
-
-WEEK_TO_SEQUENCE = StaticPartitionMapping(
-    {w.key: week_to_sequence_key(w.key) for w in all_weeks(SEASONS) if w.index >= MIN_WEEKS})
-"""Week w of any season feeds the checkpoint of its week of season k (k >= 3)."""
-
-
-def samples_path(data_root: DataRoot, week: str) -> Path:
-    """Where the labelled samples of one week live."""
-    return Path(data_root.root) / "scalograms" / f"{week}.npz"
-
-
-def checkpoint_path(data_root: DataRoot, k: str) -> Path:
-    """Where the checkpoint of sequence length k lives."""
-    return Path(data_root.root) / "cnn2d_checkpoint" / f"k{k}.pt"
-
-
-def read_knee_week(data_root: DataRoot) -> int | None:
-    """Knee week from ``knee_report`` (None before the report exists)."""
-    p = Path(data_root.root) / "knee_report" / "knee.json"
-    return int(json.loads(p.read_text())["knee"]["length_steps"]) if p.exists() else None
 
 
 @asset(
@@ -74,7 +52,7 @@ def read_knee_week(data_root: DataRoot) -> int | None:
     dagster_type=Nothing,
     ins={"season_series": AssetIn(
         dagster_type=Nothing,
-        partition_mapping=MultiToSingleDimensionPartitionMapping(partition_dimension_name="week"))},
+        partition_mapping=BY_WEEK)},
     kinds={"numpy"},
     check_specs=[check_spec("scalograms", "class_coverage", (
         f"Every class of the season's labels has at least {quality.MIN_SAMPLES_PER_CLASS} "
@@ -108,7 +86,7 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
     label_file = labels.find(week.season.id)
-    path = samples_path(data_root, week.key)
+    path = data_root.samples_path(week.key)
     if label_file is None and week.season.role != "reference":
         # the normal case for a current season: nothing to sample, nothing to evaluate
         stale = path.exists()
@@ -216,11 +194,11 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     k = int(context.partition_key)
     t_start = time.perf_counter()
     weeks = sorted(context.asset_partition_keys_for_input("scalograms"))
-    ref = [samples_path(data_root, w) for w in weeks
+    ref = [data_root.samples_path(w) for w in weeks
            if find_week(SEASONS, w).season.role == "reference"]
-    cur = [samples_path(data_root, w) for w in weeks
+    cur = [data_root.samples_path(w) for w in weeks
            if find_week(SEASONS, w).season.role == "current"
-           and samples_path(data_root, w).exists()]
+           and data_root.samples_path(w).exists()]
     missing = [p for p in ref if not p.exists()]
     if missing:
         raise FileNotFoundError(f"reference samples missing for k={k}: {missing}")
@@ -249,7 +227,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
                            data["field_ids"], device=torch_device.device,
                            test=(test["series"], test["labels"]) if test else None)
     path, rf_path = save_served(ckpt, rf.fitted, served,
-                                checkpoint_path(data_root, context.partition_key))
+                                data_root.checkpoint_path(context.partition_key))
     scores = ", ".join(f"{name} {served[key]:.4f}" for name, key in (
         ("CNN2D", "cnn2d_val_accuracy"), ("random forest", "random_forest_val_accuracy"),
         ("combination", "combination_val_accuracy")) if served.get(key) is not None)
@@ -263,7 +241,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     # the floors hold for what is served: the maps of week k come from that model
     served_cur = served["current_season_accuracy"]
     floor = quality.accuracy_floor(k, float(served["val_accuracy"]), served_cur,
-                                   read_knee_week(data_root), MAX_WEEKS)
+                                   data_root.knee_week(), MAX_WEEKS)
     return MaterializeResult(check_results=[check_result("accuracy_floor", floor)], metadata={
         "path": MetadataValue.path(str(path)),
         "sequence_length_weeks": k,
@@ -312,7 +290,7 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
     t0 = time.perf_counter()
     rows = []
     for k in sequence_partitions.get_partition_keys():
-        p = checkpoint_path(data_root, k)
+        p = data_root.checkpoint_path(k)
         if p.exists():
             ck = Checkpoint.load(p)
             m = ck.metrics
@@ -350,14 +328,13 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
             f"the {KIND_TITLES[kind]} at weeks {ks}" for kind, ks in by_kind.items() if ks)
             + " (higher validation accuracy; ties to the CNN2D).",
     }
-    out = Path(data_root.root) / "knee_report"
-    out.mkdir(parents=True, exist_ok=True)
+    data_root.knee_path().parent.mkdir(parents=True, exist_ok=True)
     png = knee_png(lengths, [r["cnn"] for r in rows], [r["rf"] for r in rows],
                    knee.length_steps, current if all(c is not None for c in current) else None,
                    served=[r["served_accuracy"] for r in rows],
                    served_kinds=[r["served"] for r in rows])
-    write_bytes_atomic(out / "knee.png", png)
-    write_bytes_atomic(out / "knee.json", json.dumps(report, indent=2).encode())
+    write_bytes_atomic(data_root.knee_path(".png"), png)
+    write_bytes_atomic(data_root.knee_path(), json.dumps(report, indent=2).encode())
     found = quality.knee_check(knee.length_steps, lengths, knee.rule)
     return MaterializeResult(check_results=[check_result("knee_found", found)], metadata={
         "knee_week": knee.length_steps,
@@ -369,6 +346,6 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
         "served_statement": report["served_statement"],
         "served_models": MetadataValue.json({str(r["k"]): r["served"] for r in rows}),
         "plot": MetadataValue.md(markdown_image(png, "accuracy vs sequence length")),
-        "report": MetadataValue.path(str(out / "knee.json")),
+        "report": MetadataValue.path(str(data_root.knee_path())),
         "seconds": round(time.perf_counter() - t0, 2),
     })

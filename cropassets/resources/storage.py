@@ -1,7 +1,8 @@
-"""Storage root resource: where every asset writes its partitions."""
+"""Storage root resource: where every asset writes its partitions (one method per path)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -17,3 +18,28 @@ class DataRoot(ConfigurableResource):
     def partition_path(self, asset: str, tile: str, week: str, suffix: str = ".zarr") -> Path:
         """Path of one tile x week partition of ``asset``."""
         return partition_path(self.root, asset, tile, week, suffix)
+
+    def samples_path(self, week: str) -> Path:
+        """``scalograms``: the labelled samples of one week (``.npz``)."""
+        return Path(self.root) / "scalograms" / f"{week}.npz"
+
+    def checkpoint_path(self, k: str) -> Path:
+        """``cnn2d_checkpoint``: the checkpoint of sequence length k (``"07"``)."""
+        return Path(self.root) / "cnn2d_checkpoint" / f"k{k}.pt"
+
+    def knee_path(self, suffix: str = ".json") -> Path:
+        """``knee_report``: its JSON (or ``.png`` plot)."""
+        return Path(self.root) / "knee_report" / f"knee{suffix}"
+
+    def week_model_path(self, week: str) -> Path:
+        """``week_model``: the model record of a calendar week (JSON)."""
+        return Path(self.root) / "week_model" / f"{week}.json"
+
+    def manifest_path(self, week: str) -> Path:
+        """``week_layers``: the published manifest of a week (JSON)."""
+        return Path(self.root) / "week_layers" / f"{week}.json"
+
+    def knee_week(self) -> int | None:
+        """Knee week from ``knee_report`` (None before the report exists)."""
+        p = self.knee_path()
+        return int(json.loads(p.read_text())["knee"]["length_steps"]) if p.exists() else None

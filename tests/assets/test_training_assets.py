@@ -12,18 +12,17 @@ from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.maps import coverage_map, crop_map, week_layers, week_model
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_map
-from cropassets.assets.training import (
-    WEEK_TO_SEQUENCE,
-    checkpoint_path,
-    cnn2d_checkpoint,
-    knee_report,
-    samples_path,
-    scalograms,
-)
+from cropassets.assets.training import cnn2d_checkpoint, knee_report, scalograms
 from cropassets.core.training_data import load_npz
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.served import load_served
-from cropassets.partitions import SEASONS, TILES, sequence_partitions, week_partitions
+from cropassets.partitions import (
+    SEASONS,
+    TILES,
+    WEEK_TO_SEQUENCE,
+    sequence_partitions,
+    week_partitions,
+)
 from cropassets.resources import DataRoot, build_resources
 
 pytestmark = pytest.mark.slow  # trains four CNNs on the test world (about 1-2 min)
@@ -85,7 +84,7 @@ def test_samples_are_labelled_per_field(trained):
 
 def test_checkpoint_contents_and_current_season_metrics(trained):
     root, results, _, _ = trained
-    ckpt = Checkpoint.load(checkpoint_path(DataRoot(root=str(root)), "06"))
+    ckpt = Checkpoint.load(DataRoot(root=str(root)).checkpoint_path("06"))
     assert ckpt.n_steps == 6 and list(ckpt.features) == ["ndvi", "lswi", "vv", "vh", "vh_vv"]
     assert len(ckpt.scales) > 0 and ckpt.class_names
     for key in ("overall_accuracy", "macro_f1", "per_class_f1", "confusion"):
@@ -125,7 +124,7 @@ def test_knee_report_written(trained):
 
 
 def test_samples_path_layout(tmp_path):
-    assert samples_path(DataRoot(root=str(tmp_path)), "2024-05-06").name == "2024-05-06.npz"
+    assert DataRoot(root=str(tmp_path)).samples_path("2024-05-06").name == "2024-05-06.npz"
 
 
 def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
@@ -262,11 +261,11 @@ def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
             return r
 
         last = weeks[-1]
-        assert samples_path(DataRoot(root=str(data)), last).exists()  # from the fixture
+        assert DataRoot(root=str(data)).samples_path(last).exists()  # from the fixture
         md = go([scalograms], last).asset_materializations_for_node("scalograms")[0].metadata
         assert md["samples"].value == 0 and "none for season" in md["labels"].value
         assert md["removed_stale_samples"].value is True
-        assert not samples_path(DataRoot(root=str(data)), last).exists()
+        assert not DataRoot(root=str(data)).samples_path(last).exists()
         go([week_layers], weeks[0])  # week 1: no model, legend from the reference labels
         manifest = json.loads((data / "week_layers" / f"{weeks[0]}.json").read_text())
         assert manifest["layers"]["crop"] is False and "no model" in manifest["reason"]
@@ -280,7 +279,7 @@ def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
         # training, the knee and the week model without any current-season sample
         for w in weeks:
             go([scalograms], w)
-        assert not any(samples_path(DataRoot(root=str(data)), w).exists() for w in weeks)
+        assert not any(DataRoot(root=str(data)).samples_path(w).exists() for w in weeks)
         md = go([cnn2d_checkpoint], "03").asset_materializations_for_node(
             "cnn2d_checkpoint")[0].metadata
         assert np.isnan(md["current_season_accuracy"].value)
