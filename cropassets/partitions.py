@@ -17,13 +17,15 @@ Mappings (downstream <- upstream):
 
 - ``SEASON_TO_DATE``: a tile's week w <- the same tile's weeks 1..w of its season
   (season_series, crop_map and coverage_map <- weekly_cube);
-- ``BY_WEEK``: a week <- every tile of that week (scalograms <- season_series;
-  week_model's maps: week_layers <- crop_map, sos_map, coverage_map);
+- ``BY_WEEK``: between a week and its tile x week partitions, either way (scalograms <-
+  season_series and week_layers <- crop_map, sos_map, coverage_map: a week reads all its
+  tiles; crop_map <- week_model: each tile reads its week's record);
 - ``WEEK_TO_SEQUENCE``: checkpoint k <- week k of every season (cnn2d_checkpoint <-
   scalograms);
-- ``SEQUENCE_TO_WEEKS``: week w <- checkpoint of its week of season (week_model <-
+- ``SEQUENCE_TO_WEEKS``: week w <- the checkpoint of its week of season (week_model <-
   cnn2d_checkpoint);
-- identity (the default): sos_map <- season_series, crop_map <- week_model (via BY_WEEK).
+- identity (no mapping given): weekly_cube <- raw_scenes, sos_map <- season_series;
+  knee_report (unpartitioned) reads every checkpoint and week_model reads the report.
 """
 
 from __future__ import annotations
