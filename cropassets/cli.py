@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from cropassets.settings import load_settings
@@ -211,17 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_dagster_warnings() -> None:
-    """Keep Dagster's beta/preview notices (one per decorated asset) out of CLI output.
-
-    They concern APIs this project pins on purpose (backfill policies, partition mappings,
-    partitioned checks; dagster is pinned in pyproject.toml) and drown the progress lines.
-    """
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cropassets`` command."""
+    from cropassets.dagster_internals import quiet_dagster_warnings
+
     quiet_dagster_warnings()
     from cropassets.core.grid import TileGridError
     from cropassets.core.seasons import SeasonError

@@ -9,9 +9,13 @@ each name is imported here and nowhere else in ``cropassets/``.
 - ``AssetGraphSubset``, ``AssetKeyPartitionKey``: the asset partitions a backfill targets
   (the new-week sensor asks which are already being backfilled).
 - ``BulkActionsFilter``, ``BulkActionStatus``: listing the instance's live backfills.
+
+And :func:`quiet_dagster_warnings`, the one filter of Dagster's beta/preview notices.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.events import AssetKeyPartitionKey
@@ -21,6 +25,16 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+
+def quiet_dagster_warnings() -> None:
+    """Keep Dagster's beta/preview notices (one per decorated asset) out of CLI output.
+
+    They concern APIs this project pins on purpose (backfill policies, partition mappings,
+    partitioned checks; dagster is pinned in pyproject.toml) and drown the progress lines.
+    """
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+
+
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
@@ -28,4 +42,5 @@ __all__ = [
     "AssetKeyPartitionKey",
     "BulkActionStatus",
     "BulkActionsFilter",
+    "quiet_dagster_warnings",
 ]

@@ -20,6 +20,7 @@ from cropassets.core.seasons import all_weeks, find_week
 from cropassets.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    quiet_dagster_warnings,
 )
 from cropassets.partitions import SEASONS, TILES, tile_week_partitions, week_partitions
 
@@ -165,8 +166,6 @@ def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> lis
     run one Dagster run per contiguous key range (for tile x week: one per tile), as a
     backfill runs them; other assets one run per partition.
     """
-    from cropassets.cli import quiet_dagster_warnings
-
     quiet_dagster_warnings()  # also in worker processes (spawned: no inherited filters)
     from cropassets.assets._steps import SINGLE_RUN
     from cropassets.definitions import defs
