@@ -3,7 +3,7 @@
 Uses the demo's checkpoints (``make demo`` first) and weekly cubes of tile T00 of the
 current season, tiled to ``--size``² pixels. Reports
 
-1. throughput of :func:`cropassets.core.crop_map.predict_tile` (the ``crop_map`` asset's
+1. throughput of :func:`cropassets.ml.tile_predict.predict_tile` (the ``crop_map`` asset's
    core) at week k = ``--k`` on a 1024² tile, against the ceiling: the CNN2D forward pass
    alone (the fused conv-BN, channels-last inference model) on the same pixels' already
    prepared inputs, and against the plain eager model at the old batch size (8192);
@@ -75,8 +75,8 @@ def _warm_up(ckpt) -> None:
 
 def child_memory(size: int, k: int, work: str) -> None:
     """Peak RSS growth of predict_tile on a size² tile (run in a fresh process)."""
-    from cropassets.core.crop_map import predict_tile
     from cropassets.ml.checkpoint import Checkpoint
+    from cropassets.ml.tile_predict import predict_tile
 
     paths = make_cubes(size, k, Path(work))
     ckpt = Checkpoint.load(DATA / "cnn2d_checkpoint" / f"k{k:02d}.pt")
@@ -97,10 +97,10 @@ def throughput(k: int, work: Path) -> None:
     import numpy as np
     import torch
 
-    from cropassets.core.crop_map import predict_tile
     from cropassets.ml.checkpoint import Checkpoint
     from cropassets.ml.model import inference_model
     from cropassets.ml.prepare import prepare_tensor
+    from cropassets.ml.tile_predict import predict_tile
 
     paths = make_cubes(1024, k, work)
     ckpt = Checkpoint.load(DATA / "cnn2d_checkpoint" / f"k{k:02d}.pt")

@@ -115,8 +115,8 @@ def reference_label_file(labels: ReferenceLabels) -> Path:
 )
 def week_model(context: AssetExecutionContext, data_root: DataRoot):
     """Record the checkpoint that serves one calendar week."""
-    from cropassets.core.crop_map import model_record  # torch: imported when run
     from cropassets.ml.served import load_served
+    from cropassets.ml.tile_predict import model_record  # torch: imported when run
 
     week = find_week(SEASONS, context.partition_key)
     t0 = time.perf_counter()
@@ -188,15 +188,17 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
 def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
              torch_device: TorchDevice):
     """Predict and write the crop map of one tile x week."""
-    from cropassets.core.crop_map import (  # torch: imported when run
+    from cropassets.core.crop_map import (
         class_shares,
         crop_cog_tags,
-        load_record_model,
         map_accuracy,
-        predict_tile,
         write_crop_cog,
     )
     from cropassets.core.scenes import radar_weeks
+    from cropassets.ml.tile_predict import (  # torch: imported when run
+        load_record_model,
+        predict_tile,
+    )
 
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])

@@ -93,8 +93,8 @@ def doy(day: date) -> int:
 
 MODEL_TITLES = {"cnn2d": "CNN2D", "random_forest": "random forest",
                 "combination": "CNN2D + random forest"}
-"""Human names of the model kinds (``cropassets.ml.served.KIND_TITLES``, repeated here so the
-tiler side imports no model code)."""
+"""Human names of the model kinds (web map label, COG tags, reports; ``ml.served`` uses
+these)."""
 
 
 def model_summary(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cropassets.core.layers import MODEL_TITLES
 from cropassets.ml.baseline import DEFAULT_FOREST_BATCH, ForestModel
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.metrics import classification_metrics
@@ -64,9 +65,8 @@ __all__ = [
 KINDS = ("cnn2d", "random_forest", "combination")
 """Values of ``metrics["served"]["model"]``."""
 
-KIND_TITLES = {"cnn2d": "CNN2D", "random_forest": "random forest",
-               "combination": "CNN2D + random forest"}
-"""Human names of the kinds (web map label, reports)."""
+KIND_TITLES = MODEL_TITLES
+"""Human names of the kinds (web map label, reports; defined with the week layers)."""
 
 SERVED_RULE = ("higher validation overall accuracy; ties -> cnn2d; combination (mean of both "
                "models' probabilities) only when strictly above both")

@@ -14,13 +14,7 @@ from rasterio.transform import from_origin
 from synthetic_series import make_labelled_series
 
 from cropassets.core.cog import write_cog
-from cropassets.core.crop_map import (
-    crop_cog_tags,
-    load_record_model,
-    model_record,
-    predict_tile,
-    write_crop_cog,
-)
+from cropassets.core.crop_map import crop_cog_tags, write_crop_cog
 from cropassets.core.layers import MODEL_TITLES, model_summary, write_week_layer
 from cropassets.core.legend import CLASS_NODATA, class_legend
 from cropassets.core.seasons import Season, all_weeks
@@ -28,6 +22,7 @@ from cropassets.core.storage import write_zarr_atomic
 from cropassets.ml import train
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.served import KIND_TITLES, load_served, save_served, select_served
+from cropassets.ml.tile_predict import load_record_model, model_record, predict_tile
 from cropassets.ml.train import TrainConfig
 
 K = 8
