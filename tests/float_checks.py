@@ -1,4 +1,4 @@
-"""Comparisons for results that two different code paths compute (README "Testing").
+"""Comparisons for results that two different code paths compute (docs/testing.md).
 
 Byte-identity is only promised for the same computation repeated: same input layout and
 chunking, same machine, BLAS build and thread settings (idempotent re-runs, a killed run

@@ -29,7 +29,7 @@ from dagster import (
 )
 
 SINGLE_RUN = BackfillPolicy.single_run()
-"""Backfill policy of the assets whose range runs in one run (see README "Backfills")."""
+"""Backfill policy of the assets whose range runs in one run (docs/operations.md, "Backfills")."""
 
 
 def step_partition_keys(context: AssetExecutionContext) -> list[Any]:

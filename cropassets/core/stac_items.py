@@ -1,7 +1,8 @@
 """What a real STAC item says about its data: scale/offset, CRS, dates, S1 product kind.
 
 The public catalogs describe the same Sentinel products in different ways (checked against
-the real items of ``../shared/real-stac``):
+the real items of Earth Search, Planetary Computer and CDSE that the tests read through
+``CROPASSETS_REAL_STAC``):
 
 * Earth Search ``sentinel-2-c1-l2a``: STAC 1.0 ``raster:bands`` per asset (scale 1e-4,
   offset -0.1 on every reflectance band), ``proj:epsg`` in the properties.

@@ -68,7 +68,7 @@ class TrainConfig:
     every ``eval_every`` steps; the weights of the best validation pass (``select_by``:
     highest accuracy by default) are kept, and training stops once ``patience_steps``
     steps (never before ``min_steps``) bring no better one. Choices measured on the real
-    sets of ``../shared/realdata`` with ``bench/bench_real_series.py`` (issue notes).
+    sets (``CROPASSETS_REALDATA``) with ``bench/bench_real_series.py`` (docs/benchmarks.md).
 
     Attributes:
         max_steps: Upper bound on optimiser steps.
@@ -130,19 +130,19 @@ class TrainConfig:
             (``None``: always); larger sets serve the single refit network. Why: an
             ensemble buys lower variance, which matters most on small reference sets,
             while its training cost grows with the pixels (the demo world, ~25,000
-            pixels, stays within its training budget, issue 12 part 7) and every member
+            pixels, stays within its 8-minute training budget) and every member
             multiplies the cost of mapping.
         overlap_refit: On the CPU with ``cpu_threads == 1``, train the refit network in a
             second thread while the selection run goes on (its learning-rate schedule
             depends on the step only, and it keeps the weights of every step the final
             best step could still ask for; :class:`~cropassets.ml.refit.RefitRun`). The
             result is bit-identical to the refit run afterwards; only the wall time
-            changes (demo world, k=23: see the issue 12 note).
+            changes (docs/benchmarks.md).
         max_val_pixels: Selection passes (every ``eval_every`` steps) score a seeded
             subset of at most this many validation pixels (``None``: all). The reported
             validation metrics always use all of them; ``metrics["n_val_pixels_selection"]``
             says how many chose the weights. On a 6,400-pixel validation set the passes
-            cost a third of the selection run; every set of ``../shared/realdata`` has
+            cost a third of the selection run; every real set of the benchmark has
             fewer validation pixels than the default, so it changes nothing there.
         cpu_threads: torch intra-op threads for the optimisation loop on the CPU (the
             caller's setting is restored afterwards; ``None`` leaves it alone). The
