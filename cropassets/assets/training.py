@@ -5,7 +5,6 @@ run process imports the code location, and most runs (ingest, cubes, series, SOS
 of them (about 3 s of start-up each).
 """
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from dagster import (
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
+from cropassets.core.knee_record import KneeReport, KneeRow, KneeSummary
 from cropassets.core.seasons import find_week
 from cropassets.core.smoothing import smooth_series
 from cropassets.core.storage import write_bytes_atomic
@@ -288,53 +288,52 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
     from cropassets.ml.served import KIND_TITLES, served_record
 
     t0 = time.perf_counter()
-    rows = []
+    rows: list[KneeRow] = []
     for k in sequence_partitions.get_partition_keys():
         p = data_root.checkpoint_path(k)
         if p.exists():
             ck = Checkpoint.load(p)
             m = ck.metrics
             served = served_record(ck)
-            rows.append({"k": int(k), "cnn": m["overall_accuracy"], "macro_f1": m["macro_f1"],
-                         "per_class_f1": m["per_class_f1"],
-                         "rf": m["baseline_rf"]["overall_accuracy"],
-                         "current": m.get("current_season", {}).get("overall_accuracy"),
-                         "rf_current": (m.get("baseline_rf_current_season") or {}).get(
-                             "overall_accuracy"),
-                         "served": served["model"], "served_accuracy": served["val_accuracy"],
-                         "served_current": served.get("current_season_accuracy")})
+            rows.append(KneeRow(
+                k=int(k), cnn=m["overall_accuracy"], macro_f1=m["macro_f1"],
+                per_class_f1=m["per_class_f1"], rf=m["baseline_rf"]["overall_accuracy"],
+                current=m.get("current_season", {}).get("overall_accuracy"),
+                rf_current=(m.get("baseline_rf_current_season") or {}).get("overall_accuracy"),
+                served=served["model"], served_accuracy=served["val_accuracy"],
+                served_current=served.get("current_season_accuracy")))
     if len(rows) < 3:
         raise ValueError(f"knee_report needs checkpoints for >= 3 lengths, found {len(rows)}")
-    lengths = [r["k"] for r in rows]
-    knee = find_knee(lengths, [r["cnn"] for r in rows])
-    rf_wins = [r["k"] for r in rows if r["rf"] > r["cnn"]]
-    current = [r["current"] for r in rows]
-    by_kind = {kind: [r["k"] for r in rows if r["served"] == kind] for kind in KIND_TITLES}
-    report = {
-        "lengths_weeks": lengths, "rows": rows,
-        "knee": {"length_weeks": knee.length_weeks, "length_months": knee.length_months,
-                 "length_steps": knee.length_steps, "rule": knee.rule,
-                 "explanation": knee.explanation, "accuracy": knee.accuracy,
-                 "full_accuracy": knee.full_accuracy},
-        "baseline_wins_at_weeks": rf_wins,
-        "statement": (f"The random forest baseline beats the CNN2D at weeks {rf_wins}."
-                      if rf_wins else "The CNN2D matches or beats the random forest baseline "
-                      "at every length."),
-        "served": [{"k": r["k"], "model": r["served"], "val_accuracy": r["served_accuracy"],
-                    "current_season_accuracy": r["served_current"],
-                    "cnn2d_val_accuracy": r["cnn"], "random_forest_val_accuracy": r["rf"]}
-                   for r in rows],
-        "served_statement": "Maps are made by " + "; ".join(
+    lengths = [r.k for r in rows]
+    knee = find_knee(lengths, [r.cnn for r in rows])
+    rf_wins = [r.k for r in rows if r.rf > r.cnn]
+    current = [r.current for r in rows]
+    by_kind = {kind: [r.k for r in rows if r.served == kind] for kind in KIND_TITLES}
+    report = KneeReport(
+        lengths_weeks=lengths, rows=rows,
+        knee=KneeSummary(length_weeks=knee.length_weeks, length_months=knee.length_months,
+                         length_steps=knee.length_steps, rule=knee.rule,
+                         explanation=knee.explanation, accuracy=knee.accuracy,
+                         full_accuracy=knee.full_accuracy),
+        baseline_wins_at_weeks=rf_wins,
+        statement=(f"The random forest baseline beats the CNN2D at weeks {rf_wins}."
+                   if rf_wins else "The CNN2D matches or beats the random forest baseline "
+                   "at every length."),
+        served=[{"k": r.k, "model": r.served, "val_accuracy": r.served_accuracy,
+                 "current_season_accuracy": r.served_current,
+                 "cnn2d_val_accuracy": r.cnn, "random_forest_val_accuracy": r.rf}
+                for r in rows],
+        served_statement="Maps are made by " + "; ".join(
             f"the {KIND_TITLES[kind]} at weeks {ks}" for kind, ks in by_kind.items() if ks)
             + " (higher validation accuracy; ties to the CNN2D).",
-    }
+    )
     data_root.knee_path().parent.mkdir(parents=True, exist_ok=True)
-    png = knee_png(lengths, [r["cnn"] for r in rows], [r["rf"] for r in rows],
+    png = knee_png(lengths, [r.cnn for r in rows], [r.rf for r in rows],
                    knee.length_steps, current if all(c is not None for c in current) else None,
-                   served=[r["served_accuracy"] for r in rows],
-                   served_kinds=[r["served"] for r in rows])
+                   served=[r.served_accuracy for r in rows],
+                   served_kinds=[r.served for r in rows])
     write_bytes_atomic(data_root.knee_path(".png"), png)
-    write_bytes_atomic(data_root.knee_path(), json.dumps(report, indent=2).encode())
+    write_bytes_atomic(data_root.knee_path(), report.to_json().encode())
     found = quality.knee_check(knee.length_steps, lengths, knee.rule)
     return MaterializeResult(check_results=[check_result("knee_found", found)], metadata={
         "knee_week": knee.length_steps,
@@ -342,9 +341,9 @@ def knee_report(context: AssetExecutionContext, data_root: DataRoot) -> Material
         "knee_rule": knee.rule,
         "accuracy_at_knee": float(knee.accuracy),
         "full_season_accuracy": float(knee.full_accuracy),
-        "baseline_statement": report["statement"],
-        "served_statement": report["served_statement"],
-        "served_models": MetadataValue.json({str(r["k"]): r["served"] for r in rows}),
+        "baseline_statement": report.statement,
+        "served_statement": report.served_statement,
+        "served_models": MetadataValue.json({str(r.k): r.served for r in rows}),
         "plot": MetadataValue.md(markdown_image(png, "accuracy vs sequence length")),
         "report": MetadataValue.path(str(data_root.knee_path())),
         "seconds": round(time.perf_counter() - t0, 2),

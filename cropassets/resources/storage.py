@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from cropassets.core.knee_record import KneeReport
 from cropassets.core.storage import partition_path
 
 
@@ -42,4 +42,4 @@ class DataRoot(ConfigurableResource):
     def knee_week(self) -> int | None:
         """Knee week from ``knee_report`` (None before the report exists)."""
         p = self.knee_path()
-        return int(json.loads(p.read_text())["knee"]["length_steps"]) if p.exists() else None
+        return KneeReport.read(p).knee_week if p.exists() else None

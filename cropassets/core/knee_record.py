@@ -1,0 +1,108 @@
+"""The knee report on disk (``<data>/knee_report/knee.json``) as a typed, versioned record.
+
+``knee_report`` writes it and everything that needs the knee (``week_model``, the week
+manifest's preliminary flag) reads it through :meth:`KneeReport.from_json`, so the layout
+is defined once. Accuracies are overall accuracy in 0..1 on the reference seasons'
+validation fields (``current`` ones: on the current season's labels, None without them);
+``k`` is the week of season (sequence length, steps).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+"""Version of the layout; :meth:`KneeReport.from_json` refuses another (files written before
+versions existed, without the key, read as version 1: the same layout)."""
+
+
+@dataclass(frozen=True)
+class KneeRow:
+    """One sequence length of the report: both models' scores and what serves the week."""
+
+    k: int
+    cnn: float
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    rf: float
+    current: float | None
+    rf_current: float | None
+    served: str               # cnn2d | random_forest | combination
+    served_accuracy: float
+    served_current: float | None
+
+
+@dataclass(frozen=True)
+class KneeSummary:
+    """Where the knee lies: the minimum season length, in weeks (= steps) and months."""
+
+    length_weeks: float
+    length_months: float
+    length_steps: int
+    rule: str
+    explanation: str
+    accuracy: float
+    full_accuracy: float
+
+
+@dataclass(frozen=True)
+class KneeReport:
+    """Accuracy against sequence length, the knee, and which model serves each length."""
+
+    lengths_weeks: list[int]
+    rows: list[KneeRow]
+    knee: KneeSummary
+    baseline_wins_at_weeks: list[int]
+    statement: str
+    served: list[dict[str, Any]] = field(default_factory=list)
+    served_statement: str = ""
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def knee_week(self) -> int:
+        """The knee as a week of season (k)."""
+        return int(self.knee.length_steps)
+
+    def to_json(self) -> str:
+        """The file's text (indented JSON)."""
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "knee report") -> KneeReport:
+        """Parse a report written by :meth:`to_json`.
+
+        Raises:
+            ValueError: Not JSON, another format version, or a missing field (named, with
+                ``source``).
+        """
+        try:
+            d = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"{source} is not JSON: {err}") from None
+        version = d.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{source} has format version {version}; this library reads "
+                             f"version {FORMAT_VERSION} (re-materialize knee_report)")
+        try:
+            return cls(
+                lengths_weeks=[int(k) for k in d["lengths_weeks"]],
+                rows=[KneeRow(**r) for r in d["rows"]],
+                knee=KneeSummary(**d["knee"]),
+                baseline_wins_at_weeks=[int(k) for k in d["baseline_wins_at_weeks"]],
+                statement=str(d["statement"]),
+                served=list(d.get("served", [])),
+                served_statement=str(d.get("served_statement", "")),
+                format_version=int(version),
+            )
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{source} lacks a field of the knee report layout or has an "
+                             f"unknown one: {err}") from None
+
+    @classmethod
+    def read(cls, path: str | Path) -> KneeReport:
+        """Read ``knee.json`` (FileNotFoundError when the report was never written)."""
+        p = Path(path)
+        return cls.from_json(p.read_text(), source=str(p))
