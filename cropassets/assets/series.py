@@ -25,7 +25,7 @@ from cropassets.core.series import stack_cubes
 from cropassets.core.storage import dataset_to_series, open_zarr, write_zarr_atomic
 from cropassets.partitions import SEASON_TO_DATE, SEASONS, split_tile_week, tile_week_partitions
 from cropassets.resources.dask_cluster import DaskCluster
-from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.series_settings import SeriesSettings
 from cropassets.resources.storage import DataRoot
 
 

@@ -23,7 +23,7 @@ from cropassets.core.seasons import find_week
 from cropassets.core.sos import start_of_season
 from cropassets.core.storage import dataset_to_series, open_zarr
 from cropassets.partitions import SEASONS, split_tile_week, tile_week_partitions
-from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.series_settings import SeriesSettings
 from cropassets.resources.storage import DataRoot
 
 SOS_NODATA = 0

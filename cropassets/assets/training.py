@@ -40,7 +40,7 @@ from cropassets.partitions import (
     week_partitions,
 )
 from cropassets.resources.labels import ReferenceLabels
-from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.series_settings import SeriesSettings
 from cropassets.resources.storage import DataRoot
 from cropassets.resources.torch_device import TorchDevice
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.labels import ReferenceLabels
-from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.series_settings import SeriesSettings
 from cropassets.resources.stac import StacCatalog
 from cropassets.resources.storage import DataRoot
 from cropassets.resources.torch_device import TorchDevice

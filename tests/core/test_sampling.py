@@ -14,7 +14,7 @@ from cropassets.core.sampling import (
     rasterize_fields,
     sample_pixels,
 )
-from cropassets.resources.processing import SeriesSettings
+from cropassets.resources.series_settings import SeriesSettings
 from cropassets.settings import load_settings
 
 
