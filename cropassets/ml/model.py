@@ -253,26 +253,24 @@ def inference_model(model: nn.Module, device: torch.device | str | None = None) 
 
 def _folded(model: nn.Module) -> nn.Module:
     """An eval copy of one :class:`CNN2D` with every conv → BatchNorm pair folded."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     if not isinstance(model, CNN2D):
         raise TypeError(f"can only fold a CNN2D, got {type(model).__name__}")
     m = copy.deepcopy(model).eval()
-    layers = list(m.features)
-    i = 0
-    while i < len(layers) - 1:
+    m.features = _fold_pairs(m.features, nn.Conv2d, nn.BatchNorm2d)
+    if m.series is not None:
+        m.series = _fold_pairs(m.series, nn.Conv1d, nn.BatchNorm1d)
+    return m
+
+
+def _fold_pairs(seq: nn.Sequential, conv_type: type[nn.Conv1d] | type[nn.Conv2d],
+                bn_type: type[nn.BatchNorm1d] | type[nn.BatchNorm2d]) -> nn.Sequential:
+    """``seq`` with each ``conv_type -> bn_type`` pair folded into the conv (+ Identity)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    layers = list(seq)
+    for i in range(len(layers) - 1):
         conv, bn = layers[i], layers[i + 1]
-        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+        if isinstance(conv, conv_type) and isinstance(bn, bn_type):
             layers[i] = fuse_conv_bn_eval(conv, bn)
             layers[i + 1] = nn.Identity()
-        i += 1
-    m.features = nn.Sequential(*layers)
-    if m.series is not None:
-        branch = list(m.series)
-        for i in range(len(branch) - 1):
-            conv1, bn1 = branch[i], branch[i + 1]
-            if isinstance(conv1, nn.Conv1d) and isinstance(bn1, nn.BatchNorm1d):
-                branch[i] = fuse_conv_bn_eval(conv1, bn1)
-                branch[i + 1] = nn.Identity()
-        m.series = nn.Sequential(*branch)
-    return m
+    return nn.Sequential(*layers)
