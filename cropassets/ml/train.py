@@ -516,9 +516,11 @@ def train(
     history: list[dict[str, float]] = []
     with deterministic(seed, dev), _no_autocast(dev), _cpu_threads(dev, cfg.cpu_threads):
         refit = None
+        # training + validation pixels, for the refit network(s)
+        x_all_t, y_all_t = (torch.cat([x_tr, x_va]), torch.cat([y_tr, y_va])) if cfg.refit \
+            else (x_tr, y_tr)
         if cfg.refit:  # built first: its own seeded init leaves the global RNG as it was
-            refit = RefitRun(mcfg, cfg, torch.cat([x_tr, x_va]), torch.cat([y_tr, y_va]),
-                             n_tr, n_classes, seed, dev, bf16)
+            refit = RefitRun(mcfg, cfg, x_all_t, y_all_t, n_tr, n_classes, seed, dev, bf16)
         beside = refit is not None and cfg.overlap_refit and dev.type == "cpu" \
             and cfg.cpu_threads == 1
         model: nn.Module = CNN2D(mcfg).to(dev)
@@ -589,11 +591,9 @@ def train(
             model = refit.finish(best_step) if beside else refit.run_to(best_step)
             refit_info = refit.info() | {"beside_selection": bool(beside)}
             nets = [model]
-            n_all = refit.n_all
-            if cfg.ensemble_max_pixels is None or n_all <= cfg.ensemble_max_pixels:
+            if cfg.ensemble_max_pixels is None or refit.n_all <= cfg.ensemble_max_pixels:
                 if cfg.keep_selection:
                     nets.append(selected)
-                x_all_t, y_all_t = torch.cat([x_tr, x_va]), torch.cat([y_tr, y_va])
                 for j in range(1, cfg.extra_refits + 1):
                     nets.append(RefitRun(mcfg, cfg, x_all_t, y_all_t, n_tr, n_classes,
                                          seed + j, dev, bf16).run_to(best_step))

@@ -7,6 +7,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from cropassets.core.knee_record import KneeReport
+from cropassets.core.layers import manifest_path
 from cropassets.core.storage import partition_path
 
 
@@ -37,7 +38,7 @@ class DataRoot(ConfigurableResource):
 
     def manifest_path(self, week: str) -> Path:
         """``week_layers``: the published manifest of a week (JSON)."""
-        return Path(self.root) / "week_layers" / f"{week}.json"
+        return manifest_path(self.root, week)
 
     def knee_week(self) -> int | None:
         """Knee week from ``knee_report`` (None before the report exists)."""
