@@ -28,7 +28,7 @@ import numpy as np
 import pywt
 import torch
 
-from cropassets.core.cwt import (
+from cropassets.ml.cwt import (
     DEFAULT_WAVELET,
     _cpu_has_bf16,
     cpu_prefers_bf16,

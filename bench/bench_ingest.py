@@ -17,12 +17,12 @@ from pathlib import Path
 
 import rasterio
 
-from cropassets.core.catalog_profiles import DEMO
-from cropassets.core.grid import load_tiles
-from cropassets.core.scenes import load_week
 from cropassets.core.seasons import all_weeks, load_seasons
-from cropassets.core.stac_search import search_items
-from cropassets.core.stac_server import serve
+from cropassets.core.stac.catalog_profiles import DEMO
+from cropassets.core.stac.scenes import load_week
+from cropassets.core.stac.search import search_items
+from cropassets.core.stac.server import serve
+from cropassets.core.tiles import load_tiles
 from cropassets.world.generate import generate_world
 
 

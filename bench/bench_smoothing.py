@@ -32,7 +32,7 @@ import time
 import numpy as np
 from scipy import signal
 
-from cropassets.core.smoothing import (
+from cropassets.core.timeseries.smoothing import (
     butterworth_coefficients,
     gapfill_linear,
     padlen_for,

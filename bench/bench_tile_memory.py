@@ -31,9 +31,9 @@ def child(size: int, weeks: int, chunk: int, work: str) -> None:
     import dask.array as da
     import numpy as np
 
-    from cropassets.core.composite import write_weekly_composite
-    from cropassets.core.series import season_series, stack_cubes
+    from cropassets.core.cube.composite import write_weekly_composite
     from cropassets.core.storage import open_zarr, raw_scenes_encoding, write_zarr_atomic
+    from cropassets.core.timeseries.season_series import season_series, stack_cubes
 
     src = sorted(glob.glob("data/raw_scenes/T00/2024-0[6-7]-*.zarr"))[0]
     small = open_zarr(src).load()

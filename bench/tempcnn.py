@@ -12,7 +12,8 @@ Architecture (dims for one batch of N pixels, F features, k steps, C classes)::
 
 Preprocessing (identical at fit and predict): truncate the raw series to the first ``k``
 steps FIRST (no later observation can leak in), then linear gap-fill + zero-phase Butterworth
-smoothing of that prefix (:func:`cropassets.core.smoothing.smooth_series`), a feature series
+smoothing of that prefix
+(:func:`cropassets.core.timeseries.smoothing.smooth_series`), a feature series
 without any observation in the prefix takes the mean training curve of that feature, then
 per-feature standardisation with the training mean/std (over pixels and steps).
 
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cropassets.core.smoothing import smooth_series
+from cropassets.core.timeseries.smoothing import smooth_series
 
 __all__ = ["TempCNN", "TempCNNConfig", "TempCNNFit", "fit_tempcnn", "prefix_series"]
 

@@ -14,7 +14,7 @@ from cropassets.settings import load_settings
 
 
 def _cmd_demo_world(args: argparse.Namespace) -> int:
-    from cropassets.world import cli as world_cli
+    from cropassets.world import world_cli as world_cli
 
     return world_cli.run(args) or 0
 
@@ -40,14 +40,14 @@ def _cmd_init_region(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_labels(args: argparse.Namespace) -> int:
-    from cropassets.core.grid import TileGridError, load_tiles
-    from cropassets.core.label_files import (
+    from cropassets.core.reference.label_files import (
         LabelFileError,
         LabelSource,
         import_labels,
         load_class_map,
     )
     from cropassets.core.seasons import SeasonError, load_seasons
+    from cropassets.core.tiles import TileGridError, load_tiles
 
     settings = load_settings()
     try:
@@ -75,7 +75,7 @@ def _cmd_import_labels(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve_stac(args: argparse.Namespace) -> int:
-    from cropassets.core.stac_server import main_serve
+    from cropassets.core.stac.server import main_serve
 
     stac_dir = Path(args.stac_dir or load_settings().world_dir / "stac")
     main_serve(stac_dir, args.host, args.port)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     world = sub.add_parser("demo-world", help="generate the synthetic Sentinel world")
-    from cropassets.world import cli as world_cli
+    from cropassets.world import world_cli as world_cli
 
     world_cli.add_arguments(world)
     world.set_defaults(func=_cmd_demo_world)
@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     from cropassets.dagster_internals import quiet_dagster_warnings
 
     quiet_dagster_warnings()
-    from cropassets.core.grid import TileGridError
     from cropassets.core.seasons import SeasonError
+    from cropassets.core.tiles import TileGridError
 
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()

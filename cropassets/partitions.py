@@ -40,8 +40,8 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
-from cropassets.core.grid import TileSpec, load_tiles
 from cropassets.core.seasons import Season, all_weeks, find_week, load_seasons
+from cropassets.core.tiles import TileSpec, load_tiles
 from cropassets.settings import load_settings
 
 _settings = load_settings()

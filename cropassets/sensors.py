@@ -39,7 +39,7 @@ from cropassets.dagster_internals import (
     BulkActionStatus,
 )
 from cropassets.partitions import MIN_WEEKS, SEASONS, TILES
-from cropassets.resources.stac import StacCatalog
+from cropassets.resources.stac_catalog import StacCatalog
 from cropassets.settings import load_settings
 
 WEEK_TAG = "cropassets/week"

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cropassets.core.cog import write_cog
-from cropassets.core.coverage import coverage_counts, write_coverage_cog
-from cropassets.core.crop_map import write_crop_cog
-from cropassets.core.grid import load_tiles
-from cropassets.core.layers import write_week_layer
+from cropassets.core.cube.coverage import coverage_counts, write_coverage_cog
 from cropassets.core.legend import CLASS_NODATA, class_legend
-from cropassets.core.product_stac import write_week_items
-from cropassets.core.sampling import interior_mask, load_field_labels, read_field_raster
+from cropassets.core.publish.cog import write_cog
+from cropassets.core.publish.crop_products import write_crop_cog
+from cropassets.core.publish.product_stac import write_week_items
+from cropassets.core.publish.week_layers import write_week_layer
+from cropassets.core.reference.sampling import interior_mask, load_field_labels, read_field_raster
 from cropassets.core.seasons import all_weeks, load_seasons
 from cropassets.core.storage import partition_path
+from cropassets.core.tiles import load_tiles
 
 KNEE_WEEK = 4
 """Knee week written to the fixture manifests (weeks 3 preliminary, 4+ final)."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from cropassets.core.cog import write_cog
+from cropassets.core.publish.cog import write_cog
 
 ITEMS_DIR = Path(os.environ.get("CROPASSETS_REAL_STAC") or
                  Path(__file__).resolve().parents[2] / "shared" / "real-stac" / "items")

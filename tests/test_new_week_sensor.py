@@ -13,7 +13,7 @@ from cropassets.core.season_progress import Ingested, next_week, stale_weeks
 from cropassets.core.seasons import Season, all_weeks
 from cropassets.definitions import defs
 from cropassets.partitions import SEASONS, TILES
-from cropassets.resources.stac import StacCatalog
+from cropassets.resources.stac_catalog import StacCatalog
 from cropassets.sensors import (
     WEEK_TAG,
     new_week_sensor,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from cropassets.core.catalog_profiles import get_profile
-from cropassets.core.scenes import gdal_env
+from cropassets.core.stac.catalog_profiles import get_profile
+from cropassets.core.stac.scenes import gdal_env
 from cropassets.resources import build_resources
 from cropassets.settings import load_settings
 

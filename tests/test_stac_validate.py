@@ -8,8 +8,8 @@ from jsonschema import Draft7Validator
 from pystac.validation.local_validator import VERSION, get_local_schema_cache
 from referencing import Registry, Resource
 
-from cropassets.core.stac_search import search_items
-from cropassets.core.stac_server import serve
+from cropassets.core.stac.search import search_items
+from cropassets.core.stac.server import serve
 from cropassets.settings import load_settings
 
 

@@ -28,8 +28,15 @@ from rio_tiler.errors import PointOutsideBounds
 from rio_tiler.io import Reader
 from starlette.requests import Request
 
-from cropassets.core.layers import BAND_NAMES, LAYERS, PRODUCTS, STYLE_BANDS, doy, union_bounds
-from cropassets.core.qgis import region_vrt
+from cropassets.core.publish.qgis import region_vrt
+from cropassets.core.publish.week_layers import (
+    BAND_NAMES,
+    LAYERS,
+    PRODUCTS,
+    STYLE_BANDS,
+    doy,
+    union_bounds,
+)
 from tiler import render
 from tiler.catalog import Catalog
 from tiler.errors import scrub

@@ -20,7 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from cropassets.core.layers import LAYERS
+from cropassets.core.publish.week_layers import LAYERS
 from cropassets.settings import Settings, load_settings
 from tiler.api import api_router
 from tiler.catalog import Catalog

@@ -29,7 +29,7 @@ import rasterio.errors
 from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import HTTPException
 
-from cropassets.core.layers import LAYERS, PRODUCTS, STYLE_BANDS, WEEK_KEY
+from cropassets.core.publish.week_layers import LAYERS, PRODUCTS, STYLE_BANDS, WEEK_KEY
 
 logger = logging.getLogger(__name__)
 

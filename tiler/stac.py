@@ -29,7 +29,7 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
-from cropassets.core.product_stac import (
+from cropassets.core.publish.product_stac import (
     COLLECTION_PREFIX,
     ITEM_ID,
     PRODUCT_INFO,

@@ -26,7 +26,7 @@ from dagster import (
 
 from cropassets.core.quality import CogContract, QualityResult, cog_files_check
 from cropassets.partitions import split_tile_week
-from cropassets.resources.storage import DataRoot
+from cropassets.resources.data_root import DataRoot
 from cropassets.settings import load_settings
 
 

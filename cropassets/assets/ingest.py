@@ -17,13 +17,13 @@ from dagster import (
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
-from cropassets.core.grid import get_tile
-from cropassets.core.scenes import load_week, radar_status
 from cropassets.core.seasons import find_week
+from cropassets.core.stac.scenes import load_week, radar_status
 from cropassets.core.storage import raw_scenes_encoding, write_zarr_atomic
+from cropassets.core.tiles import get_tile
 from cropassets.partitions import SEASONS, TILES, split_tile_week, tile_week_partitions
-from cropassets.resources.stac import StacCatalog
-from cropassets.resources.storage import DataRoot
+from cropassets.resources.data_root import DataRoot
+from cropassets.resources.stac_catalog import StacCatalog
 
 CLOUDY_SCL = (3, 8, 9, 10)
 """Scene-classification codes counted as cloud or shadow (shadow, medium/high cloud, cirrus)."""

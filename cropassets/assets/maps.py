@@ -32,10 +32,10 @@ from cropassets.assets._ui import (
     to_metadata,
 )
 from cropassets.core import quality
-from cropassets.core.layers import model_summary, radar_summary, write_week_layer
 from cropassets.core.legend import class_legend
-from cropassets.core.product_stac import write_week_items
-from cropassets.core.sampling import load_field_labels, rasterize_fields
+from cropassets.core.publish.product_stac import write_week_items
+from cropassets.core.publish.week_layers import model_summary, radar_summary, write_week_layer
+from cropassets.core.reference.sampling import load_field_labels, rasterize_fields
 from cropassets.core.seasons import find_week
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.partitions import (
@@ -49,8 +49,8 @@ from cropassets.partitions import (
     tile_week_partitions,
     week_partitions,
 )
-from cropassets.resources.labels import ReferenceLabels
-from cropassets.resources.storage import DataRoot
+from cropassets.resources.data_root import DataRoot
+from cropassets.resources.reference_labels import ReferenceLabels
 from cropassets.resources.torch_device import TorchDevice
 
 NO_MODEL_REASON = f"no model before week {MIN_WEEKS} of the season"
@@ -188,13 +188,13 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
 def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
              torch_device: TorchDevice):
     """Predict and write the crop map of one tile x week."""
-    from cropassets.core.crop_map import (
+    from cropassets.core.publish.crop_products import (
         class_shares,
         crop_cog_tags,
         map_accuracy,
         write_crop_cog,
     )
-    from cropassets.core.scenes import radar_weeks
+    from cropassets.core.stac.scenes import radar_weeks
     from cropassets.ml.tile_predict import (  # torch: imported when run
         load_record_model,
         predict_tile,
@@ -287,7 +287,7 @@ def _coverage_map(key: object, data_root: DataRoot) -> MaterializeResult:
     Raises:
         FileNotFoundError: A weekly cube of weeks 1..w is missing, naming them.
     """
-    from cropassets.core.coverage import coverage_counts, read_cube_counts, write_coverage_cog
+    from cropassets.core.cube.coverage import coverage_counts, read_cube_counts, write_coverage_cog
 
     tile_id, week_key = split_tile_week(key)
     week = find_week(SEASONS, week_key)

@@ -18,15 +18,15 @@ from dagster import (
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
-from cropassets.core.composite import write_weekly_composite
+from cropassets.core.cube.composite import write_weekly_composite
 from cropassets.core.seasons import find_week
-from cropassets.core.series import season_series as build_series
-from cropassets.core.series import stack_cubes
 from cropassets.core.storage import dataset_to_series, open_zarr, write_zarr_atomic
+from cropassets.core.timeseries.season_series import season_series as build_series
+from cropassets.core.timeseries.season_series import stack_cubes
 from cropassets.partitions import SEASON_TO_DATE, SEASONS, split_tile_week, tile_week_partitions
 from cropassets.resources.dask_cluster import DaskCluster
+from cropassets.resources.data_root import DataRoot
 from cropassets.resources.series_settings import SeriesSettings
-from cropassets.resources.storage import DataRoot
 
 
 @asset(

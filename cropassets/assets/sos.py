@@ -18,13 +18,13 @@ from dagster import (
 from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec, cogs_on_disk_check, tiler_link
 from cropassets.core import quality
-from cropassets.core.cog import write_cog
+from cropassets.core.publish.cog import write_cog
 from cropassets.core.seasons import find_week
-from cropassets.core.sos import start_of_season
 from cropassets.core.storage import dataset_to_series, open_zarr
+from cropassets.core.timeseries.start_of_season import start_of_season
 from cropassets.partitions import SEASONS, split_tile_week, tile_week_partitions
+from cropassets.resources.data_root import DataRoot
 from cropassets.resources.series_settings import SeriesSettings
-from cropassets.resources.storage import DataRoot
 
 SOS_NODATA = 0
 """SOS COG nodata: day of year 0 does not exist (season not started yet, or not a crop)."""

@@ -26,10 +26,10 @@ from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.knee_record import KneeReport, KneeRow, KneeSummary
+from cropassets.core.reference.training_data import labelled_series, load_npz, save_npz_atomic
 from cropassets.core.seasons import find_week
-from cropassets.core.smoothing import smooth_series
 from cropassets.core.storage import write_bytes_atomic
-from cropassets.core.training_data import labelled_series, load_npz, save_npz_atomic
+from cropassets.core.timeseries.smoothing import smooth_series
 from cropassets.partitions import (
     BY_WEEK,
     MAX_WEEKS,
@@ -39,9 +39,9 @@ from cropassets.partitions import (
     sequence_partitions,
     week_partitions,
 )
-from cropassets.resources.labels import ReferenceLabels
+from cropassets.resources.data_root import DataRoot
+from cropassets.resources.reference_labels import ReferenceLabels
 from cropassets.resources.series_settings import SeriesSettings
-from cropassets.resources.storage import DataRoot
 from cropassets.resources.torch_device import TorchDevice
 
 
@@ -80,8 +80,11 @@ def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: Refe
 def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
                 series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
-    from cropassets.core.cwt import cwt_magnitude, default_scales  # torch: imported when run
     from cropassets.core.plots import class_profiles_png, markdown_image, scalogram_examples_png
+    from cropassets.ml.cwt import (  # torch: imported when run
+        cwt_magnitude,
+        default_scales,
+    )
 
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()

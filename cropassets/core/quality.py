@@ -8,7 +8,7 @@ Definitions used throughout:
 
 - *pixel-observation*: one pixel of one scene.
 - *valid* S2 pixel-observation: SCL code > 0 (0 = nodata, outside the swath).
-- *clear* S2 pixel-observation: SCL code in :data:`~cropassets.core.indices.CLEAR_SCL`
+- *clear* S2 pixel-observation: SCL code in :data:`~cropassets.core.cube.indices.CLEAR_SCL`
   (vegetation, not vegetated, water, unclassified).
 - *observed* (feature, pixel) in weeks 1..w: the weekly composite holds a finite value of
   the feature in at least one of those weeks, or the composite's count of valid
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from cropassets.core.indices import CLEAR_SCL
+from cropassets.core.cube.indices import CLEAR_SCL
 
 MIN_S2_SCENES = 1
 """Fewest Sentinel-2 scenes per tile and week before ``scene_count`` warns (5-day revisit)."""

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from rasterio.warp import transform_bounds
 
-from cropassets.core.grid import TileGridError, load_tiles
 from cropassets.core.seasons import ROLES, SeasonError, load_seasons
 from cropassets.core.storage import write_bytes_atomic
+from cropassets.core.tiles import TileGridError, load_tiles
 
 __all__ = ["RegionError", "SeasonSpec", "parse_season", "tile_grid", "utm_epsg",
            "write_region"]

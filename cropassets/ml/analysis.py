@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from cropassets.core.cwt import DEFAULT_WAVELET
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint, asdict_safe, library_versions
+from cropassets.ml.cwt import DEFAULT_WAVELET
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.predict import evaluate
 from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER, MIN_STEPS

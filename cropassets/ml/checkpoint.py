@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from cropassets.core.timeaxis import check_same_steps, day_offsets, needs_resampling
+from cropassets.core.timeseries.timeaxis import check_same_steps, day_offsets, needs_resampling
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.prepare import InputStats
 from cropassets.ml.splits import FieldSplit

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from cropassets.core.timeaxis import day_offsets
+from cropassets.core.timeseries.timeaxis import day_offsets
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.device import autocast_context, select_device
 from cropassets.ml.metrics import classification_metrics

@@ -8,7 +8,7 @@ change any output for ``k``.
 Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
 
 1. ``x[..., :k]`` (truncation).
-2. :func:`cropassets.core.smoothing.smooth_series` on the prefix (linear gap-fill, then
+2. :func:`cropassets.core.timeseries.smoothing.smooth_series` on the prefix (linear gap-fill, then
    zero-phase Butterworth with the pad rule of length ``k``). A feature series with no
    observation in the prefix stays all-NaN.
    Dated steps off a regular day grid (dekads, calendar months, MODIS composites that
@@ -19,9 +19,9 @@ Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
    clouded still gets a prediction from its radar features. A pixel with *no* observation
    in any feature is invalid (:func:`valid_pixels`): training excludes it and inference
    returns nodata for it; its row in the prepared array holds the fill curve only.
-4. :func:`cropassets.core.cwt.cwt_magnitude` at the given scales (``default_scales(k)``
+4. :func:`cropassets.ml.cwt.cwt_magnitude` at the given scales (``default_scales(k)``
    when none are given; store the scales with the model).
-5. :func:`cropassets.core.cwt.normalise_scalograms`: ``(log1p|W| - mean[f]) / std[f]``.
+5. :func:`cropassets.ml.cwt.normalise_scalograms`: ``(log1p|W| - mean[f]) / std[f]``.
 6. Optionally (``series_row=True``, the default) the smoothed series itself, standardised
    per feature with training mean/std, is appended as one more row below the largest
    scale, so the input is (F, S + 1, k). |CWT| keeps shape and timing but blurs the level
@@ -41,15 +41,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from cropassets.core.cwt import (
+from cropassets.core.timeseries.smoothing import gapfill_linear, smooth_series
+from cropassets.core.timeseries.timeaxis import needs_resampling, regular_grid, resample_matrix
+from cropassets.ml.cwt import (
     DEFAULT_WAVELET,
     ScalogramStats,
     cwt_magnitude,
     default_scales,
     normalise_scalograms,
 )
-from cropassets.core.smoothing import gapfill_linear, smooth_series
-from cropassets.core.timeaxis import needs_resampling, regular_grid, resample_matrix
 
 __all__ = [
     "DEFAULT_CUTOFF",
@@ -208,8 +208,8 @@ def smoothed_prefix(
             identically in training and inference) and a warning is logged.
         presmoothed: The caller guarantees that ``series_raw`` was already gap-filled and
             smoothed on exactly its first ``n_steps`` steps (e.g. the season_series of week
-            k, produced by :func:`~cropassets.core.smoothing.smooth_series` on that prefix):
-            smoothing is skipped (remaining interior NaN are gap-filled linearly). A
+            k, produced by :func:`~cropassets.core.timeseries.smoothing.smooth_series` on that
+            prefix): smoothing is skipped (remaining interior NaN are gap-filled linearly). A
             full-season smoothed series truncated to k does NOT qualify: the zero-phase
             filter has already looked past step k (rule 1).
 
@@ -262,8 +262,8 @@ def resample_to_grid(
 
     Returns:
         (N, F, K) float32 linearly interpolated at ``0, d, 2d, ...`` up to the last dated
-        step (:func:`cropassets.core.timeaxis.regular_grid`); ``smoothed`` itself when the
-        steps already lie on that grid or no dates are given.
+        step (:func:`cropassets.core.timeseries.timeaxis.regular_grid`); ``smoothed`` itself when
+        the steps already lie on that grid or no dates are given.
     """
     if step_days is None:
         return smoothed

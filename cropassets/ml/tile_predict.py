@@ -7,7 +7,7 @@ through it in strips of rows, so the inputs of one batch and the raw series of o
 are all that is held besides the two (y, x) uint8 outputs: memory does not grow with the
 tile beyond the output arrays. :func:`model_record` is the record ``week_model`` writes and
 :func:`load_record_model` loads what it names. The published COG and its tags:
-:mod:`cropassets.core.crop_map`.
+:mod:`cropassets.core.publish.crop_products`.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cropassets.core.cwt import DEFAULT_WAVELET, default_scales
-from cropassets.core.timeaxis import day_offsets, nominal_step_days
+from cropassets.core.timeseries.timeaxis import day_offsets, nominal_step_days
 from cropassets.ml.checkpoint import Checkpoint, library_versions
+from cropassets.ml.cwt import DEFAULT_WAVELET, default_scales
 from cropassets.ml.device import select_device
 from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig, flops_per_sample

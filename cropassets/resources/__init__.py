@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from cropassets.resources.dask_cluster import DaskCluster
-from cropassets.resources.labels import ReferenceLabels
+from cropassets.resources.data_root import DataRoot
+from cropassets.resources.reference_labels import ReferenceLabels
 from cropassets.resources.series_settings import SeriesSettings
-from cropassets.resources.stac import StacCatalog
-from cropassets.resources.storage import DataRoot
+from cropassets.resources.stac_catalog import StacCatalog
 from cropassets.resources.torch_device import TorchDevice
 from cropassets.settings import Settings, load_settings
 

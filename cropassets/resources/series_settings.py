@@ -9,7 +9,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 
-from cropassets.core.indices import DEFAULT_FEATURES, check_features
+from cropassets.core.cube.indices import DEFAULT_FEATURES, check_features
 
 
 class SeriesSettings(ConfigurableResource):

@@ -18,9 +18,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from cropassets.world import catalog_items as si
 from cropassets.world import sentinel1 as s1
 from cropassets.world import sentinel2 as s2
-from cropassets.world import stac_items as si
 from cropassets.world.config import (
     CLASSES,
     EPSG,
@@ -30,8 +30,8 @@ from cropassets.world.config import (
     WorldConfig,
     parse_seasons,
 )
-from cropassets.world.labels import write_json, write_labels
-from cropassets.world.model import WorldModel, build_model
+from cropassets.world.reference_truth import write_json, write_labels
+from cropassets.world.world_model import WorldModel, build_model
 
 Progress = Callable[[int, int, str], None]
 OWNED = ("scenes", "stac", "labels")  # folders the generator replaces when regenerating

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from cropassets.world.config import CLASSES, WorldConfig, parse_seasons
-from cropassets.world.model import WorldModel, build_model
 from cropassets.world.radar import backscatter, to_db
 from cropassets.world.reflectance import lswi, mix, ndvi, ndwi
+from cropassets.world.world_model import WorldModel, build_model
 
 FEATURES = ("ndvi", "ndwi", "lswi", "vv_db", "vh_db")
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from cropassets.world import catalog_items as si
 from cropassets.world import radar
-from cropassets.world import stac_items as si
-from cropassets.world.cog import write_cog
 from cropassets.world.config import EPSG, WATER
-from cropassets.world.grid import Grid
-from cropassets.world.model import PRE_SEASON_DAYS, WorldModel, stream
 from cropassets.world.noise import block_mean2
+from cropassets.world.scene_cogs import write_cog
+from cropassets.world.world_grid import Grid
+from cropassets.world.world_model import PRE_SEASON_DAYS, WorldModel, stream
 
 NODATA = -32768.0
 LOOKS = 4.4  # equivalent number of looks

@@ -24,14 +24,14 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
 from scipy import ndimage
 
+from cropassets.world import catalog_items as si
 from cropassets.world import clouds as cl
-from cropassets.world import stac_items as si
-from cropassets.world.cog import write_cog
 from cropassets.world.config import EPSG, NEIGHBOUR_EPSG
-from cropassets.world.grid import Grid
-from cropassets.world.model import PRE_SEASON_DAYS, WorldModel, stream
 from cropassets.world.noise import block_mean2, upsample2
 from cropassets.world.reflectance import mix_pixels
+from cropassets.world.scene_cogs import write_cog
+from cropassets.world.world_grid import Grid
+from cropassets.world.world_model import PRE_SEASON_DAYS, WorldModel, stream
 
 REVISIT_DAYS = 5
 EPOCH = dt.date(2024, 1, 1)  # day 0 of the global 5-day acquisition grid (a Sentinel-2A pass)

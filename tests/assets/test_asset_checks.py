@@ -194,7 +194,7 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     import numpy as np
     import rasterio
 
-    from cropassets.core.coverage import read_cube_counts
+    from cropassets.core.cube.coverage import read_cube_counts
 
     counts = [read_cube_counts(root / "weekly_cube" / T0 / f"{w}.zarr") for w in REF[:2]]
     assert manifest["layers"]["coverage"] is True

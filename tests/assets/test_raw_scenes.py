@@ -11,7 +11,7 @@ import rasterio
 from dagster import DagsterInstance, materialize
 
 from cropassets.assets.ingest import raw_scenes
-from cropassets.core.sampling import interior_mask
+from cropassets.core.reference.sampling import interior_mask
 from cropassets.core.seasons import SeasonError
 from cropassets.core.storage import open_zarr
 from cropassets.materialize import select_weeks

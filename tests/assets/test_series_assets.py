@@ -119,7 +119,7 @@ def test_later_observations_change_nothing_of_week_w(run, tmp_path):
 
 def test_week_with_no_clear_observation_is_all_nan(run, tmp_path):
     """A week whose every S2 pixel is masked still gives a valid (NaN) composite."""
-    from cropassets.core.composite import weekly_composite
+    from cropassets.core.cube.composite import weekly_composite
 
     raw = open_zarr(run["root"] / "raw_scenes" / run["tile"] / f"{run['weeks'][0]}.zarr").load()
     raw["scl"][:] = 9

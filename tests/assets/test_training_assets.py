@@ -13,7 +13,7 @@ from cropassets.assets.maps import coverage_map, crop_map, week_layers, week_mod
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import cnn2d_checkpoint, knee_report, scalograms
-from cropassets.core.training_data import load_npz
+from cropassets.core.reference.training_data import load_npz
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.served import load_served
 from cropassets.partitions import (
@@ -240,7 +240,7 @@ def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
     (the module's fixture) the same assets add it."""
     import shutil
 
-    from cropassets.resources.labels import ReferenceLabels
+    from cropassets.resources.reference_labels import ReferenceLabels
     from cropassets.settings import load_settings
 
     root, _, _, maps = trained

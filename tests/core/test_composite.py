@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from cropassets.core.composite import weekly_composite
-from cropassets.core.indices import (
+from cropassets.core.cube.composite import weekly_composite
+from cropassets.core.cube.indices import (
     FeatureConfigError,
     check_features,
     clear_mask,
@@ -107,7 +107,7 @@ def test_unproducible_features_are_named():
 
 
 def test_block_by_block_composite_equals_unchunked(tmp_path):
-    from cropassets.core.composite import write_weekly_composite
+    from cropassets.core.cube.composite import write_weekly_composite
     from cropassets.core.storage import open_zarr
 
     raw = _raw(n_s2=3, n_s1=2, h=70, w=53, seed=3)

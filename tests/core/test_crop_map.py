@@ -13,8 +13,8 @@ from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 from synthetic_series import make_labelled_series
 
-from cropassets.core.crop_map import class_shares, map_accuracy, write_crop_cog
 from cropassets.core.legend import CLASS_NODATA, class_legend, legend_colormap
+from cropassets.core.publish.crop_products import class_shares, map_accuracy, write_crop_cog
 from cropassets.core.storage import open_zarr, write_zarr_atomic
 from cropassets.ml import predict, train
 from cropassets.ml.tile_predict import predict_tile

@@ -3,8 +3,8 @@ from datetime import date
 
 import pytest
 
-from cropassets.core.grid import TileGridError, get_tile, load_tiles
 from cropassets.core.seasons import SeasonError, all_weeks, find_week, load_seasons
+from cropassets.core.tiles import TileGridError, get_tile, load_tiles
 from cropassets.settings import REPO_ROOT
 
 
@@ -71,7 +71,7 @@ def test_find_week_and_errors(tmp_path):
 def test_repo_config_matches_the_default_demo_world(tmp_path):
     """config/ is what `make demo` maps: it must equal the default world's own grid/seasons."""
     from cropassets.world.config import DEFAULT_SEASONS
-    from cropassets.world.grid import make_layout
+    from cropassets.world.world_grid import make_layout
 
     layout = make_layout(size=512, tiles=4)
     world_tiles = _write(tmp_path / "tiles.json",

@@ -11,8 +11,8 @@ import shapely
 from pyproj import Transformer
 
 from cropassets.cli import main
-from cropassets.core.grid import load_tiles
-from cropassets.core.sampling import load_field_labels, rasterize_fields
+from cropassets.core.reference.sampling import load_field_labels, rasterize_fields
+from cropassets.core.tiles import load_tiles
 
 BBOX = (5.0, 45.0, 5.1, 45.1)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cropassets.core.knee_record import FORMAT_VERSION, KneeReport, KneeRow, KneeSummary
-from cropassets.resources.storage import DataRoot
+from cropassets.resources.data_root import DataRoot
 
 
 def _report() -> KneeReport:

@@ -15,7 +15,7 @@ import pytest
 import shapely
 from pyogrio.raw import write
 
-from cropassets.core.label_files import (
+from cropassets.core.reference.label_files import (
     ImportSummary,
     LabelFileError,
     LabelSource,
@@ -23,7 +23,7 @@ from cropassets.core.label_files import (
     iter_label_batches,
     load_class_map,
 )
-from cropassets.core.sampling import FieldLabels, load_field_labels
+from cropassets.core.reference.sampling import FieldLabels, load_field_labels
 
 UTM = "EPSG:32631"  # UTM 31N: the parcels lie near 3.0 E, 45.15 N (Auvergne)
 X0, Y0 = 500_000.0, 5_000_000.0

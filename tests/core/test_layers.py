@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from cogeo_mosaic.backends import MosaicBackend
 
-from cropassets.core.cog import write_cog
-from cropassets.core.crop_map import write_crop_cog
-from cropassets.core.grid import TileSpec
-from cropassets.core.layers import (
+from cropassets.core.legend import class_legend
+from cropassets.core.publish.cog import write_cog
+from cropassets.core.publish.crop_products import write_crop_cog
+from cropassets.core.publish.week_layers import (
     list_week_layers,
     manifest_path,
     read_week_layer,
     write_week_layer,
 )
-from cropassets.core.legend import class_legend
 from cropassets.core.seasons import Season, all_weeks
+from cropassets.core.tiles import TileSpec
 
 SEASON = Season("2025", date(2025, 5, 5), 6, "current")
 LEGEND = class_legend([1, 2], ["rice", "maize"])
@@ -107,7 +107,7 @@ def test_republish_replaces_manifest_whole(tmp_path):
 
 
 def test_radar_summary_over_tiles_counts_a_week_without_radar_on_any_tile():
-    from cropassets.core.layers import radar_summary
+    from cropassets.core.publish.week_layers import radar_summary
 
     on, off = "loaded", "none: no sentinel-1-rtc scene this week"
     got = radar_summary({"T00": {"w1": on, "w2": off, "w3": None},

@@ -10,8 +10,8 @@ import xarray as xr
 from rasterio.transform import from_origin
 
 from cropassets.core import quality
-from cropassets.core.cog import write_cog
 from cropassets.core.plots import class_profiles_png, confusion_png
+from cropassets.core.publish.cog import write_cog
 
 TRANSFORM = from_origin(500000, 1600000, 10, 10)
 

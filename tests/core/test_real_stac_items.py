@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cropassets.core.catalog_profiles import (
+from cropassets.core.stac.catalog_profiles import (
     CDSE,
     EARTH_SEARCH,
     PLANETARY_COMPUTER,
@@ -23,8 +23,7 @@ from cropassets.core.catalog_profiles import (
     S2_BANDS,
     get_profile,
 )
-from cropassets.core.scenes import check_s1_item
-from cropassets.core.stac_items import (
+from cropassets.core.stac.item_metadata import (
     UnsupportedScene,
     asset_crs,
     item_datetime,
@@ -33,6 +32,7 @@ from cropassets.core.stac_items import (
     reflectance_scale_offset,
     s1_product_kind,
 )
+from cropassets.core.stac.scenes import check_s1_item
 
 
 def _items_dir() -> Path:
@@ -227,7 +227,7 @@ def test_planetary_computer_hrefs_are_signed_local_ones_pass_unchanged():
 
     import pystac
 
-    from cropassets.resources.stac import StacCatalog
+    from cropassets.resources.stac_catalog import StacCatalog
 
     path = next(p for p in ITEMS if _kind(p) == "planetarycomputer_sentinel-2-l2a")
     item = pystac.Item.from_dict(_load(path))

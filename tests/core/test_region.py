@@ -8,7 +8,6 @@ import pytest
 from rasterio.warp import transform_bounds
 
 from cropassets.cli import main
-from cropassets.core.grid import load_tiles
 from cropassets.core.region import (
     RegionError,
     SeasonSpec,
@@ -18,6 +17,7 @@ from cropassets.core.region import (
     write_region,
 )
 from cropassets.core.seasons import load_seasons
+from cropassets.core.tiles import load_tiles
 
 BBOX = (5.0, 45.0, 5.3, 45.2)  # Rhone valley, UTM 31N
 SEASONS = [SeasonSpec("2024", date(2024, 4, 1), 30, "reference"),

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import rasterio
 
-from cropassets.core.grid import load_tiles
-from cropassets.core.sampling import (
+from cropassets.core.reference.sampling import (
     FieldLabels,
     interior_mask,
     load_field_labels,
     rasterize_fields,
     sample_pixels,
 )
+from cropassets.core.tiles import load_tiles
 from cropassets.resources.series_settings import SeriesSettings
 from cropassets.settings import load_settings
 

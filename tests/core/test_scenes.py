@@ -8,10 +8,10 @@ import rasterio
 from affine import Affine
 from rasterio.warp import transform as warp_transform
 
-from cropassets.core.catalog_profiles import DEMO, EARTH_SEARCH
-from cropassets.core.grid import TileSpec
-from cropassets.core.scenes import load_week, radar_status
-from cropassets.core.stac_items import UnsupportedScene, reflectance_scale_offset
+from cropassets.core.stac.catalog_profiles import DEMO, EARTH_SEARCH
+from cropassets.core.stac.item_metadata import UnsupportedScene, reflectance_scale_offset
+from cropassets.core.stac.scenes import load_week, radar_status
+from cropassets.core.tiles import TileSpec
 
 TILE = TileSpec("T", "EPSG:32647", (620000.0, 1614880.0, 621280.0, 1616160.0), 10.0)  # 128 px
 # A point inside the tile (UTM 47N), where the fixture scenes put a bright 60 m square.
@@ -125,7 +125,7 @@ def test_radar_status_says_why_a_week_has_no_radar():
 
 
 def test_radar_tags_name_the_weeks_made_without_radar():
-    from cropassets.core.scenes import radar_tags
+    from cropassets.core.stac.scenes import radar_tags
 
     on, off = "loaded", "none: no sentinel-1-rtc scene this week"
     assert radar_tags({"2025-05-05": on, "2025-05-12": on}) == {

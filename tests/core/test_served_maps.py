@@ -13,10 +13,10 @@ import xarray as xr
 from rasterio.transform import from_origin
 from synthetic_series import make_labelled_series
 
-from cropassets.core.cog import write_cog
-from cropassets.core.crop_map import crop_cog_tags, write_crop_cog
-from cropassets.core.layers import MODEL_TITLES, model_summary, write_week_layer
 from cropassets.core.legend import CLASS_NODATA, class_legend
+from cropassets.core.publish.cog import write_cog
+from cropassets.core.publish.crop_products import crop_cog_tags, write_crop_cog
+from cropassets.core.publish.week_layers import MODEL_TITLES, model_summary, write_week_layer
 from cropassets.core.seasons import Season, all_weeks
 from cropassets.core.storage import write_zarr_atomic
 from cropassets.ml import train

@@ -5,7 +5,7 @@ import xarray as xr
 from float_checks import assert_float32_close  # tests/ is on sys.path (pyproject)
 from scipy import signal
 
-from cropassets.core.smoothing import (
+from cropassets.core.timeseries.smoothing import (
     butterworth_coefficients,
     butterworth_matrix,
     gapfill_linear,

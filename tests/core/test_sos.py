@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from cropassets.core.sos import amplitude_crossing, days_to_doy, start_of_season, week_mid_days
+from cropassets.core.timeseries.start_of_season import (
+    amplitude_crossing,
+    days_to_doy,
+    start_of_season,
+    week_mid_days,
+)
 
 
 def _logistic(t, base=0.2, amp=0.6, mid=60.0, rate=8.0):

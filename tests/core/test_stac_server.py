@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cropassets.core import stac_server
-from cropassets.core.stac_server import (
+from cropassets.core.stac import server as stac_server
+from cropassets.core.stac.server import (
     PARQUET_MEDIA_TYPE,
     StacServerError,
     build_api_catalog,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from step_dates import dekads, modis_dates
 
-from cropassets.core.timeaxis import (
+from cropassets.core.timeseries.timeaxis import (
     check_same_steps,
     day_offsets,
     needs_resampling,

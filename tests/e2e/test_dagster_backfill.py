@@ -31,7 +31,7 @@ from dagster_services import (
     wait_backfill,
 )
 
-from cropassets.core.stac_server import serve
+from cropassets.core.stac.server import serve
 from cropassets.partitions import SEASONS, TILES
 from cropassets.settings import REPO_ROOT, load_settings
 

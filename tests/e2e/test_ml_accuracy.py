@@ -8,14 +8,14 @@ a knee well before the season's end.
 import numpy as np
 import pytest
 
-from cropassets.core.catalog_profiles import DEMO
-from cropassets.core.composite import weekly_composite
-from cropassets.core.grid import load_tiles
-from cropassets.core.sampling import load_field_labels, rasterize_fields, sample_pixels
-from cropassets.core.scenes import load_week
+from cropassets.core.cube.composite import weekly_composite
+from cropassets.core.reference.sampling import load_field_labels, rasterize_fields, sample_pixels
 from cropassets.core.seasons import SeasonWeek, load_seasons
-from cropassets.core.stac_search import search_items
-from cropassets.core.stac_server import serve
+from cropassets.core.stac.catalog_profiles import DEMO
+from cropassets.core.stac.scenes import load_week
+from cropassets.core.stac.search import search_items
+from cropassets.core.stac.server import serve
+from cropassets.core.tiles import load_tiles
 from cropassets.ml import incremental_analysis
 from cropassets.ml.train import TrainConfig
 from cropassets.world.generate import generate_world

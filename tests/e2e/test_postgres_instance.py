@@ -36,7 +36,7 @@ from dagster_services import (
 
 from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.series import weekly_cube
-from cropassets.core.stac_server import serve
+from cropassets.core.stac.server import serve
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DataRoot, build_resources
 from cropassets.settings import REPO_ROOT, load_settings

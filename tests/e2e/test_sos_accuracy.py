@@ -8,15 +8,15 @@ import pytest
 import rasterio
 import xarray as xr
 
-from cropassets.core.catalog_profiles import DEMO
-from cropassets.core.composite import weekly_composite
-from cropassets.core.grid import load_tiles
-from cropassets.core.scenes import load_week
+from cropassets.core.cube.composite import weekly_composite
 from cropassets.core.seasons import all_weeks, load_seasons
-from cropassets.core.smoothing import smooth_series
-from cropassets.core.sos import start_of_season
-from cropassets.core.stac_search import search_items
-from cropassets.core.stac_server import serve
+from cropassets.core.stac.catalog_profiles import DEMO
+from cropassets.core.stac.scenes import load_week
+from cropassets.core.stac.search import search_items
+from cropassets.core.stac.server import serve
+from cropassets.core.tiles import load_tiles
+from cropassets.core.timeseries.smoothing import smooth_series
+from cropassets.core.timeseries.start_of_season import start_of_season
 from cropassets.world.generate import generate_world
 
 pytestmark = pytest.mark.slow

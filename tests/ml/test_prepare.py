@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cropassets.core.cwt import default_scales
+from cropassets.ml.cwt import default_scales
 from cropassets.ml.prepare import InputStats, prepare_inputs, smoothed_prefix, valid_pixels
 
 
@@ -86,7 +86,7 @@ def test_bad_lengths(weekly, k):
 
 def test_presmoothed_prefix_gives_the_same_inputs(weekly):
     """Series smoothed on exactly the k-step prefix (as season_series stores them)."""
-    from cropassets.core.smoothing import smooth_series
+    from cropassets.core.timeseries.smoothing import smooth_series
 
     k = 11
     direct, st = prepare_inputs(weekly.series, k, cutoff=0.2, order=3)

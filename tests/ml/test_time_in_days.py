@@ -11,7 +11,7 @@ import pytest
 import torch
 from step_dates import dekads, modis_dates
 
-from cropassets.core.timeaxis import day_offsets, regular_grid
+from cropassets.core.timeseries.timeaxis import day_offsets, regular_grid
 from cropassets.ml import Checkpoint, predict, train
 from cropassets.ml.prepare import grid_length, prepare_inputs, smoothed_prefix
 from cropassets.ml.train import TrainConfig

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from tiler_server import http_get
 
-from cropassets.core.coverage import coverage_counts
+from cropassets.core.cube.coverage import coverage_counts
 
 
 def test_coverage_counts_add_the_season_and_keep_the_week():

@@ -11,7 +11,7 @@ import rasterio
 from pyproj import Transformer
 from tiler_server import http_get
 
-from cropassets.core.layers import read_week_layer, region_path
+from cropassets.core.publish.week_layers import read_week_layer, region_path
 
 
 def _qml(tiler_url: str, path: str) -> ET.Element:

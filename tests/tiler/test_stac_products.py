@@ -13,8 +13,8 @@ from pyproj import Transformer
 from pystac_client import Client
 from tiler_server import http_get
 
-from cropassets.core.layers import read_week_layer
-from cropassets.core.product_stac import stac_root, validate
+from cropassets.core.publish.product_stac import stac_root, validate
+from cropassets.core.publish.week_layers import read_week_layer
 
 
 def _point_box(lon: float, lat: float, d: float = 0.0005) -> list[float]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cropassets.world import cli
+from cropassets.world import world_cli as cli
 from cropassets.world.generate import generate_world
 
 SEASONS = [{"id": "2024", "start": "2024-07-01", "weeks": 2, "role": "reference"}]

@@ -8,7 +8,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from cropassets.world.config import CLASSES, WorldConfig
 from cropassets.world.generate import generate_world, is_complete
-from cropassets.world.grid import make_layout
+from cropassets.world.world_grid import make_layout
 
 
 def test_tiles_and_seasons_files(world, params):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pystac
 import rasterio
 
-from cropassets.world.stac_items import COG_TYPE
+from cropassets.world.catalog_items import COG_TYPE
 
 S2_PROPS = {"eo:cloud_cover", "proj:epsg", "s2:processing_baseline", "platform", "constellation",
             "earthsearch:boa_offset_applied", "mgrs:utm_zone", "mgrs:latitude_band",

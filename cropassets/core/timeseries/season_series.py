@@ -7,8 +7,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from cropassets.core.smoothing import smooth_dataarray
 from cropassets.core.storage import open_zarr, series_to_dataset
+from cropassets.core.timeseries.smoothing import smooth_dataarray
 
 
 def stack_cubes(paths: Sequence[str | Path], week_keys: Sequence[str],

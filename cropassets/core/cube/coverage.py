@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from cropassets.core.cog import write_cog
+from cropassets.core.publish.cog import write_cog
 
 COVERAGE_NODATA = 65535
 COVERAGE_BANDS = ("clear_optical_season", "clear_optical_week", "radar_week")

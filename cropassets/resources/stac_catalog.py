@@ -8,10 +8,10 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from cropassets.core.catalog_profiles import CatalogProfile, get_profile
-from cropassets.core.grid import TileSpec
 from cropassets.core.seasons import SeasonWeek
-from cropassets.core.stac_search import search_items
+from cropassets.core.stac.catalog_profiles import CatalogProfile, get_profile
+from cropassets.core.stac.search import search_items
+from cropassets.core.tiles import TileSpec
 
 PC_BLOB_HOST = ".blob.core.windows.net"
 """Host suffix of Planetary Computer's asset storage (hrefs there need a SAS token)."""
@@ -48,7 +48,7 @@ class StacCatalog(ConfigurableResource):
             return self.url
         if not self.local_stac_dir:
             raise ValueError("StacCatalog needs either url or local_stac_dir")
-        from cropassets.core.stac_server import shared_local_server
+        from cropassets.core.stac.server import shared_local_server
 
         return shared_local_server(Path(self.local_stac_dir))
 

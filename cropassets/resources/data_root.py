@@ -7,7 +7,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from cropassets.core.knee_record import KneeReport
-from cropassets.core.layers import manifest_path
+from cropassets.core.publish.week_layers import manifest_path
 from cropassets.core.storage import partition_path
 
 

@@ -21,7 +21,7 @@ class CatalogProfile:
     """Collection ids, asset keys and access rules of one STAC catalog.
 
     Scale and offset are not a profile setting: each item says them, one rule per item
-    (:func:`cropassets.core.stac_items.reflectance_scale_offset`).
+    (:func:`cropassets.core.stac.item_metadata.reflectance_scale_offset`).
 
     Attributes:
         name: Profile name.

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from cropassets.core.cog import write_cog
-from cropassets.core.layers import MODEL_TITLES
 from cropassets.core.legend import CLASS_NODATA, LegendEntry, legend_colormap
+from cropassets.core.publish.cog import write_cog
+from cropassets.core.publish.week_layers import MODEL_TITLES
 from cropassets.core.seasons import SeasonWeek
 
 

@@ -23,13 +23,13 @@ from typing import Any
 from cogeo_mosaic.mosaic import MosaicJSON
 
 from cropassets.core.legend import LAYER_RAMPS, LegendEntry, ramp_colors
-from cropassets.core.qgis import paletted_qml, pseudocolor_qml, region_vrt
+from cropassets.core.publish.qgis import paletted_qml, pseudocolor_qml, region_vrt
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.storage import write_bytes_atomic
 
 PRODUCTS = ("crop", "sos", "coverage")
 """Files per tile and week: the crop COG (class + confidence bands), the SOS COG and the
-coverage COG (observation counts, ``cropassets.core.coverage``)."""
+coverage COG (observation counts, ``cropassets.core.cube.coverage``)."""
 
 LAYERS = ("crop", "confidence", "sos", "coverage")
 """Served layers: ``crop`` and ``confidence`` are bands 1 and 2 of the crop COG;
@@ -253,7 +253,7 @@ def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str,
     Returns:
         ``{"summary": ..., "weeks_without_radar": [...]}`` as the manifest's ``radar``.
     """
-    from cropassets.core.scenes import radar_weeks
+    from cropassets.core.stac.scenes import radar_weeks
 
     per_week: dict[str, list[str]] = {}
     for by_week in statuses.values():

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from cropassets.world.cog import write_cog
+from cropassets.world.catalog_items import footprint
 from cropassets.world.config import CLASS_NAMES, CLASSES, CROP_CODES
 from cropassets.world.fields import clip_halfplane, polygon_area
-from cropassets.world.model import SeasonModel, WorldModel, stream
 from cropassets.world.reflectance import mix, ndvi
-from cropassets.world.stac_items import footprint
+from cropassets.world.scene_cogs import write_cog
+from cropassets.world.world_model import SeasonModel, WorldModel, stream
 
 SOS_FRACTION = 0.2
 MIN_AMPLITUDE = 0.1

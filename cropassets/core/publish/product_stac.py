@@ -43,7 +43,7 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import RasterExtension
 from rasterio.warp import transform_bounds, transform_geom
 
-from cropassets.core.layers import MODEL_TITLES
+from cropassets.core.publish.week_layers import MODEL_TITLES
 from cropassets.core.storage import folder_lock, write_bytes_atomic
 
 STAC_DIR = "stac"
@@ -243,7 +243,7 @@ def build_item(root: str | Path, manifest: Mapping[str, Any], tile: str, product
 
     Args:
         root: Data root of the manifest's relative paths.
-        manifest: The week manifest (:func:`cropassets.core.layers.write_week_layer`).
+        manifest: The week manifest (:func:`cropassets.core.publish.week_layers.write_week_layer`).
         tile: Tile id with a ``product`` file in the manifest.
         product: A key of :data:`PRODUCT_INFO`.
         styles: QGIS style name -> ``.qml`` file, shipped as ``style-<name>`` assets.

@@ -4,7 +4,7 @@ Every asset is read through a GDAL warped VRT onto the tile grid (CRS, transform
 so scenes on another UTM zone or at another resolution are reprojected and resampled
 (bilinear for continuous values, nearest for the scene-classification band). Digital
 numbers are converted with the scale/offset rule of each item
-(:func:`cropassets.core.stac_items.reflectance_scale_offset`); Sentinel-1 items that are
+(:func:`cropassets.core.stac.item_metadata.reflectance_scale_offset`); Sentinel-1 items that are
 not terrain-corrected backscatter (RTC) are refused.
 """
 
@@ -23,15 +23,15 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
 
-from cropassets.core.catalog_profiles import S1_BANDS, S2_BANDS, CatalogProfile
-from cropassets.core.grid import TileSpec
-from cropassets.core.stac_items import (
+from cropassets.core.stac.catalog_profiles import S1_BANDS, S2_BANDS, CatalogProfile
+from cropassets.core.stac.item_metadata import (
     UnsupportedScene,
     item_datetime,
     raster_band,
     reflectance_scale_offset,
     s1_product_kind,
 )
+from cropassets.core.tiles import TileSpec
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from cropassets.core.indices import (
+from cropassets.core.cube.indices import (
     CLEAR_SCL,
     DEFAULT_FEATURES,
     check_features,
@@ -57,9 +57,9 @@ def weekly_composite(raw: xr.Dataset, features: tuple[str, ...] = DEFAULT_FEATUR
     """Composite one week of raw scenes into per-pixel feature medians.
 
     Args:
-        raw: A raw-scenes dataset (see :func:`cropassets.core.scenes.load_week`) with dims
+        raw: A raw-scenes dataset (see :func:`cropassets.core.stac.scenes.load_week`) with dims
             (s2_time, s1_time, y, x).
-        features: Feature names (see :data:`cropassets.core.indices.FEATURE_BANDS`).
+        features: Feature names (see :data:`cropassets.core.cube.indices.FEATURE_BANDS`).
         dilate_px: Buffer (pixels) grown around SCL-masked pixels in each scene.
         lee_window: Lee filter window (pixels) for S1.
         enl: Equivalent number of looks of the S1 input.

@@ -125,7 +125,7 @@ def rasterize_fields(geojson: str | Path, tile) -> np.ndarray:
 
     Args:
         geojson: Label file with ``field_id`` properties (Polygon / MultiPolygon).
-        tile: :class:`cropassets.core.grid.TileSpec` target grid.
+        tile: :class:`cropassets.core.tiles.TileSpec` target grid.
 
     Returns:
         (y, x) uint32 field ids, 0 where no polygon covers the pixel centre.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_dilation, uniform_filter
 
-from cropassets.core.catalog_profiles import S1_BANDS, S2_BANDS
+from cropassets.core.stac.catalog_profiles import S1_BANDS, S2_BANDS
 
 CLEAR_SCL = (4, 5, 6, 7)
 """Sen2Cor SCL classes kept: vegetation, not vegetated, water, unclassified."""

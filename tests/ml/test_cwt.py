@@ -9,8 +9,8 @@ import pytest
 import pywt
 import torch
 
-from cropassets.core import cwt as C
-from cropassets.core.cwt import (
+from cropassets.ml import cwt as C
+from cropassets.ml.cwt import (
     DEFAULT_WAVELET,
     ScalogramStats,
     cpu_prefers_bf16,

@@ -14,8 +14,8 @@ MultiPolygon features with exactly the properties
 - ``class_name``: str, one name per code,
 - ``source_id``: str, the user's original id,
 
-as read by :func:`cropassets.core.sampling.load_field_labels` and
-:func:`cropassets.core.sampling.rasterize_fields`.
+as read by :func:`cropassets.core.reference.sampling.load_field_labels` and
+:func:`cropassets.core.reference.sampling.rasterize_fields`.
 
 :func:`import_labels` reads the file twice. A cheap first pass reads only the id and class
 columns (no geometry): it decides whether the user's ids can be the field ids, resolves the

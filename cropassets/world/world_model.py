@@ -14,7 +14,6 @@ import numpy as np
 
 from cropassets.world.config import Season, WorldConfig
 from cropassets.world.fields import ParcelLayout, assign_crops, build_parcels
-from cropassets.world.grid import Layout, make_layout
 from cropassets.world.noise import fractal_noise
 from cropassets.world.phenology import (
     Fractions,
@@ -26,6 +25,7 @@ from cropassets.world.phenology import (
     fractions,
 )
 from cropassets.world.reflectance import vegetation_table
+from cropassets.world.world_grid import Layout, make_layout
 
 PRE_SEASON_DAYS = 14  # scenes are simulated from two weeks before each season start
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from cropassets.core.grid import TileSpec
-from cropassets.core.sampling import load_field_labels, rasterize_fields, sample_pixels
+from cropassets.core.reference.sampling import load_field_labels, rasterize_fields, sample_pixels
 from cropassets.core.storage import open_zarr, write_bytes_atomic
+from cropassets.core.tiles import TileSpec
 
 
 def labelled_series(cube_paths: dict[str, list[Path]], tiles: dict[str, TileSpec],
