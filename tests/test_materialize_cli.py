@@ -6,7 +6,6 @@ import sys
 
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
-from dagster._core.instance.ref import InstanceRef
 
 from cropassets.materialize import PID_TAG, release_dead_cli_slots
 
@@ -99,7 +98,7 @@ def test_cli_runs_single_run_assets_as_one_run_per_range(tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "[materialize] raw_scenes+weekly_cube 2/2 partitions" in done.stderr
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
         assert len(runs) == 1
         assert runs[0].tags["dagster/asset_partition_range_start"] == f"{tile}|{weeks[0]}"

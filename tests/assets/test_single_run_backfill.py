@@ -12,10 +12,6 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from cropassets.assets._steps import SINGLE_RUN
 from cropassets.assets.ingest import raw_scenes
@@ -23,6 +19,10 @@ from cropassets.assets.maps import coverage_map, week_layers, week_model
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import scalograms
+from cropassets.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DataRoot, build_resources
 
