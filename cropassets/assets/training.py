@@ -81,10 +81,8 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
                 series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
     from cropassets.core.plots import class_profiles_png, markdown_image, scalogram_examples_png
-    from cropassets.ml.cwt import (  # torch: imported when run
-        cwt_magnitude,
-        default_scales,
-    )
+    from cropassets.ml.cwt import default_scales  # torch: imported when run
+    from cropassets.ml.scalograms import cwt_magnitude
 
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
