@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cropassets.core.timeseries.smoothing import gapfill_linear, smooth_series
+from cropassets.core.timeseries.gapfill import gapfill_linear
+from cropassets.core.timeseries.smoothing import smooth_series
 from cropassets.core.timeseries.timeaxis import needs_resampling, regular_grid, resample_matrix
 from cropassets.ml.cwt import DEFAULT_WAVELET, default_scales
 from cropassets.ml.scalogram_stats import ScalogramStats, normalise_scalograms
