@@ -170,7 +170,7 @@ def _pool(files: list[Path]) -> dict[str, np.ndarray]:
         f">= {quality.MIN_CURRENT_SEASON_ACCURACY} on the current season's held-back labels "
         "(where there are any). ERROR from the knee week on (read from knee_report; before "
         "it exists, for the full-season checkpoint only), WARN for earlier k. Floors: "
-        "constants in cropassets/core/quality.py."), partitions_def=sequence_partitions)],
+        "constants in cropassets/core/quality/."), partitions_def=sequence_partitions)],
     description=(
         "CNN2D trained on the reference seasons' labelled series truncated to their first k "
         "weeks (k = this partition), exactly as inference at week k sees them; split by "
