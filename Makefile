@@ -12,7 +12,7 @@ MAP_PORT ?= 8080
 .PHONY: demo test test-fast test-slow test-portability install web ui serve maps lint bench clean-data
 
 # Tests whose float results depend on BLAS/oneDNN kernels and thread counts (docs/testing.md).
-FLOAT_TESTS := tests/core/test_smoothing.py tests/core/test_crop_map.py tests/core/test_cwt.py \
+FLOAT_TESTS := tests/core/test_smoothing.py tests/core/test_crop_map.py tests/ml/test_cwt.py \
 	tests/core/test_composite.py tests/ml/test_prepare.py tests/ml/test_train_predict.py \
 	tests/ml/test_served.py tests/core/test_served_maps.py tests/ml/test_time_in_days.py \
 	tests/ml/test_refit.py tests/ml/test_pair.py

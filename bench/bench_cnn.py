@@ -7,7 +7,7 @@ this kind differ, see STACK-NOTES "CPUs differ"):
 - eager NCHW fp32 (baseline), eager channels_last;
 - torch.compile (NCHW and channels_last) if it compiles offline within ``--compile-timeout``
   seconds: compiled variants run in a child process that is killed on timeout;
-- bf16 autocast only where ``cropassets.ml.cwt.cpu_prefers_bf16()`` is True;
+- bf16 autocast only where ``cropassets.ml.cwt_precision.cpu_prefers_bf16()`` is True;
 - training steps (forward + backward + AdamW) eager, channels_last (and compiled);
 - the fused path ``cropassets.ml.predict`` on raw series (smoothing + CWT + CNN), reported
   against the CNN forward alone (its ceiling);
@@ -35,7 +35,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from cropassets.ml.cwt import cpu_prefers_bf16, default_scales
+from cropassets.ml.cwt import default_scales
+from cropassets.ml.cwt_precision import cpu_prefers_bf16
 from cropassets.ml.model import CNN2D, ModelConfig, flops_per_sample
 
 
@@ -139,8 +140,8 @@ def _compiled_child(args: argparse.Namespace) -> None:
 def _fused(args: argparse.Namespace, model: CNN2D) -> float:
     """Seconds of cropassets.ml.predict on args.n raw series (smoothing + CWT + CNN)."""
     from cropassets.ml.checkpoint import Checkpoint
-    from cropassets.ml.cwt import ScalogramStats
     from cropassets.ml.prepare import InputStats
+    from cropassets.ml.scalogram_stats import ScalogramStats
 
     scales = default_scales(args.steps, args.scales)
     ck = Checkpoint(

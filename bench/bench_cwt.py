@@ -28,14 +28,9 @@ import numpy as np
 import pywt
 import torch
 
-from cropassets.ml.cwt import (
-    DEFAULT_WAVELET,
-    _cpu_has_bf16,
-    cpu_prefers_bf16,
-    cwt_magnitude,
-    cwt_matrix,
-    default_scales,
-)
+from cropassets.ml.cwt import DEFAULT_WAVELET, cwt_matrix, default_scales
+from cropassets.ml.cwt_precision import _cpu_has_bf16, cpu_prefers_bf16
+from cropassets.ml.scalograms import cwt_magnitude
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:

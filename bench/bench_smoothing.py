@@ -32,9 +32,9 @@ import time
 import numpy as np
 from scipy import signal
 
+from cropassets.core.timeseries.gapfill import gapfill_linear
 from cropassets.core.timeseries.smoothing import (
     butterworth_coefficients,
-    gapfill_linear,
     padlen_for,
     smooth_dataarray,
     smooth_series,

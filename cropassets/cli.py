@@ -40,7 +40,7 @@ def _cmd_init_region(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_labels(args: argparse.Namespace) -> int:
-    from cropassets.core.reference.label_files import (
+    from cropassets.core.reference import (
         LabelFileError,
         LabelSource,
         import_labels,

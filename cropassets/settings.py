@@ -7,11 +7,14 @@ CROPASSETS_DATA             data root for every asset's output    ``<repo>/data`
 CROPASSETS_WORLD            demo world folder (generated)         ``$CROPASSETS_DATA/demo``
 CROPASSETS_TILES            tile-grid JSON file                   ``<repo>/config/tiles.json``
 CROPASSETS_SEASONS          seasons JSON file                     ``<repo>/config/seasons.json``
+CROPASSETS_LABELS           folder of the per-season label files  ``$CROPASSETS_WORLD/labels``
 CROPASSETS_STAC_URL         STAC API root URL; empty = serve the  (empty)
                             demo world's catalog on 127.0.0.1
 CROPASSETS_CATALOG_PROFILE  asset naming profile (demo,           ``demo``
                             earth-search, planetary-computer)
 CROPASSETS_MAX_CLOUD        max eo:cloud_cover (%) of S2 scenes   ``90``
+CROPASSETS_TRAIN_MAX_STEPS  optimiser-step budget of each         (library default)
+                            checkpoint's training
 CROPASSETS_DASK_SCHEDULER   where dask graphs run: empty =        (empty)
                             threads in the run process;
                             ``local`` = a LocalCluster per run;
@@ -32,23 +35,23 @@ CROPASSETS_SENSOR_REFRESH   seconds between late-arrival checks   ``3600``
 CROPASSETS_GDAL_<OPTION>    GDAL option <OPTION> for reading      (none)
                             catalog assets, over the profile's
                             (e.g. ``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester``)
+XDG_CACHE_HOME              per-user cache folder (the offline    ``~/.cache``
+                            STAC server's DuckDB extension links
+                            go under ``cropassets/``), see
+                            :func:`cache_root`
 =========================== ===================================== ==============================
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDAL_PREFIX = "CROPASSETS_GDAL_"
-"""Environment variables ``CROPASSETS_SENSOR           ``off`` (or 0, false): the new-week   ``on``
-                            sensor starts stopped
-CROPASSETS_SENSOR_INTERVAL  seconds between the sensor's ticks    ``120``
-CROPASSETS_SENSOR_LOOKBACK  recent published weeks it re-checks   ``4``
-CROPASSETS_SENSOR_REFRESH   seconds between late-arrival checks   ``3600``
-CROPASSETS_GDAL_<OPTION>`` set GDAL option ``<OPTION>``."""
+"""Environment variables ``CROPASSETS_GDAL_<OPTION>`` set GDAL option ``<OPTION>``."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,20 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sensor_lookback_weeks=int(env.get("CROPASSETS_SENSOR_LOOKBACK", "4")),
         sensor_refresh_s=int(env.get("CROPASSETS_SENSOR_REFRESH", "3600")),
     )
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user cache folder: ``$XDG_CACHE_HOME``, else ``~/.cache``.
+
+    Read on every call (not part of :class:`Settings`), so a test or a process that changes
+    the variable is followed at once.
+
+    Args:
+        env: Variables to read (default: ``os.environ``).
+    """
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CACHE_HOME")
+    return Path(xdg) if xdg else Path.home() / ".cache"
 
 
 def _megabytes(env: dict[str, str], name: str, default: float) -> float:

@@ -11,7 +11,7 @@ import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from cropassets.core.stac.server import build_api_catalog
+from cropassets.core.stac.api_catalog import build_api_catalog
 
 
 def _in_week(item: dict, start: date) -> bool:

@@ -1,11 +1,13 @@
 """Settings read from the environment: the training-step budget."""
 
+from pathlib import Path
+
 import pytest
 
 from cropassets.core.stac.catalog_profiles import get_profile
 from cropassets.core.stac.scenes import gdal_env
 from cropassets.resources import build_resources
-from cropassets.settings import load_settings
+from cropassets.settings import cache_root, load_settings
 
 
 def test_train_max_steps_setting():
@@ -46,3 +48,11 @@ def test_gdal_options_from_the_environment_reach_the_catalog_profile():
     assert gdal_env(build_resources(s2)["stac"].catalog_profile())["AWS_NO_SIGN_REQUEST"] == "NO"
     plain = build_resources(load_settings({"CROPASSETS_CATALOG_PROFILE": "earth-search"}))
     assert plain["stac"].catalog_profile() == get_profile("earth-search")
+
+
+def test_cache_root_follows_xdg_cache_home(tmp_path, monkeypatch):
+    assert cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path
+    assert cache_root({"XDG_CACHE_HOME": ""}) == Path.home() / ".cache"
+    assert cache_root({}) == Path.home() / ".cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env"  # read on every call

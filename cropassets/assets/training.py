@@ -81,10 +81,8 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
                 series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
     from cropassets.core.plots import class_profiles_png, markdown_image, scalogram_examples_png
-    from cropassets.ml.cwt import (  # torch: imported when run
-        cwt_magnitude,
-        default_scales,
-    )
+    from cropassets.ml.cwt import default_scales  # torch: imported when run
+    from cropassets.ml.scalograms import cwt_magnitude
 
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
@@ -172,7 +170,7 @@ def _pool(files: list[Path]) -> dict[str, np.ndarray]:
         f">= {quality.MIN_CURRENT_SEASON_ACCURACY} on the current season's held-back labels "
         "(where there are any). ERROR from the knee week on (read from knee_report; before "
         "it exists, for the full-season checkpoint only), WARN for earlier k. Floors: "
-        "constants in cropassets/core/quality.py."), partitions_def=sequence_partitions)],
+        "constants in cropassets/core/quality/."), partitions_def=sequence_partitions)],
     description=(
         "CNN2D trained on the reference seasons' labelled series truncated to their first k "
         "weeks (k = this partition), exactly as inference at week k sees them; split by "

@@ -1,10 +1,12 @@
-"""Continuous Wavelet Transform scalograms as one matrix multiply.
+"""Continuous Wavelet Transform as one matrix multiply: scales, the matrix, its kernel.
 
 For a fixed series length ``T`` (time steps), fixed scales and a fixed wavelet, the CWT that
 ``pywt.cwt(x, scales, wavelet, method="conv")`` computes is a linear map of ``x``. It is
 precomputed here once as a ``(T, S*T)`` matrix ``M`` such that ``x @ M`` reproduces pywt's
 coefficients exactly (edge behaviour, integrated-wavelet sampling and all), then applied to
-a whole batch of series with one batched matmul in torch.
+a whole batch of series with one batched matmul in torch
+(:func:`cropassets.ml.scalograms.cwt_magnitude`; the compute precision is chosen in
+:mod:`cropassets.ml.cwt_precision`).
 
 Scales are in units of time steps and frequencies in cycles per step, so nothing here
 knows whether a step is a week, a 5-, 10- or 16-day composite.
@@ -15,13 +17,8 @@ Dims used throughout: ``N`` samples (pixels), ``F`` features (indices), ``S`` sc
 
 from __future__ import annotations
 
-import json
-import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from functools import cache, lru_cache
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from functools import lru_cache
 
 import numpy as np
 import pywt
@@ -29,13 +26,9 @@ import torch
 
 __all__ = [
     "DEFAULT_WAVELET",
-    "ScalogramStats",
-    "cpu_prefers_bf16",
-    "cwt_magnitude",
     "cwt_matrix",
     "default_scales",
     "log_scales",
-    "normalise_scalograms",
 ]
 
 DEFAULT_WAVELET = "cmor1.5-1.0"
@@ -49,12 +42,6 @@ _CPU_CHUNK_ROWS = 2048
 than one matmul over 80k series on a 2-core AVX-512 machine)."""
 _CUDA_CHUNK_ROWS = 1 << 16
 """Series per matmul on CUDA: bounds the temporary product, large enough to fill the GPU."""
-
-_BF16_MIN_GAIN = 0.75
-"""bf16 must take under this fraction of the fp32 time for :func:`cpu_prefers_bf16`."""
-
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
-DTypeArg = torch.dtype | Literal["auto"] | None
 
 
 # --------------------------------------------------------------------------------------
@@ -233,53 +220,9 @@ def _stacked_matrix(
     )
 
 
-# --------------------------------------------------------------------------------------
-# bf16 on CPU: only where it measures faster
-# --------------------------------------------------------------------------------------
-
-
-def _cpu_has_bf16() -> bool:
-    if torch.backends.cpu.get_cpu_capability() != "AVX512":
-        return False
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # private in torch 2.x
-    return bool(probe()) if callable(probe) else False
-
-
-@cache
-def cpu_prefers_bf16() -> bool:
-    """Whether bf16 CWT magnitudes are worth using on this CPU (measured once per process).
-
-    True only when torch reports the AVX512 capability with native BF16 instructions AND
-    a micro-benchmark of the actual kernel (2048 series x T=28, S=16: matmul, upcast,
-    magnitude; ~0.1 s) takes under 0.75x the fp32 time in bf16. bf16 costs ~10^4 times
-    the error (~5e-3 instead of ~3e-7 of the peak), so a marginal gain is not worth it.
-    fp32/bf16 calls are interleaved and the best of 15 each is kept, so background load
-    skews both alike; on a busy machine the answer can still differ between processes,
-    which is why :func:`cwt_magnitude` only consults it for ``dtype="auto"``.
-    AVX2-only machines (measured 40x slower in bf16) return False without measuring.
-    """
-    if not _cpu_has_bf16():
-        return False
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(_CPU_CHUNK_ROWS, 28, generator=gen)
-    scales = _check_scales(default_scales(28, 16))
-    args = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        m = _stacked_matrix(28, scales, DEFAULT_WAVELET, "cpu", dtype)
-        args[dtype] = (x.to(dtype), m, torch.empty(x.shape[0], m.shape[1] // 2))
-    best = dict.fromkeys(args, float("inf"))
-    with torch.no_grad():
-        for round_ in range(17):  # 2 warm-up rounds (oneDNN primitive creation), then 15
-            for dtype, (xd, m, out) in args.items():
-                t0 = time.perf_counter()
-                _magnitude_rows(xd, m, out)
-                if round_ >= 2:
-                    best[dtype] = min(best[dtype], time.perf_counter() - t0)
-    return best[torch.bfloat16] < _BF16_MIN_GAIN * best[torch.float32]
-
 
 # --------------------------------------------------------------------------------------
-# Magnitude scalograms
+# Magnitude kernel
 # --------------------------------------------------------------------------------------
 
 
@@ -298,214 +241,3 @@ def _magnitude_rows(rows: torch.Tensor, matrix: torch.Tensor, out: torch.Tensor)
     torch.mul(re, re, out=out)
     out.addcmul_(im, im)
     return out.sqrt_()
-
-
-def _resolve_dtype(dtype: DTypeArg, device: torch.device) -> torch.dtype:
-    if dtype is None or dtype == torch.float32:
-        return torch.float32
-    if dtype == "auto":
-        if device.type == "cpu" and cpu_prefers_bf16():
-            return torch.bfloat16
-        return torch.float32
-    if dtype == torch.bfloat16:
-        return torch.bfloat16
-    raise ValueError(f"dtype must be None/torch.float32, torch.bfloat16 or 'auto', got {dtype!r}")
-
-
-def cwt_magnitude(
-    x: ArrayT,
-    scales: np.ndarray | Sequence[float] | None = None,
-    wavelet: str = DEFAULT_WAVELET,
-    dtype: DTypeArg = None,
-) -> ArrayT:
-    """|CWT| scalograms of a batch of regular series, as pywt computes them.
-
-    Equivalent to ``np.abs(pywt.cwt(x, scales, wavelet, method="conv", axis=-1)[0])``
-    moved to (N, F, S, T), computed as ``|x @ M|`` with the cached matrix of
-    :func:`cwt_matrix`, in chunks of series (so the product stays in cache on CPU).
-    No autograd graph is recorded.
-
-    Args:
-        x: (N, F, T) finite series (numpy array or torch tensor, any float dtype;
-            CPU or CUDA). Gap-fill before calling: NaN is rejected.
-        scales: (S,) positive scales in time steps; ``None`` uses
-            :func:`default_scales` for T (store them with any model trained on them).
-        wavelet: A pywt continuous wavelet name.
-        dtype: Compute precision of the matmul. ``None`` or ``torch.float32``: fp32
-            (default; matches pywt to ~1e-6 of the peak on any machine).
-            ``"auto"``: bf16 on CPU only where :func:`cpu_prefers_bf16` is True, else fp32.
-            ``torch.bfloat16``: bf16 forced (CPU or CUDA), ~1e-2 of the peak; on an AVX2
-            CPU this is much slower than fp32. bf16 results differ from fp32 ones, so use
-            the same setting for training and inference.
-
-    Returns:
-        (N, F, S, T) float32 magnitudes, same type (and torch device) as ``x``.
-
-    Raises:
-        ValueError: If ``x`` is not 3-D, is empty along T, holds NaN/inf, or on invalid
-            scales, wavelet or dtype.
-
-    Note:
-        On CUDA, fp32 matmuls run in TF32 when ``torch.set_float32_matmul_precision`` is
-        not ``"highest"`` (~1e-3 error); a warning is issued then.
-    """
-    is_numpy = isinstance(x, np.ndarray)
-    if not is_numpy and not isinstance(x, torch.Tensor):
-        raise ValueError(f"x must be a numpy array or torch tensor, got {type(x).__name__}")
-    if x.ndim != 3:
-        raise ValueError(
-            f"x must be 3-D (N samples, F features, T steps), got shape {tuple(x.shape)}"
-        )
-    n, f, t = (int(v) for v in x.shape)
-    if t < 1:
-        raise ValueError(f"x must have at least one time step (T >= 1), got shape {x.shape}")
-    if isinstance(x, np.ndarray) and (x.dtype.kind not in "fiub"):
-        raise ValueError(f"x must be real-valued, got dtype {x.dtype}")
-    xt = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
-    if xt.is_complex():
-        raise ValueError(f"x must be real-valued, got dtype {xt.dtype}")
-    if xt.is_floating_point() and not bool(torch.isfinite(xt).all()):
-        n_nan = int(torch.isnan(xt).sum())
-        n_inf = int(torch.isinf(xt).sum())
-        raise ValueError(
-            f"x must be finite: found {n_nan} NaN and {n_inf} inf values "
-            f"(gap-fill the series before the CWT)"
-        )
-    sc = _check_scales(default_scales(t) if scales is None else scales)
-    _check_wavelet(wavelet)
-
-    device = xt.device
-    compute = _resolve_dtype(dtype, device)
-    if device.type == "cuda" and compute == torch.float32:
-        if torch.get_float32_matmul_precision() != "highest":
-            warnings.warn(
-                "float32 matmul precision is not 'highest': the CUDA CWT runs in TF32 and "
-                "drifts ~1e-3 of the peak from pywt",
-                stacklevel=2,
-            )
-    matrix = _stacked_matrix(t, sc, wavelet, str(device), compute)
-    rows = xt.reshape(n * f, t)
-    out = torch.empty(n * f, len(sc) * t, dtype=torch.float32, device=device)
-    chunk = _CUDA_CHUNK_ROWS if device.type == "cuda" else _CPU_CHUNK_ROWS
-    with torch.no_grad():
-        for start in range(0, n * f, chunk):
-            block = rows[start : start + chunk].to(compute)
-            _magnitude_rows(block, matrix, out[start : start + chunk])
-    out = out.reshape(n, f, len(sc), t)
-    return cast(ArrayT, out.numpy() if is_numpy else out)
-
-
-# --------------------------------------------------------------------------------------
-# Normalisation shared by training and inference
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScalogramStats:
-    """Per-feature standardisation of ``log1p(|CWT|)``, fitted on training scalograms.
-
-    Attributes:
-        mean: (F,) mean of ``log1p`` magnitude per feature over (N, S, T).
-        std: (F,) population standard deviation per feature over (N, S, T), floored at
-            ``MIN_STD`` so a constant feature maps to zeros instead of dividing by zero.
-    """
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    MIN_STD: ClassVar[float] = 1e-6
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """JSON-ready ``{"mean": [...], "std": [...]}``."""
-        return {k: list(v) for k, v in asdict(self).items()}
-
-    def to_json(self) -> str:
-        """The stats as a JSON string."""
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ScalogramStats:
-        """Inverse of :meth:`to_dict`; validates that mean and std match in length."""
-        try:
-            mean = tuple(float(v) for v in d["mean"])
-            std = tuple(float(v) for v in d["std"])
-        except (KeyError, TypeError) as err:
-            raise ValueError(
-                f"stats must have 'mean' and 'std' lists of floats, got {d!r}"
-            ) from err
-        if len(mean) != len(std) or not mean:
-            raise ValueError(
-                f"stats mean and std must be non-empty and of equal length, "
-                f"got {len(mean)} and {len(std)}"
-            )
-        if not all(np.isfinite(mean)) or not all(np.isfinite(std) & (np.array(std) > 0)):
-            raise ValueError(f"stats must be finite with positive std, got {d!r}")
-        return cls(mean, std)
-
-    @classmethod
-    def from_json(cls, text: str) -> ScalogramStats:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
-
-
-def normalise_scalograms(
-    s: ArrayT, stats: ScalogramStats | dict[str, Any] | None = None
-) -> tuple[ArrayT, ScalogramStats]:
-    """``(log1p(s) - mean[f]) / std[f]``: the scalogram input of the CNN.
-
-    With ``stats=None`` the per-feature mean and std are fitted on ``s`` (training data)
-    over (N, S, T), accumulated in float64; otherwise the given stats are applied
-    unchanged (validation, inference). Store the returned stats with the model.
-
-    Args:
-        s: (N, F, S, T) non-negative magnitudes, e.g. from :func:`cwt_magnitude`
-            (numpy array or torch tensor).
-        stats: Stats from a previous fit, as :class:`ScalogramStats` or its dict form.
-
-    Returns:
-        (normalised (N, F, S, T) float32, same type/device as ``s``; the stats used).
-
-    Raises:
-        ValueError: If ``s`` is not 4-D, holds NaN/inf or negative values, or its feature
-            count differs from the stats'.
-    """
-    is_numpy = isinstance(s, np.ndarray)
-    if not is_numpy and not isinstance(s, torch.Tensor):
-        raise ValueError(f"s must be a numpy array or torch tensor, got {type(s).__name__}")
-    if s.ndim != 4:
-        raise ValueError(
-            f"s must be 4-D (N samples, F features, S scales, T steps), got shape {tuple(s.shape)}"
-        )
-    st = torch.from_numpy(np.ascontiguousarray(s)) if is_numpy else s
-    st = st.to(torch.float32)
-    if st.numel():
-        lo, hi = torch.aminmax(st)  # one pass: NaN propagates, inf shows in hi
-        if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
-            raise ValueError("s must be finite magnitudes, found NaN or inf")
-        if float(lo) < 0:
-            raise ValueError(f"s must be non-negative magnitudes, found minimum {float(lo)}")
-    n_features = st.shape[1]
-    z = torch.log1p(st)
-    if stats is None:
-        if st.shape[0] * st.shape[2] * st.shape[3] == 0:
-            raise ValueError(
-                f"s must be non-empty over (N, S, T) to fit stats, got shape {tuple(s.shape)}"
-            )
-        means, stds = [], []
-        for i in range(n_features):  # one feature at a time bounds the float64 copy
-            zf = z[:, i].double()
-            mean = zf.mean()
-            means.append(float(mean))
-            stds.append(max(float(((zf - mean) ** 2).mean().sqrt()), ScalogramStats.MIN_STD))
-        fitted = ScalogramStats(tuple(means), tuple(stds))
-    else:
-        fitted = stats if isinstance(stats, ScalogramStats) else ScalogramStats.from_dict(stats)
-        if len(fitted.mean) != n_features:
-            raise ValueError(
-                f"stats are for {len(fitted.mean)} features but s has "
-                f"{n_features} (shape {tuple(s.shape)})"
-            )
-    m = torch.tensor(fitted.mean, dtype=torch.float32, device=z.device)[None, :, None, None]
-    d = torch.tensor(fitted.std, dtype=torch.float32, device=z.device)[None, :, None, None]
-    z.sub_(m).div_(d)
-    return cast(ArrayT, z.numpy() if is_numpy else z), fitted

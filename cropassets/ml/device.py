@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from cropassets.ml.cwt import cpu_prefers_bf16
+from cropassets.ml.cwt_precision import cpu_prefers_bf16
 
 __all__ = ["autocast_context", "select_device"]
 
@@ -46,7 +46,7 @@ def autocast_context(
 ) -> contextlib.AbstractContextManager[object]:
     """bf16 autocast where it pays, else a null context.
 
-    On CUDA always; on CPU only where :func:`cropassets.ml.cwt.cpu_prefers_bf16`
+    On CUDA always; on CPU only where :func:`cropassets.ml.cwt_precision.cpu_prefers_bf16`
     measured bf16 faster (AVX-512 with BF16); elsewhere ``contextlib.nullcontext()``.
     """
     dev = torch.device(device)

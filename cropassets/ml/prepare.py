@@ -19,9 +19,9 @@ Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
    clouded still gets a prediction from its radar features. A pixel with *no* observation
    in any feature is invalid (:func:`valid_pixels`): training excludes it and inference
    returns nodata for it; its row in the prepared array holds the fill curve only.
-4. :func:`cropassets.ml.cwt.cwt_magnitude` at the given scales (``default_scales(k)``
+4. :func:`cropassets.ml.scalograms.cwt_magnitude` at the given scales (``default_scales(k)``
    when none are given; store the scales with the model).
-5. :func:`cropassets.ml.cwt.normalise_scalograms`: ``(log1p|W| - mean[f]) / std[f]``.
+5. :func:`cropassets.ml.scalogram_stats.normalise_scalograms`: ``(log1p|W| - mean[f]) / std[f]``.
 6. Optionally (``series_row=True``, the default) the smoothed series itself, standardised
    per feature with training mean/std, is appended as one more row below the largest
    scale, so the input is (F, S + 1, k). |CWT| keeps shape and timing but blurs the level
@@ -41,15 +41,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from cropassets.core.timeseries.smoothing import gapfill_linear, smooth_series
+from cropassets.core.timeseries.gapfill import gapfill_linear
+from cropassets.core.timeseries.smoothing import smooth_series
 from cropassets.core.timeseries.timeaxis import needs_resampling, regular_grid, resample_matrix
-from cropassets.ml.cwt import (
-    DEFAULT_WAVELET,
-    ScalogramStats,
-    cwt_magnitude,
-    default_scales,
-    normalise_scalograms,
-)
+from cropassets.ml.cwt import DEFAULT_WAVELET, default_scales
+from cropassets.ml.scalogram_stats import ScalogramStats, normalise_scalograms
+from cropassets.ml.scalograms import cwt_magnitude
 
 __all__ = [
     "DEFAULT_CUTOFF",

@@ -15,14 +15,10 @@ import pytest
 import shapely
 from pyogrio.raw import write
 
-from cropassets.core.reference.label_files import (
-    ImportSummary,
-    LabelFileError,
-    LabelSource,
-    import_labels,
-    iter_label_batches,
-    load_class_map,
-)
+from cropassets.core.reference.class_map import LabelFileError, load_class_map
+from cropassets.core.reference.label_batches import iter_label_batches
+from cropassets.core.reference.label_files import ImportSummary, import_labels
+from cropassets.core.reference.label_readers import LabelSource
 from cropassets.core.reference.sampling import FieldLabels, load_field_labels
 
 UTM = "EPSG:32631"  # UTM 31N: the parcels lie near 3.0 E, 45.15 N (Auvergne)

@@ -5,10 +5,10 @@ import xarray as xr
 from float_checks import assert_float32_close  # tests/ is on sys.path (pyproject)
 from scipy import signal
 
+from cropassets.core.timeseries.gapfill import gapfill_linear
 from cropassets.core.timeseries.smoothing import (
     butterworth_coefficients,
     butterworth_matrix,
-    gapfill_linear,
     padlen_for,
     smooth_dataarray,
     smooth_series,

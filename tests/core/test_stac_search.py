@@ -6,8 +6,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cropassets.core.stac.api_catalog import build_api_catalog
 from cropassets.core.stac.search import StacApiError, backoff_schedule, search_items
-from cropassets.core.stac.server import build_api_catalog, serve, shared_local_server
+from cropassets.core.stac.server import serve, shared_local_server
 from cropassets.testing.stac_fixtures import (
     S1_COLLECTION_ID,
     S2_COLLECTION_ID,

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from cropassets.core.stac import server as stac_server
-from cropassets.core.stac.server import (
+from cropassets.core.stac import api_catalog
+from cropassets.core.stac.api_catalog import (
     PARQUET_MEDIA_TYPE,
     StacServerError,
     build_api_catalog,
     duckdb_client,
     duckdb_extension_directory,
-    serve,
-    shared_local_server,
 )
+from cropassets.core.stac.server import serve, shared_local_server
 from cropassets.testing.stac_fixtures import (
     S1_COLLECTION_ID,
     S2_COLLECTION_ID,
@@ -64,12 +63,12 @@ def test_extension_directory_layout_is_idempotent_and_thread_safe(tmp_path):
 
 
 def test_missing_extension_wheel_names_the_package(tmp_path, monkeypatch):
-    real_find_spec = stac_server.importlib.util.find_spec
+    real_find_spec = api_catalog.importlib.util.find_spec
 
     def find_spec(name, *args):
         return None if name == "duckdb_extension_icu" else real_find_spec(name, *args)
 
-    monkeypatch.setattr(stac_server.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(api_catalog.importlib.util, "find_spec", find_spec)
     with pytest.raises(StacServerError, match="duckdb-extension-icu==1.5.5"):
         duckdb_extension_directory(tmp_path / "ext")
 

@@ -10,16 +10,11 @@ import pywt
 import torch
 
 from cropassets.ml import cwt as C
-from cropassets.ml.cwt import (
-    DEFAULT_WAVELET,
-    ScalogramStats,
-    cpu_prefers_bf16,
-    cwt_magnitude,
-    cwt_matrix,
-    default_scales,
-    log_scales,
-    normalise_scalograms,
-)
+from cropassets.ml import cwt_precision
+from cropassets.ml.cwt import DEFAULT_WAVELET, cwt_matrix, default_scales, log_scales
+from cropassets.ml.cwt_precision import cpu_prefers_bf16
+from cropassets.ml.scalogram_stats import ScalogramStats, normalise_scalograms
+from cropassets.ml.scalograms import cwt_magnitude
 
 
 def _pywt_magnitude(x: np.ndarray, scales: np.ndarray, wavelet: str) -> np.ndarray:
@@ -117,9 +112,9 @@ def test_auto_dtype_follows_cpu_preference(monkeypatch: pytest.MonkeyPatch) -> N
     x = _series("random", 4, 2, 28)
     scales = default_scales(28)
     ref = _pywt_magnitude(x, scales, DEFAULT_WAVELET)
-    monkeypatch.setattr(C, "cpu_prefers_bf16", lambda: False)
+    monkeypatch.setattr(cwt_precision, "cpu_prefers_bf16", lambda: False)
     assert np.abs(cwt_magnitude(x, scales, dtype="auto") - ref).max() <= 1e-4 * ref.max()
-    monkeypatch.setattr(C, "cpu_prefers_bf16", lambda: True)
+    monkeypatch.setattr(cwt_precision, "cpu_prefers_bf16", lambda: True)
     bf16 = cwt_magnitude(x, scales, dtype="auto")
     np.testing.assert_array_equal(bf16, cwt_magnitude(x, scales, dtype=torch.bfloat16))
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cropassets.ml.baseline import random_forest_baseline
-from cropassets.ml.cwt import cpu_prefers_bf16
+from cropassets.ml.cwt_precision import cpu_prefers_bf16
 from cropassets.ml.device import autocast_context, select_device
 from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.model import CNN2D, ModelConfig, flops_per_sample

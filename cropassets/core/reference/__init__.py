@@ -6,16 +6,10 @@ the labelled training series cut from season series.
 
 from __future__ import annotations
 
-from cropassets.core.reference.label_files import (
-    ClassMap,
-    ImportSummary,
-    LabelBatch,
-    LabelFileError,
-    LabelSource,
-    import_labels,
-    iter_label_batches,
-    load_class_map,
-)
+from cropassets.core.reference.class_map import ClassMap, LabelFileError, load_class_map
+from cropassets.core.reference.label_batches import LabelBatch, iter_label_batches
+from cropassets.core.reference.label_files import ImportSummary, import_labels
+from cropassets.core.reference.label_readers import LabelSource
 from cropassets.core.reference.sampling import (
     FieldLabels,
     interior_mask,

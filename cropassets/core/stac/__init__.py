@@ -6,6 +6,7 @@ scenes onto a tile grid, and the offline STAC API server of the demo world.
 
 from __future__ import annotations
 
+from cropassets.core.stac.api_catalog import StacServerError, build_api_catalog
 from cropassets.core.stac.catalog_profiles import CatalogProfile, get_profile
 from cropassets.core.stac.item_metadata import (
     ScaleOffset,
@@ -29,14 +30,7 @@ from cropassets.core.stac.scenes import (
     read_on_grid,
 )
 from cropassets.core.stac.search import StacApiError, backoff_schedule, search_items
-from cropassets.core.stac.server import (
-    RunningServer,
-    StacServerError,
-    build_api_catalog,
-    serve,
-    shared_local_server,
-    start_server,
-)
+from cropassets.core.stac.server import RunningServer, serve, shared_local_server, start_server
 
 __all__ = [
     "CatalogProfile",

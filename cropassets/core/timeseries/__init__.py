@@ -6,11 +6,11 @@ series from weekly cubes and Start of Season.
 
 from __future__ import annotations
 
+from cropassets.core.timeseries.gapfill import gapfill_linear
 from cropassets.core.timeseries.season_series import season_series, stack_cubes
 from cropassets.core.timeseries.smoothing import (
     butterworth_coefficients,
     butterworth_matrix,
-    gapfill_linear,
     padlen_for,
     smooth_dataarray,
     smooth_series,
