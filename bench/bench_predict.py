@@ -115,8 +115,7 @@ def throughput(k: int, work: Path) -> None:
     series = np.stack([zarr.open_array(p / "features", mode="r")[:, :128, :]
                        for p in paths[:k]], axis=1).reshape(5, k, -1).transpose(2, 0, 1)[:n]
     series = np.ascontiguousarray(series, dtype=np.float32)
-    xin, _ = prepare_tensor(series, k, ckpt.cutoff, ckpt.order, ckpt.scales, ckpt.wavelet,
-                            ckpt.input_stats, "cpu", True, ckpt.presmoothed)
+    xin, _ = prepare_tensor(series, ckpt.recipe, "cpu")
     fast = inference_model(ckpt.build_model("cpu"), "cpu")
     eager = ckpt.build_model("cpu")
 

@@ -19,7 +19,7 @@ from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.predict import evaluate, predict, predict_proba
-from cropassets.ml.prepare import InputStats, prepare_inputs
+from cropassets.ml.prepare import InputStats, SeriesRecipe, prepare_inputs
 from cropassets.ml.served import ServedModel, load_served, predict_served
 from cropassets.ml.splits import FieldSplit, split_fields
 from cropassets.ml.train import TrainConfig, train
@@ -34,6 +34,7 @@ __all__ = [
     "InputStats",
     "KneeResult",
     "ModelConfig",
+    "SeriesRecipe",
     "ServedModel",
     "TrainConfig",
     "evaluate",

@@ -29,16 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from cropassets.core.timeseries.timeaxis import day_offsets, nominal_step_days
 from cropassets.ml.checkpoint import Checkpoint, library_versions
-from cropassets.ml.cwt import DEFAULT_WAVELET, default_scales
+from cropassets.ml.cwt import DEFAULT_WAVELET
 from cropassets.ml.device import select_device
 from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig, flops_per_sample
 from cropassets.ml.prepare import (
     DEFAULT_CUTOFF,
     DEFAULT_ORDER,
-    grid_length,
+    SeriesRecipe,
     prepare_tensor,
     valid_pixels,
 )
@@ -317,22 +316,6 @@ def _evaluate(
     return total / max(len(x), 1), pred
 
 
-def _time_axis(dates: Sequence[Any] | np.ndarray | None, time_step_days: float | None,
-               n_total: int, n_steps: int) -> tuple[np.ndarray, float]:
-    """Day offsets of the first ``n_steps`` steps and the grid step, days."""
-    if time_step_days is not None and not (
-        np.isfinite(time_step_days) and time_step_days > 0
-    ):
-        raise ValueError(f"time_step_days must be a positive number of days, got "
-                         f"{time_step_days!r}")
-    if dates is None:
-        step = 7.0 if time_step_days is None else float(time_step_days)
-        return np.arange(n_steps, dtype=np.float64) * step, step
-    off = day_offsets(dates, n_steps=n_total)
-    step = nominal_step_days(off) if time_step_days is None else float(time_step_days)
-    return off[: int(n_steps)], step
-
-
 def train(
     series: np.ndarray,
     labels: np.ndarray,
@@ -437,7 +420,14 @@ def train(
     )
     if len(feats) != n_feat:
         raise ValueError(f"{len(feats)} feature names given for {n_feat} features")
-    step_days, grid_step = _time_axis(dates, time_step_days, x_all.shape[2], n_steps)
+    timed = SeriesRecipe(
+        n_steps, cutoff=cutoff, order=order, presmoothed=presmoothed,
+        time_step_days=time_step_days,
+        scales=None if scales is None else tuple(np.asarray(scales, float).ravel().tolist()),
+        scales_days=None if scales_days is None
+        else tuple(np.asarray(scales_days, float).ravel().tolist()),
+        wavelet=wavelet, series_row=cfg.series_row,
+    ).on_time_axis(dates, x_all.shape[2])
     y_idx, codes, names = resolve_classes(y_lab, class_names)
     n_classes = len(codes)
     if n_classes < 2:
@@ -463,29 +453,15 @@ def train(
             f"no valid training or validation pixels in the first {n_steps} steps "
             f"({int(tr_mask.sum())} train, {int(va_mask.sum())} val)"
         )
-    dated = None if dates is None else step_days
-    n_grid = grid_length(n_steps, dated, grid_step)
-    if scales is not None and scales_days is not None:
-        raise ValueError("give scales (grid steps) or scales_days (days), not both")
-    if scales_days is not None:
-        sc = np.asarray(scales_days, dtype=np.float64) / grid_step
-    elif scales is not None:
-        sc = np.asarray(scales, dtype=np.float64)
-    else:
-        sc = default_scales(n_grid)
     dev = select_device() if device is None else torch.device(device)
     bf16 = precision == "bf16"
 
     t0 = time.perf_counter()
     with _no_autocast(dev):
-        x_tr, stats = prepare_tensor(
-            x_all[tr_mask], n_steps, cutoff, order, sc, wavelet, None, dev, cfg.series_row,
-            presmoothed, dated, grid_step,
-        )
-        x_va, _ = prepare_tensor(
-            x_all[va_mask], n_steps, cutoff, order, sc, wavelet, stats, dev, True,
-            presmoothed, dated, grid_step,
-        )
+        x_tr, fitted = prepare_tensor(x_all[tr_mask], timed, dev)
+        x_va, _ = prepare_tensor(x_all[va_mask], fitted, dev)
+    stats = fitted.stats
+    assert stats is not None  # fitted on the training pixels just above
     y_tr = torch.from_numpy(y_idx[tr_mask]).to(dev)
     y_va = torch.from_numpy(y_idx[va_mask]).to(dev)
     n_tr = len(y_tr)
@@ -629,14 +605,7 @@ def train(
         member_weights=members,
         model_config=mcfg.to_dict(),
         features=feats,
-        scales=tuple(float(s) for s in sc),
-        wavelet=wavelet,
-        cutoff=float(cutoff),
-        order=int(order),
-        time_step_days=float(grid_step),
-        n_steps=int(n_steps),
-        step_days=tuple(float(v) for v in step_days),
-        stats=stats.to_dict(),
+        recipe=fitted,
         class_codes=codes,
         class_names=names,
         metrics=metrics,
@@ -644,5 +613,4 @@ def train(
         split=split.to_dict(),
         history=history,
         seed=int(seed),
-        presmoothed=bool(presmoothed),
     )

@@ -200,7 +200,8 @@ def test_forest_metrics_are_what_the_served_forest_predicts(data, baseline_wins)
     assert again.fitted.features == ("feature_0", "feature_1", "feature_2")
     # sklearn's own predict on the smoothed prefix agrees (same argmax rule; its threaded
     # sum of tree votes may break exact ties otherwise, so ties are left out)
-    sm, _ = smoothed_prefix(d.series[va], K, forest.cutoff, forest.order, forest.fill)
+    sm, _ = smoothed_prefix(d.series[va], K, cutoff=forest.cutoff, order=forest.order,
+                            fill=forest.fill)
     sk = forest.forest.predict(sm.reshape(len(sm), -1))
     _, conf = forest.predict(d.series[va], n_jobs=1)
     clear = conf > 0.55
