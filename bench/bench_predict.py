@@ -161,10 +161,11 @@ def _before_issue_12(k: int):
     week = _season_weeks("reference")[k - 1]
     d = np.load(DATA / "scalograms" / f"{week}.npz")
     names = dict(zip(d["class_codes"].tolist(), d["class_names"].tolist(), strict=True))
-    cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, series_row=False,
-                      widths=(4, 8))
-    return train(d["series"], d["labels"], d["field_ids"], k, class_names=names,
-                 features=[str(f) for f in d["features"]], config=cfg)
+    from cropassets.ml.prepare import SeriesRecipe
+
+    cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, widths=(4, 8))
+    return train(d["series"], d["labels"], d["field_ids"], SeriesRecipe(k, series_row=False),
+                 class_names=names, features=[str(f) for f in d["features"]], config=cfg)
 
 
 def main() -> None:

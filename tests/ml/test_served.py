@@ -43,9 +43,9 @@ def data():
 def _pair(data, cnn_steps, trees, seed=0):
     d, y = data
     ckpt = train(d.series, y, d.field_ids, K, class_names=d.class_names, features=d.features,
-                 seed=seed, config=TrainConfig(max_steps=cnn_steps, eval_every=10,
-                                               batch_size=64, min_steps=1,
-                                               refit=False))  # combination scored
+                 config=TrainConfig(max_steps=cnn_steps, eval_every=10, batch_size=64,
+                                    min_steps=1, refit=False,  # combination scored
+                                    seed=seed))
     rf = random_forest_baseline(d.series, y, d.field_ids, K, split=ckpt.field_split,
                                 class_names=d.class_names, features=d.features,
                                 n_estimators=trees, seed=seed)

@@ -135,15 +135,16 @@ def test_training_refuses_bad_dates(weekly):
     with pytest.raises(ValueError, match="dates has 10 entries but the series has 28 steps"):
         train(weekly.series, weekly.labels, weekly.field_ids, 12, dates=dates[:10], **kw)
     with pytest.raises(ValueError, match="time_step_days must be a positive"):
-        train(weekly.series, weekly.labels, weekly.field_ids, 12, time_step_days=0, **kw)
+        train(weekly.series, weekly.labels, weekly.field_ids,
+              SeriesRecipe(12, time_step_days=0), **kw)
     with pytest.raises(ValueError, match="not both"):
-        train(weekly.series, weekly.labels, weekly.field_ids, 12, scales=[2, 4],
-              scales_days=[20, 40], **kw)
+        train(weekly.series, weekly.labels, weekly.field_ids,
+              SeriesRecipe(12, scales=[2, 4], scales_days=[20, 40]), **kw)
 
 
 def test_checkpoints_without_step_days_load_as_regular(weekly):
-    ck = train(weekly.series, weekly.labels, weekly.field_ids, 6,
-               class_names=weekly.class_names, config=FAST, time_step_days=16)
+    ck = train(weekly.series, weekly.labels, weekly.field_ids,
+               SeriesRecipe(6, time_step_days=16), class_names=weekly.class_names, config=FAST)
     d = ck.to_dict()
     recipe = d.pop("recipe")  # the layout-1 form: the recipe's parts as top-level keys
     d.update({k: recipe[k] for k in ("n_steps", "scales", "wavelet", "cutoff", "order",
