@@ -140,21 +140,21 @@ def _compiled_child(args: argparse.Namespace) -> None:
 def _fused(args: argparse.Namespace, model: CNN2D) -> float:
     """Seconds of cropassets.ml.predict on args.n raw series (smoothing + CWT + CNN)."""
     from cropassets.ml.checkpoint import Checkpoint
-    from cropassets.ml.prepare import InputStats
+    from cropassets.ml.prepare import InputStats, SeriesRecipe
     from cropassets.ml.scalogram_stats import ScalogramStats
 
     scales = default_scales(args.steps, args.scales)
+    stats = InputStats(
+        ScalogramStats((0.0,) * args.features, (1.0,) * args.features),
+        tuple((0.0,) * args.steps for _ in range(args.features)),
+        None if args.no_series_row else (0.4,) * args.features,
+        None if args.no_series_row else (0.1,) * args.features,
+    )
     ck = Checkpoint(
         weights=model.state_dict(), model_config=model.config.to_dict(),
         features=tuple(f"f{i}" for i in range(args.features)),
-        scales=tuple(float(s) for s in scales), wavelet="cmor1.5-1.0", cutoff=0.2, order=3,
-        time_step_days=7.0, n_steps=args.steps,
-        stats=InputStats(
-            ScalogramStats((0.0,) * args.features, (1.0,) * args.features),
-            tuple((0.0,) * args.steps for _ in range(args.features)),
-            None if args.no_series_row else (0.4,) * args.features,
-            None if args.no_series_row else (0.1,) * args.features,
-        ).to_dict(),
+        recipe=SeriesRecipe(args.steps, cutoff=0.2, order=3, time_step_days=7.0,
+                            scales=scales, wavelet="cmor1.5-1.0", stats=stats),
         class_codes=list(range(args.classes)),
         class_names=tuple(str(c) for c in range(args.classes)),
     )

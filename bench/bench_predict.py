@@ -115,8 +115,7 @@ def throughput(k: int, work: Path) -> None:
     series = np.stack([zarr.open_array(p / "features", mode="r")[:, :128, :]
                        for p in paths[:k]], axis=1).reshape(5, k, -1).transpose(2, 0, 1)[:n]
     series = np.ascontiguousarray(series, dtype=np.float32)
-    xin, _ = prepare_tensor(series, k, ckpt.cutoff, ckpt.order, ckpt.scales, ckpt.wavelet,
-                            ckpt.input_stats, "cpu", True, ckpt.presmoothed)
+    xin, _ = prepare_tensor(series, ckpt.recipe, "cpu")
     fast = inference_model(ckpt.build_model("cpu"), "cpu")
     eager = ckpt.build_model("cpu")
 
@@ -162,10 +161,11 @@ def _before_issue_12(k: int):
     week = _season_weeks("reference")[k - 1]
     d = np.load(DATA / "scalograms" / f"{week}.npz")
     names = dict(zip(d["class_codes"].tolist(), d["class_names"].tolist(), strict=True))
-    cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, series_row=False,
-                      widths=(4, 8))
-    return train(d["series"], d["labels"], d["field_ids"], k, class_names=names,
-                 features=[str(f) for f in d["features"]], config=cfg)
+    from cropassets.ml.prepare import SeriesRecipe
+
+    cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, widths=(4, 8))
+    return train(d["series"], d["labels"], d["field_ids"], SeriesRecipe(k, series_row=False),
+                 class_names=names, features=[str(f) for f in d["features"]], config=cfg)
 
 
 def main() -> None:

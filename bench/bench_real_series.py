@@ -67,7 +67,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -280,8 +280,8 @@ def fit_predict_library(
             only ``--quick`` / ``--library-steps`` set it).
         dates: (T,) step dates where the set has them (dekads, months: irregular in days;
             the library resamples them onto its day grid), else ``None``.
-        config_overrides: ``TrainConfig`` fields to change from the library default (to
-            measure a lever; ``--train key=value``).
+        config_overrides: ``TrainConfig`` or ``SeriesRecipe`` fields to change from the
+            library default (to measure a lever; ``--train key=value``).
 
     Returns:
         ``(pred (M,) int labels, -1 = no prediction, info)`` with ``fit_seconds``,
@@ -293,19 +293,23 @@ def fit_predict_library(
     from torch.utils.flop_counter import FlopCounterMode
 
     from cropassets.ml.predict import predict
+    from cropassets.ml.prepare import SeriesRecipe
     from cropassets.ml.splits import split_fields
     from cropassets.ml.train import TrainConfig, train
 
     split = split_fields(y_train, groups_train, val_fraction=TrainConfig().val_fraction, seed=seed)
     t0 = time.perf_counter()
-    extra: dict[str, Any] = {} if max_steps is None else {"max_steps": int(max_steps)}
-    if config_overrides:
-        extra["config"] = TrainConfig(**config_overrides)
-    ck = train(
-        x_train, y_train, groups_train, n_steps,
-        time_step_days=time_step_days, dates=dates, seed=seed, split=split, device="cpu",
-        **extra,
-    )
+    # --train KEY=VALUE: fields of the recipe go to it, the others to the TrainConfig
+    recipe_keys = {f.name for f in fields(SeriesRecipe)}
+    overrides = dict(config_overrides or {})
+    recipe_over = {k: overrides.pop(k) for k in list(overrides) if k in recipe_keys}
+    recipe = SeriesRecipe(**{"n_steps": n_steps, "time_step_days": time_step_days,
+                             **recipe_over})
+    config = TrainConfig(**{**overrides, "seed": seed})
+    if max_steps is not None:
+        config = replace(config, max_steps=int(max_steps))
+    ck = train(x_train, y_train, groups_train, recipe, dates=dates, config=config, split=split,
+               device="cpu")
     t1 = time.perf_counter()
     idx, _ = predict(ck, x_test, device="cpu", dates=dates)
     t2 = time.perf_counter()
@@ -731,8 +735,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch threads and RF jobs (default 1: on 2 shared cores, 2 threads "
                         "ran the library's training 4.7x slower)")
     p.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                   help="a TrainConfig field for the library (a Python literal), e.g. "
-                        "refit=True or 'widths=(16, 32)'; repeatable")
+                   help="a TrainConfig or SeriesRecipe field for the library (a Python "
+                        "literal), e.g. refit=True, 'widths=(16, 32)' or series_row=False; "
+                        "repeatable")
     p.add_argument("--no-dates", action="store_true",
                    help="give the library no step dates (regular steps of the median spacing)")
     p.add_argument("--quick", action="store_true",

@@ -7,6 +7,7 @@ of them (about 3 s of start-up each).
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,9 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     from cropassets.core.plots import confusion_png, markdown_image
     from cropassets.ml.pair import fit_pair
     from cropassets.ml.predict import evaluate
+    from cropassets.ml.prepare import SeriesRecipe
     from cropassets.ml.served import save_served, select_served
+    from cropassets.ml.train import TrainConfig
 
     k = int(context.partition_key)
     t_start = time.perf_counter()
@@ -207,13 +210,15 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     names = dict(zip(data["class_codes"].tolist(), data["class_names"].tolist(), strict=True))
     t0 = time.perf_counter()
     test = _pool(cur) if cur else None
-    # fp32 training on every device (train() documents why bf16 is opt-in); on the CPU the
+    # fp32 training on every device (TrainConfig.precision says why bf16 is opt-in); on the CPU the
     # forest grows in a second thread while the CNN trains (fit_pair)
-    ckpt, rf = fit_pair(data["series"], data["labels"], data["field_ids"], k,
+    recipe = SeriesRecipe(k, cutoff=series_settings.cutoff, order=series_settings.order)
+    config = TrainConfig(seed=torch_device.seed)
+    if torch_device.train_max_steps is not None:  # else the library's step budget
+        config = replace(config, max_steps=int(torch_device.train_max_steps))
+    ckpt, rf = fit_pair(data["series"], data["labels"], data["field_ids"], recipe,
                         class_names=names, features=[str(f) for f in data["features"]],
-                        cutoff=series_settings.cutoff, order=series_settings.order,
-                        seed=torch_device.seed, device=torch_device.device,
-                        max_steps=torch_device.train_max_steps,
+                        config=config, device=torch_device.device,
                         test=(test["series"], test["labels"]) if test else None,
                         log=context.log.info)
     t_train = time.perf_counter() - t0

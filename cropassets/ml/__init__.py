@@ -3,9 +3,10 @@
 No Dagster import: the functions work on plain numpy arrays, any regular time step and any
 number of features.
 
-    from cropassets.ml import train, predict, incremental_analysis, find_knee
+    from cropassets.ml import SeriesRecipe, TrainConfig, train, predict, incremental_analysis
 
-    ck = train(series, labels, field_ids, n_steps=12, time_step_days=16)  # (N, F, T) raw
+    ck = train(series, labels, field_ids, SeriesRecipe(12, time_step_days=16),  # (N, F, T) raw
+               config=TrainConfig(seed=1))  # or just the length: train(..., 12)
     ck.save("cnn2d_k012.pt")
     cls, conf = predict(ck, new_series)          # class index into ck.class_names, -1 nodata
     cls, conf = load_served("k12.pt").predict(new_series)  # CNN2D or forest, whichever won
@@ -19,7 +20,7 @@ from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.predict import evaluate, predict, predict_proba
-from cropassets.ml.prepare import InputStats, prepare_inputs
+from cropassets.ml.prepare import InputStats, SeriesRecipe, prepare_inputs
 from cropassets.ml.served import ServedModel, load_served, predict_served
 from cropassets.ml.splits import FieldSplit, split_fields
 from cropassets.ml.train import TrainConfig, train
@@ -34,6 +35,7 @@ __all__ = [
     "InputStats",
     "KneeResult",
     "ModelConfig",
+    "SeriesRecipe",
     "ServedModel",
     "TrainConfig",
     "evaluate",

@@ -27,7 +27,7 @@ from cropassets.ml.checkpoint import Checkpoint, asdict_safe, library_versions
 from cropassets.ml.cwt import DEFAULT_WAVELET
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.predict import evaluate
-from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER, MIN_STEPS
+from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER, MIN_STEPS, SeriesRecipe
 from cropassets.ml.splits import split_fields
 from cropassets.ml.train import TrainConfig, resolve_classes, train
 
@@ -184,16 +184,14 @@ def incremental_analysis(
     test: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray] | None = None,
     class_names: Sequence[str] | dict[Any, str] | None = None,
     features: Sequence[str] | None = None,
-    time_step_days: float | None = None,
     dates: Sequence[Any] | np.ndarray | None = None,
     test_dates: Sequence[Any] | np.ndarray | None = None,
+    time_step_days: float | None = None,
     cutoff: float = DEFAULT_CUTOFF,
     order: int = DEFAULT_ORDER,
     wavelet: str = DEFAULT_WAVELET,
-    seed: int = 0,
+    presmoothed: bool = False,
     config: TrainConfig | None = None,
-    max_steps: int | None = None,
-    batch_size: int | None = None,
     baseline: bool = True,
     rf_estimators: int = 200,
     knee_metric: str = "overall_accuracy",
@@ -201,10 +199,13 @@ def incremental_analysis(
     device: torch.device | str | None = None,
     keep_checkpoints: bool = False,
     checkpoint_dir: str | Path | None = None,
-    presmoothed: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> IncrementalReport:
     """Train one CNN (and one baseline) per sequence length and find the knee.
+
+    Every length k trains with the recipe ``SeriesRecipe(k, cutoff=cutoff, order=order,
+    wavelet=wavelet, presmoothed=presmoothed, time_step_days=time_step_days)`` (default
+    scales of each length) and the one ``config``.
 
     Args:
         series: (N, F, T) raw reference series, NaN = no observation.
@@ -214,16 +215,18 @@ def incremental_analysis(
         test: ``(series, labels[, field_ids])`` of another season (held-back labels).
         class_names: As for :func:`~cropassets.ml.train.train`.
         features: Feature names.
-        time_step_days: Days per step (default: the median spacing of ``dates``, else 7).
         dates: (T,) step dates of ``series`` (see :func:`~cropassets.ml.train.train`).
         test_dates: (T,) step dates of the test season (default ``dates``).
+        time_step_days: Days per grid step (default: the median spacing of ``dates``,
+            else 7).
         cutoff: Butterworth cutoff, cycles per step.
         order: Butterworth order.
         wavelet: pywt wavelet.
-        seed: Seed of the split, the CNNs and the forests.
-        config: CNN training settings.
-        max_steps: Overrides ``config.max_steps``.
-        batch_size: Overrides ``config.batch_size``.
+        presmoothed: Series already smoothed on each prefix (rarely true for a whole
+            analysis: one array cannot be smoothed on every prefix at once; see
+            :func:`cropassets.ml.prepare.smoothed_prefix`).
+        config: CNN training settings; ``config.seed`` also seeds the split and the
+            forests.
         baseline: Also fit the random-forest baseline.
         rf_estimators: Trees of the baseline.
         knee_metric: ``"overall_accuracy"`` or ``"macro_f1"``.
@@ -231,15 +234,13 @@ def incremental_analysis(
         device: Torch device.
         keep_checkpoints: Keep every checkpoint in ``report.checkpoints``.
         checkpoint_dir: Save every checkpoint there as ``cnn2d_k{k:03d}.pt``.
-        presmoothed: Series already smoothed on each prefix (rarely true for a whole
-            analysis: one array cannot be smoothed on every prefix at once; see
-            :func:`cropassets.ml.prepare.smoothed_prefix`).
         log: Progress callback.
 
     Returns:
         An :class:`IncrementalReport`.
     """
     cfg = config or TrainConfig()
+    seed = cfg.seed
     say = log or (lambda _msg: None)
     x = np.asarray(series)
     t_total = x.shape[2]
@@ -254,12 +255,10 @@ def incremental_analysis(
     feats: tuple[str, ...] = ()
     for k in ks:
         t0 = time.perf_counter()
-        ck = train(
-            x, labels, field_ids, k, class_names=class_names, features=features,
-            time_step_days=time_step_days, dates=dates, cutoff=cutoff, order=order,
-            wavelet=wavelet, seed=seed, device=device, max_steps=max_steps,
-            batch_size=batch_size, config=cfg, split=split, presmoothed=presmoothed, log=log,
-        )
+        recipe = SeriesRecipe(k, cutoff=cutoff, order=order, wavelet=wavelet,
+                              presmoothed=presmoothed, time_step_days=time_step_days)
+        ck = train(x, labels, field_ids, recipe, class_names=class_names, features=features,
+                   dates=dates, config=cfg, split=split, device=device, log=log)
         feats = ck.features
         cnn_s = time.perf_counter() - t0
         cnn_test = None

@@ -153,8 +153,8 @@ class ForestModel:
 
     def _proba_valid(self, x: np.ndarray, presmoothed: bool, n_jobs: int) -> np.ndarray:
         """(n, C) float64 class probabilities of pixels that all have an observation."""
-        sm, _ = smoothed_prefix(x, self.n_steps, self.cutoff, self.order, self.fill,
-                                presmoothed)
+        sm, _ = smoothed_prefix(x, self.n_steps, cutoff=self.cutoff, order=self.order,
+                                fill=self.fill, presmoothed=presmoothed)
         flat = sm.reshape(len(sm), -1)
         n_jobs = max(1, min(int(n_jobs), len(flat) // 256 or 1))
         if n_jobs == 1:
@@ -434,7 +434,8 @@ def random_forest_baseline(
     tr &= valid
     va &= valid
     tr = cap_pixels_per_field(tr, fid, max_pixels_per_field, seed)
-    x_tr, fill = smoothed_prefix(x[tr], n_steps, cutoff, order, None, presmoothed)
+    x_tr, fill = smoothed_prefix(x[tr], n_steps, cutoff=cutoff, order=order,
+                                 presmoothed=presmoothed)
     rf = RandomForestClassifier(
         n_estimators=n_estimators,
         max_samples=max_samples,

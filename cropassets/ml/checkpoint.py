@@ -1,8 +1,14 @@
 """The trained-model record: weights, preprocessing, class list and metrics.
 
-It holds everything inference needs to repeat training's processing. Saved with
-``torch.save`` of plain types only (tensors, str, int, float, list, dict), so it loads with
-``weights_only=True``.
+It holds everything inference needs to repeat training's processing: the fitted
+:class:`~cropassets.ml.prepare.SeriesRecipe`. Saved with ``torch.save`` of plain types only
+(tensors, str, int, float, list, dict, None), so it loads with ``weights_only=True``.
+
+Layouts: version 2 (written now) stores the recipe as one dict under ``"recipe"``; version
+1 (before the recipe existed) stored its parts as top-level keys (``n_steps``, ``scales``,
+``wavelet``, ``cutoff``, ``order``, ``time_step_days``, ``step_days``, ``stats``,
+``presmoothed``). Both load; a version-1 checkpoint gets its recipe rebuilt from those keys
+and predicts exactly as before.
 """
 
 from __future__ import annotations
@@ -18,13 +24,19 @@ import torch
 
 from cropassets.core.timeseries.timeaxis import check_same_steps, day_offsets, needs_resampling
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
-from cropassets.ml.prepare import InputStats
+from cropassets.ml.prepare import InputStats, SeriesRecipe
 from cropassets.ml.splits import FieldSplit
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "library_versions"]
+__all__ = ["FORMAT_VERSION", "READ_VERSIONS", "Checkpoint", "library_versions"]
 
-FORMAT_VERSION = 1
-"""Version of the saved layout; :meth:`Checkpoint.load` refuses other versions."""
+FORMAT_VERSION = 2
+"""Version of the saved layout; :meth:`Checkpoint.load` reads it and :data:`READ_VERSIONS`."""
+READ_VERSIONS = (1, 2)
+"""Layout versions :meth:`Checkpoint.from_dict` reads (1: the recipe as top-level keys)."""
+_V1_RECIPE_KEYS = ("n_steps", "scales", "wavelet", "cutoff", "order", "time_step_days",
+                   "stats")
+"""Top-level keys of a version-1 checkpoint that make up its recipe (besides the optional
+``step_days`` and ``presmoothed``)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -56,19 +68,10 @@ class Checkpoint:
             first member of an ensemble.
         model_config: :class:`ModelConfig` as a dict.
         features: F feature names, in input order.
-        scales: S CWT scales, in time steps.
-        wavelet: pywt wavelet name.
-        cutoff: Butterworth cutoff, cycles per time step.
-        order: Butterworth order.
-        time_step_days: Length of one step of the regular day grid the CWT ran on, days
-            (scales in days are ``scales * time_step_days``).
-        n_steps: Sequence length k the model was trained on (inference reads steps 0..k-1).
-        step_days: (k,) day offsets of the trained steps since step 0 (``()`` in
-            checkpoints written before dates existed: regular steps of ``time_step_days``).
-            Dated steps off the grid were resampled onto it; a series offered with other
-            step offsets is refused (:meth:`check_compatible`).
-        stats: :class:`~cropassets.ml.prepare.InputStats` as a dict (fill curve and
-            scalogram normalisation fitted on the training fields).
+        recipe: The fitted :class:`~cropassets.ml.prepare.SeriesRecipe`: sequence length,
+            smoothing, day grid and step offsets, CWT scales and wavelet, fill curves and
+            normalisation fitted on the training fields. Its parts are also read as
+            properties (:attr:`n_steps`, :attr:`scales`, :attr:`cutoff`, ...).
         class_codes: C class labels as given to training (ints or strings); class index
             ``i`` of :func:`~cropassets.ml.predict.predict` means ``class_codes[i]``.
         class_names: C class names.
@@ -79,8 +82,6 @@ class Checkpoint:
         history: One ``{"step", "train_loss", "val_loss", "val_accuracy"}`` per validation
             pass (``train_loss``: mean over the steps since the previous pass).
         seed: Training seed.
-        presmoothed: Training series were already smoothed on their k-step prefix (so
-            :func:`~cropassets.ml.predict.predict` expects the same by default).
         member_weights: ``state_dict`` of each further member of an ensemble of the same
             architecture (``[]``, the default and what older checkpoints load as: one
             network). With members, the model is a
@@ -91,13 +92,7 @@ class Checkpoint:
     weights: dict[str, torch.Tensor]
     model_config: dict[str, Any]
     features: tuple[str, ...]
-    scales: tuple[float, ...]
-    wavelet: str
-    cutoff: float
-    order: int
-    time_step_days: float
-    n_steps: int
-    stats: dict[str, Any]
+    recipe: SeriesRecipe
     class_codes: list[Any]
     class_names: tuple[str, ...]
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -105,20 +100,76 @@ class Checkpoint:
     split: dict[str, list[int]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     seed: int = 0
-    presmoothed: bool = False
-    step_days: tuple[float, ...] = ()
     member_weights: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
     STEP_TOLERANCE: ClassVar[float] = 0.1
     """Largest accepted difference of a step's day offset, as a fraction of a grid step."""
 
-    # ---------------------------------------------------------------- time axis
+    def __post_init__(self) -> None:
+        self.recipe = SeriesRecipe.from_dict(self.recipe)
+        if not self.recipe.fitted or self.recipe.scales is None \
+                or self.recipe.time_step_days is None:
+            raise ValueError("a checkpoint needs a fitted recipe with its scales and time "
+                             "step fixed (SeriesRecipe.on_time_axis, then prepare_tensor)")
+
+    # ---------------------------------------------------------------- the recipe's parts
+    @property
+    def n_steps(self) -> int:
+        """Sequence length k the model was trained on (inference reads steps 0..k-1)."""
+        return self.recipe.n_steps
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """S CWT scales, in steps of the day grid."""
+        assert self.recipe.scales is not None  # __post_init__
+        return self.recipe.scales
+
+    @property
+    def wavelet(self) -> str:
+        """The pywt continuous wavelet name."""
+        return self.recipe.wavelet
+
+    @property
+    def cutoff(self) -> float:
+        """Butterworth cutoff, cycles per time step."""
+        return self.recipe.cutoff
+
+    @property
+    def order(self) -> int:
+        """Butterworth order."""
+        return self.recipe.order
+
+    @property
+    def presmoothed(self) -> bool:
+        """Whether the training series were already smoothed on their k-step prefix.
+
+        :func:`~cropassets.ml.predict.predict` expects the same by default.
+        """
+        return self.recipe.presmoothed
+
+    @property
+    def time_step_days(self) -> float:
+        """Length of one step of the regular day grid the CWT ran on, days.
+
+        Scales in days are ``scales * time_step_days``.
+        """
+        assert self.recipe.time_step_days is not None  # __post_init__
+        return self.recipe.time_step_days
+
+    @property
+    def step_days(self) -> tuple[float, ...]:
+        """(k,) day offsets of the trained steps since step 0.
+
+        ``()`` in checkpoints written before dates existed (regular steps of
+        ``time_step_days``). Dated steps off the grid were resampled onto it; a series
+        offered with other step offsets is refused (:meth:`check_compatible`).
+        """
+        return self.recipe.step_days or ()
+
     @property
     def day_offsets(self) -> np.ndarray:
         """(k,) days of the trained steps since step 0."""
-        if self.step_days:
-            return np.asarray(self.step_days, dtype=np.float64)
-        return np.arange(self.n_steps, dtype=np.float64) * self.time_step_days
+        return self.recipe.day_offsets
 
     @property
     def irregular_steps(self) -> bool:
@@ -127,7 +178,7 @@ class Checkpoint:
 
     @property
     def resample_days(self) -> tuple[float, ...] | None:
-        """What :func:`~cropassets.ml.prepare.prepare_tensor` takes as ``step_days``."""
+        """The day offsets of irregular trained steps (resampled onto the grid), else None."""
         return tuple(self.day_offsets.tolist()) if self.irregular_steps else None
 
     @property
@@ -153,8 +204,9 @@ class Checkpoint:
 
     @property
     def input_stats(self) -> InputStats:
-        """The preprocessing stats as :class:`InputStats`."""
-        return InputStats.from_dict(self.stats)
+        """The fill curves and normalisation fitted on the training fields."""
+        assert self.recipe.stats is not None  # __post_init__
+        return self.recipe.stats
 
     @property
     def n_members(self) -> int:
@@ -238,15 +290,14 @@ class Checkpoint:
 
     # ---------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
-        """Plain-type form (weights stay tensors)."""
+        """Plain-type form, layout :data:`FORMAT_VERSION` (weights stay tensors)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["weights"] = {k: v.detach().cpu().clone() for k, v in self.weights.items()}
         d["member_weights"] = [{k: v.detach().cpu().clone() for k, v in w.items()}
                                for w in self.member_weights]
         d["features"] = list(self.features)
-        d["scales"] = [float(s) for s in self.scales]
+        d["recipe"] = self.recipe.to_dict()
         d["class_names"] = list(self.class_names)
-        d["step_days"] = [float(v) for v in self.step_days]
         d["format_version"] = FORMAT_VERSION
         return d
 
@@ -264,19 +315,23 @@ class Checkpoint:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Checkpoint:
-        """Inverse of :meth:`to_dict`."""
-        version = d.get("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
+        """Inverse of :meth:`to_dict`; also reads the version-1 layout (module docstring).
+
+        Raises:
+            ValueError: On a layout version other than :data:`READ_VERSIONS`.
+        """
+        version = d.get("format_version", 1)
+        if version not in READ_VERSIONS:
             raise ValueError(
                 f"checkpoint format version {version} is not supported (this library "
-                f"reads version {FORMAT_VERSION})"
+                f"reads versions {', '.join(map(str, READ_VERSIONS))})"
             )
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
+        if version == 1:
+            kw["recipe"] = _v1_recipe(d)
         kw["features"] = tuple(kw["features"])
-        kw["scales"] = tuple(float(s) for s in kw["scales"])
         kw["class_names"] = tuple(kw["class_names"])
-        kw["step_days"] = tuple(float(v) for v in kw.get("step_days", ()))
         kw["member_weights"] = list(kw.get("member_weights", []))
         return cls(**kw)
 
@@ -293,6 +348,28 @@ class Checkpoint:
         d.pop("member_weights")
         d["n_members"] = self.n_members
         return asdict_safe(d)
+
+
+def _v1_recipe(d: dict[str, Any]) -> SeriesRecipe:
+    """The recipe of a version-1 checkpoint dict, from its top-level keys.
+
+    ``step_days`` absent or empty (written before dates existed): regular steps of
+    ``time_step_days``; ``presmoothed`` absent: False.
+    """
+    missing = [k for k in _V1_RECIPE_KEYS if k not in d]
+    if missing:
+        raise ValueError(f"version-1 checkpoint lacks {missing}")
+    return SeriesRecipe(
+        n_steps=d["n_steps"],
+        cutoff=float(d["cutoff"]),
+        order=int(d["order"]),
+        presmoothed=bool(d.get("presmoothed", False)),
+        time_step_days=float(d["time_step_days"]),
+        step_days=tuple(d.get("step_days") or ()) or None,
+        scales=tuple(float(s) for s in d["scales"]),
+        wavelet=d["wavelet"],
+        stats=InputStats.from_dict(d["stats"]),
+    )
 
 
 def asdict_safe(obj: Any) -> Any:

@@ -39,6 +39,10 @@ DAYS_PER_MONTH = 365.25 / 12
 class KneeResult:
     """Where accuracy stops paying for more season.
 
+    The minimum sequence length is a length k (an ``n_steps`` of training) given in four
+    units, hence ``length_<unit>``; the field names are also the keys of the knee reports'
+    JSON (:meth:`to_dict`, and ``knee.json`` of :mod:`cropassets.core.knee_record`).
+
     Attributes:
         length_steps: Minimum sequence length, time steps.
         length_days: Same, days (``length_steps * time_step_days``).

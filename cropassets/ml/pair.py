@@ -21,7 +21,7 @@ import torch
 from cropassets.ml.baseline import BaselineResult, random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.device import select_device
-from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER
+from cropassets.ml.prepare import SeriesRecipe
 from cropassets.ml.splits import split_fields
 from cropassets.ml.train import TrainConfig, resolve_classes, train
 
@@ -32,37 +32,31 @@ def fit_pair(
     series: np.ndarray,
     labels: np.ndarray,
     field_ids: np.ndarray,
-    n_steps: int,
+    recipe: SeriesRecipe | int,
     *,
     class_names: Sequence[str] | dict[Any, str] | None = None,
     features: Sequence[str] | None = None,
-    cutoff: float = DEFAULT_CUTOFF,
-    order: int = DEFAULT_ORDER,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    max_steps: int | None = None,
     config: TrainConfig | None = None,
+    device: torch.device | str | None = None,
     test: tuple[np.ndarray, np.ndarray] | None = None,
     concurrent: bool | None = None,
     log: Callable[[str], None] | None = None,
     forest_trees: int = 150,
     forest_max_samples: float | None = 0.5,
 ) -> tuple[Checkpoint, BaselineResult]:
-    """Train the CNN2D and fit the forest of sequence length ``n_steps`` on one split.
+    """Train the CNN2D and fit the forest of sequence length ``recipe.n_steps`` on one split.
 
     Args:
         series: (N, F, T >= n_steps) raw reference series, NaN = no observation.
         labels: (N,) class labels.
         field_ids: (N,) group ids.
-        n_steps: Sequence length k.
+        recipe: The CNN's preprocessing (:class:`~cropassets.ml.prepare.SeriesRecipe`), or
+            the sequence length k for the default one; the forest smooths with its
+            ``cutoff``, ``order`` and ``presmoothed``.
         class_names: As for :func:`~cropassets.ml.train.train`.
         features: F feature names.
-        cutoff: Butterworth cutoff, cycles per step.
-        order: Butterworth order.
-        seed: Seed of the split, the CNN and the forest.
+        config: CNN training settings; ``config.seed`` also seeds the split and the forest.
         device: Torch device of the CNN.
-        max_steps: Overrides ``config.max_steps``.
-        config: CNN training settings.
         test: ``(series, labels)`` of the current season, scored by the forest.
         concurrent: Grow the forest in a second thread while the CNN trains (default:
             when the CNN trains on the CPU with a single-thread loop).
@@ -80,6 +74,8 @@ def fit_pair(
         ``(checkpoint, forest result)``; ``checkpoint.field_split`` is the forest's split.
     """
     cfg = config or TrainConfig()
+    rec = SeriesRecipe.of(recipe)
+    seed = cfg.seed
     _, _, names = resolve_classes(np.asarray(labels), class_names)
     split = split_fields(labels, field_ids, val_fraction=cfg.val_fraction, seed=seed,
                          class_names=names)
@@ -89,15 +85,14 @@ def fit_pair(
 
     def forest(n_jobs: int) -> BaselineResult:
         return random_forest_baseline(
-            series, labels, field_ids, n_steps, split=split, class_names=class_names,
-            cutoff=cutoff, order=order, seed=seed, features=list(features) if features
-            else None, n_jobs=n_jobs, test=test, n_estimators=forest_trees,
-            max_samples=forest_max_samples)
+            series, labels, field_ids, rec.n_steps, split=split, class_names=class_names,
+            cutoff=rec.cutoff, order=rec.order, presmoothed=rec.presmoothed, seed=seed,
+            features=list(features) if features else None, n_jobs=n_jobs, test=test,
+            n_estimators=forest_trees, max_samples=forest_max_samples)
 
     def cnn() -> Checkpoint:
-        return train(series, labels, field_ids, n_steps, class_names=class_names,
-                     features=features, cutoff=cutoff, order=order, seed=seed, device=dev,
-                     max_steps=max_steps, config=cfg, split=split, log=log)
+        return train(series, labels, field_ids, rec, class_names=class_names,
+                     features=features, config=cfg, split=split, device=dev, log=log)
 
     if not concurrent:
         ckpt = cnn()

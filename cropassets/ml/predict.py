@@ -1,13 +1,16 @@
 """Apply a checkpoint to raw series, streaming pixels in batches.
 
-Each batch goes through the checkpoint's own preprocessing (truncate to its ``n_steps``,
-gap-fill + smooth, CWT at its scales, its normalisation), then the CNN; scalograms exist
-for one batch at a time only, so memory stays flat however many pixels come in.
+Each batch goes through the checkpoint's own preprocessing, its fitted
+:class:`~cropassets.ml.prepare.SeriesRecipe` (truncate to its ``n_steps``, gap-fill +
+smooth, resample dated steps onto its day grid, CWT at its scales, its normalisation), then
+the CNN; scalograms exist for one batch at a time only, so memory stays flat however many
+pixels come in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -57,9 +60,10 @@ def _batches(
         raise ValueError(f"checkpoint stats are for {stats.n_steps} steps, not {k}")
     model = inference_model(checkpoint.build_model(dev), dev)
     channels_last = dev.type == "cpu"
-    pre = checkpoint.presmoothed if presmoothed is None else bool(presmoothed)
+    recipe = checkpoint.recipe
+    if presmoothed is not None and bool(presmoothed) != recipe.presmoothed:
+        recipe = replace(recipe, presmoothed=bool(presmoothed))
     n = x.shape[0]
-    resample = checkpoint.resample_days
     amp = autocast_context(dev) if precision == "auto" else None
     for start in range(0, n, int(batch_size)):
         sl = slice(start, min(start + int(batch_size), n))
@@ -67,10 +71,7 @@ def _batches(
         ok = valid_pixels(chunk, k)
         if not ok.any():
             continue
-        xin, _ = prepare_tensor(
-            chunk[ok], k, checkpoint.cutoff, checkpoint.order, checkpoint.scales,
-            checkpoint.wavelet, stats, dev, True, pre, resample, checkpoint.time_step_days,
-        )
+        xin, _ = prepare_tensor(chunk[ok], recipe, dev)
         if channels_last:
             xin = xin.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():

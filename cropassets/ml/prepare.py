@@ -1,9 +1,13 @@
 """Series → CNN input: truncate, gap-fill + smooth, CWT magnitude, normalise.
 
-:func:`prepare_inputs` is the single path that both training at sequence length ``k`` and
-inference at week ``k`` take (DESIGN rule 2), and it truncates *first* (rule 1): only the
-first ``k`` steps of the raw series are ever read, so observations after step ``k`` cannot
-change any output for ``k``.
+What to do is one object, the :class:`SeriesRecipe`: sequence length, smoothing, day
+grid, CWT scales and wavelet, and (once fitted on training pixels) the fill curves and
+normalisation stats. Training builds and fits it, the checkpoint stores it, inference
+applies it unchanged. :func:`prepare_inputs` (numpy) / :func:`prepare_tensor` (torch) is
+the single path that both training at sequence length ``k`` and inference at week
+``k`` take (DESIGN rule 2), and it truncates *first* (rule 1): only the first ``k`` steps
+of the raw series are ever read, so observations after step ``k`` cannot change any
+output for ``k``.
 
 Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
 
@@ -19,8 +23,8 @@ Steps, for raw series ``x`` of dims (N pixels, F features, T_total steps):
    clouded still gets a prediction from its radar features. A pixel with *no* observation
    in any feature is invalid (:func:`valid_pixels`): training excludes it and inference
    returns nodata for it; its row in the prepared array holds the fill curve only.
-4. :func:`cropassets.ml.scalograms.cwt_magnitude` at the given scales (``default_scales(k)``
-   when none are given; store the scales with the model).
+4. :func:`cropassets.ml.scalograms.cwt_magnitude` at the recipe's scales (``default_scales(K)``,
+   K the grid length, when none are given; the fitted recipe keeps the scales used).
 5. :func:`cropassets.ml.scalogram_stats.normalise_scalograms`: ``(log1p|W| - mean[f]) / std[f]``.
 6. Optionally (``series_row=True``, the default) the smoothed series itself, standardised
    per feature with training mean/std, is appended as one more row below the largest
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,7 +47,13 @@ import torch
 
 from cropassets.core.timeseries.gapfill import gapfill_linear
 from cropassets.core.timeseries.smoothing import smooth_series
-from cropassets.core.timeseries.timeaxis import needs_resampling, regular_grid, resample_matrix
+from cropassets.core.timeseries.timeaxis import day_offsets as dated_offsets
+from cropassets.core.timeseries.timeaxis import (
+    needs_resampling,
+    nominal_step_days,
+    regular_grid,
+    resample_matrix,
+)
 from cropassets.ml.cwt import DEFAULT_WAVELET, default_scales
 from cropassets.ml.scalogram_stats import ScalogramStats, normalise_scalograms
 from cropassets.ml.scalograms import cwt_magnitude
@@ -51,7 +61,9 @@ from cropassets.ml.scalograms import cwt_magnitude
 __all__ = [
     "DEFAULT_CUTOFF",
     "DEFAULT_ORDER",
+    "DEFAULT_STEP_DAYS",
     "InputStats",
+    "SeriesRecipe",
     "grid_length",
     "prepare_inputs",
     "prepare_tensor",
@@ -68,6 +80,8 @@ DEFAULT_ORDER = 3
 """Default Butterworth order."""
 MIN_STEPS = 3
 """Shortest sequence length: the default cmor scales need more than 2 steps."""
+DEFAULT_STEP_DAYS = 7.0
+"""Grid step, days, when neither the recipe nor the series' dates give one."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,7 @@ def valid_pixels(series_raw: np.ndarray, n_steps: int) -> np.ndarray:
 def smoothed_prefix(
     series_raw: np.ndarray,
     n_steps: int,
+    *,
     cutoff: float = DEFAULT_CUTOFF,
     order: int = DEFAULT_ORDER,
     fill: np.ndarray | Sequence[Sequence[float]] | None = None,
@@ -288,43 +303,253 @@ def grid_length(n_steps: int, step_days: np.ndarray | Sequence[float] | None,
     return int(regular_grid(off, time_step_days).size)
 
 
+def _floats(values: Sequence[float] | np.ndarray | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in np.asarray(values).ravel())
+
+
+@dataclass(frozen=True)
+class SeriesRecipe:
+    """What turns raw (N, F, T) series into model inputs (N, F, S', K): one object.
+
+    Built before training (the choices), completed by :meth:`on_time_axis` (the day grid,
+    the step offsets and the scales, from the training series' dates) and fitted by
+    :func:`prepare_tensor` / :func:`prepare_inputs` on the training pixels (``stats``);
+    the fitted recipe is stored in the checkpoint
+    (:attr:`cropassets.ml.checkpoint.Checkpoint.recipe`) and inference applies it
+    unchanged. Sequences given as lists or arrays are stored as tuples of floats, and a
+    ``stats`` dict as :class:`InputStats`.
+
+    Attributes:
+        n_steps: Sequence length k, time steps (>= 3); only steps ``0..k-1`` are read.
+        cutoff: Butterworth cutoff, cycles per time step of the series itself (the
+            smoothing runs on the series' own steps, before any resampling), in (0, 0.5).
+        order: Butterworth order.
+        presmoothed: The series were already gap-filled and smoothed on exactly their
+            first k steps, so smoothing is skipped (see :func:`smoothed_prefix`);
+            training and inference must agree on it.
+        time_step_days: Step of the regular day grid the CWT runs on, days; ``None``:
+            not fixed yet (:meth:`on_time_axis` takes the median spacing of the dates,
+            else 7 days).
+        step_days: (k,) days of the series' steps since step 0; steps off the grid of
+            ``time_step_days`` (dekads, calendar months, MODIS composites restarting on
+            1 January) are linearly resampled onto it after smoothing. ``None``: the steps
+            are taken as regular.
+        scales: (S,) CWT scales in grid steps (a scale ``s`` of the default cmor wavelet is
+            a period of ``s * time_step_days`` days); ``None``: ``default_scales(K)``, K
+            the grid length.
+        scales_days: (S,) CWT scales in days instead (exclusive with ``scales``): the same
+            value means the same period whatever the time step. :meth:`on_time_axis` and
+            fitting turn them into ``scales`` (``scales_days / time_step_days``).
+        wavelet: pywt continuous wavelet name.
+        series_row: Append the standardised smoothed series as row S (module docstring,
+            step 6). With ``stats`` it is theirs (set from ``stats.series_row``).
+        stats: Fill curves and normalisation fitted on training pixels; ``None``: not
+            fitted yet (preparing series fits them on those series).
+    """
+
+    n_steps: int
+    cutoff: float = DEFAULT_CUTOFF
+    order: int = DEFAULT_ORDER
+    presmoothed: bool = False
+    time_step_days: float | None = None
+    step_days: tuple[float, ...] | None = None
+    scales: tuple[float, ...] | None = None
+    scales_days: tuple[float, ...] | None = None
+    wavelet: str = DEFAULT_WAVELET
+    series_row: bool = True
+    stats: InputStats | None = None
+
+    def __post_init__(self) -> None:
+        k = self.n_steps
+        try:
+            ok = not isinstance(k, bool) and int(k) == k and k >= MIN_STEPS
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"n_steps must be an integer >= {MIN_STEPS}, got {k!r}")
+        step = self.time_step_days
+        if step is not None and not (np.isfinite(step) and step > 0):
+            raise ValueError(f"time_step_days must be a positive number of days, got "
+                             f"{step!r}")
+        set_ = object.__setattr__  # frozen: normalise the given values once, here
+        set_(self, "n_steps", int(k))
+        set_(self, "time_step_days", None if step is None else float(step))
+        for name in ("step_days", "scales", "scales_days"):
+            set_(self, name, _floats(getattr(self, name)))
+        if self.scales is not None and self.scales_days is not None:
+            raise ValueError("give scales (grid steps) or scales_days (days), not both")
+        if self.step_days is not None:
+            if len(self.step_days) != self.n_steps:
+                raise ValueError(f"step_days has {len(self.step_days)} day offsets, expected "
+                                 f"one per step of the prefix, n_steps={self.n_steps}")
+            if self.time_step_days is None:
+                raise ValueError("step_days need time_step_days (the day grid's step) to "
+                                 "resample dated steps")
+        if self.stats is not None:
+            stats = InputStats.from_dict(self.stats)
+            set_(self, "stats", stats)
+            set_(self, "series_row", stats.series_row)
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def fitted(self) -> bool:
+        """Whether the stats are fitted (the recipe can prepare inference inputs)."""
+        return self.stats is not None
+
+    @property
+    def n_grid(self) -> int:
+        """Time length K of the prepared input (k, or the day grid's length when resampled)."""
+        return grid_length(self.n_steps, self.step_days, self.time_step_days)
+
+    @property
+    def day_offsets(self) -> np.ndarray:
+        """(k,) float64 days of the steps since step 0.
+
+        Regular steps of ``time_step_days`` without ``step_days`` (7 days while it is not
+        fixed).
+        """
+        if self.step_days is not None:
+            return np.asarray(self.step_days, dtype=np.float64)
+        step = DEFAULT_STEP_DAYS if self.time_step_days is None else self.time_step_days
+        return np.arange(self.n_steps, dtype=np.float64) * step
+
+    @property
+    def irregular_steps(self) -> bool:
+        """Whether the steps are resampled onto the day grid (dated, off the grid)."""
+        return self.step_days is not None and needs_resampling(
+            self.day_offsets, float(self.time_step_days or DEFAULT_STEP_DAYS))
+
+    def grid_scales(self) -> np.ndarray:
+        """(S,) float64 CWT scales in grid steps.
+
+        ``scales``, else ``scales_days / time_step_days``, else ``default_scales(K)``.
+
+        Raises:
+            ValueError: ``scales_days`` without ``time_step_days``.
+        """
+        if self.scales is not None:
+            return np.asarray(self.scales, dtype=np.float64)
+        if self.scales_days is not None:
+            if self.time_step_days is None:
+                raise ValueError("scales_days need time_step_days (days per grid step)")
+            return np.asarray(self.scales_days, dtype=np.float64) / self.time_step_days
+        return default_scales(self.n_grid)
+
+    def on_time_axis(self, dates: Sequence[Any] | np.ndarray | None = None,
+                     n_total: int | None = None) -> SeriesRecipe:
+        """The recipe with its day grid, step offsets and scales fixed (what training stores).
+
+        Args:
+            dates: (T,) date of each step of the series (ISO strings, ``datetime64``,
+                dates, or day numbers), strictly increasing; the first k give
+                ``step_days`` (when the recipe has them too, they must agree). ``None``: the
+                recipe's ``step_days``, else regular steps of ``time_step_days``.
+            n_total: T, the series' step count (checked against k and the dates).
+
+        Returns:
+            A recipe with ``time_step_days`` (given, else the median spacing of all T
+            dates, else 7 days), ``step_days`` (the k offsets, also when regular) and
+            ``scales`` in grid steps (``scales_days`` converted, or the default for the
+            grid length); ``scales_days`` is ``None``.
+
+        Raises:
+            ValueError: Dates missing, out of order or not one per step, a series shorter
+                than k, or dates whose first k offsets differ from ``step_days``.
+        """
+        k = self.n_steps
+        if n_total is not None and n_total < k:
+            raise ValueError(f"series has {n_total} steps, fewer than the sequence length "
+                             f"n_steps={k}")
+        if dates is not None:
+            off = dated_offsets(dates, n_steps=n_total)
+            step = nominal_step_days(off) if self.time_step_days is None \
+                else self.time_step_days
+            off = off[:k]
+            if self.step_days is not None and not np.allclose(off, self.step_days,
+                                                              rtol=0, atol=1e-9):
+                raise ValueError(
+                    f"the dates put the first {k} steps at days {np.round(off, 1).tolist()}, "
+                    f"the recipe's step_days at {list(self.step_days)}")
+        elif self.step_days is not None:
+            off = self.day_offsets
+            step = float(self.time_step_days or DEFAULT_STEP_DAYS)
+        else:
+            step = DEFAULT_STEP_DAYS if self.time_step_days is None else self.time_step_days
+            off = np.arange(k, dtype=np.float64) * step
+        timed = replace(self, time_step_days=float(step), step_days=tuple(off.tolist()))
+        return replace(timed, scales=tuple(timed.grid_scales().tolist()), scales_days=None)
+
+    # ---------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-type form (lists of floats, ``None`` where unset) for JSON or ``torch.save``."""
+        def lst(v: tuple[float, ...] | None) -> list[float] | None:
+            return None if v is None else list(v)
+
+        return {
+            "n_steps": self.n_steps,
+            "cutoff": float(self.cutoff),
+            "order": int(self.order),
+            "presmoothed": bool(self.presmoothed),
+            "time_step_days": self.time_step_days,
+            "step_days": lst(self.step_days),
+            "scales": lst(self.scales),
+            "scales_days": lst(self.scales_days),
+            "wavelet": str(self.wavelet),
+            "series_row": bool(self.series_row),
+            "stats": None if self.stats is None else self.stats.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | SeriesRecipe) -> SeriesRecipe:
+        """Inverse of :meth:`to_dict` (a :class:`SeriesRecipe` passes through).
+
+        Raises:
+            ValueError: Without ``n_steps``, with unknown keys, or with invalid values.
+        """
+        if isinstance(d, SeriesRecipe):
+            return d
+        if not isinstance(d, dict) or "n_steps" not in d:
+            raise ValueError(f"a series recipe needs at least 'n_steps', got {d!r}")
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"series recipe has unknown fields {unknown}")
+        return cls(**d)
+
+    @classmethod
+    def of(cls, recipe: SeriesRecipe | int) -> SeriesRecipe:
+        """``recipe`` itself, or the default recipe of sequence length ``recipe`` (an int)."""
+        return recipe if isinstance(recipe, SeriesRecipe) else cls(recipe)
+
+
 def prepare_tensor(
     series_raw: np.ndarray,
-    n_steps: int,
-    cutoff: float = DEFAULT_CUTOFF,
-    order: int = DEFAULT_ORDER,
-    scales: np.ndarray | Sequence[float] | None = None,
-    wavelet: str = DEFAULT_WAVELET,
-    stats: InputStats | dict[str, Any] | None = None,
+    recipe: SeriesRecipe | int,
     device: torch.device | str | None = None,
-    series_row: bool = True,
-    presmoothed: bool = False,
-    step_days: np.ndarray | Sequence[float] | None = None,
-    time_step_days: float | None = None,
-) -> tuple[torch.Tensor, InputStats]:
+) -> tuple[torch.Tensor, SeriesRecipe]:
     """:func:`prepare_inputs` returning a torch tensor, CWT computed on ``device``.
 
     Smoothing runs on the CPU (numpy); the CWT and the normalisation run on ``device``
     (CPU by default), so on CUDA the scalograms never pass through host memory.
 
     Returns:
-        ``(X (N, F, S (+1), K) float32 tensor on device, stats)``.
+        ``(X (N, F, S (+1), K) float32 tensor on device, fitted recipe)``.
     """
-    st = None if stats is None else InputStats.from_dict(stats)
+    rec = SeriesRecipe.of(recipe)
+    st = rec.stats
     sm, fill = smoothed_prefix(
-        series_raw, n_steps, cutoff, order, None if st is None else st.fill, presmoothed
+        series_raw, rec.n_steps, cutoff=rec.cutoff, order=rec.order,
+        fill=None if st is None else st.fill, presmoothed=rec.presmoothed,
     )
-    sm = resample_to_grid(sm, step_days, time_step_days)
-    n_grid = sm.shape[-1]
-    sc = default_scales(n_grid) if scales is None else np.asarray(scales, dtype=np.float64)
+    sm = resample_to_grid(sm, rec.step_days, rec.time_step_days)
+    sc = rec.grid_scales()  # default_scales(K): K = sm.shape[-1] = rec.n_grid
     xt = torch.from_numpy(sm)
     if device is not None:
         xt = xt.to(device)
-    mag = cwt_magnitude(xt, sc, wavelet)  # fp32 always: training and inference alike
+    mag = cwt_magnitude(xt, sc, rec.wavelet)  # fp32 always: training and inference alike
     out, scal = normalise_scalograms(mag, None if st is None else st.scalogram)
     if st is None:
         s_mean = s_std = None
-        if series_row:
+        if rec.series_row:
             s64 = sm.astype(np.float64)
             s_mean = tuple(float(v) for v in s64.mean(axis=(0, 2)))
             s_std = tuple(
@@ -341,63 +566,39 @@ def prepare_tensor(
         std = torch.tensor(st.series_std, dtype=torch.float32, device=out.device)
         z = (xt.to(out.device) - mean[None, :, None]) / std[None, :, None]
         out = torch.cat([out, z[:, :, None, :]], dim=2)
-    return out, st
+    fitted = rec if rec.stats is st and rec.scales is not None else replace(
+        rec, scales=tuple(sc.tolist()), scales_days=None, stats=st)
+    return out, fitted
 
 
 def prepare_inputs(
-    series_raw: np.ndarray,
-    n_steps: int,
-    cutoff: float = DEFAULT_CUTOFF,
-    order: int = DEFAULT_ORDER,
-    scales: np.ndarray | Sequence[float] | None = None,
-    wavelet: str = DEFAULT_WAVELET,
-    stats: InputStats | dict[str, Any] | None = None,
-    series_row: bool = True,
-    presmoothed: bool = False,
-    step_days: np.ndarray | Sequence[float] | None = None,
-    time_step_days: float | None = None,
-) -> tuple[np.ndarray, InputStats]:
+    series_raw: np.ndarray, recipe: SeriesRecipe | int
+) -> tuple[np.ndarray, SeriesRecipe]:
     """Normalised scalograms of the first ``n_steps`` steps of raw series.
 
-    Training at length k (``stats=None``: fill curve and normalisation fitted on these
-    pixels) and inference at week k (``stats`` from the checkpoint) both call this.
+    Training at length k (a recipe without ``stats``: fill curves and normalisation fitted
+    on these pixels) and inference at week k (the fitted recipe from the checkpoint) both
+    call this.
 
     Args:
-        series_raw: (N, F, T_total) raw series with ``T_total >= n_steps``, any float
-            dtype, NaN = no observation; feature units (index, dB, ...). Steps after
+        series_raw: (N, F, T_total) raw series with ``T_total >= recipe.n_steps``, any
+            float dtype, NaN = no observation; feature units (index, dB, ...). Steps after
             ``n_steps`` are never read.
-        n_steps: Sequence length k, in time steps (>= 3).
-        cutoff: Butterworth cutoff, cycles per time step, in (0, 0.5).
-        order: Butterworth order.
-        scales: (S,) CWT scales in grid steps; ``None`` uses ``default_scales(K)``.
-        wavelet: pywt continuous wavelet name.
-        stats: Stats fitted on training pixels (inference/validation), or ``None`` to fit
-            them on ``series_raw`` (only pass training pixels then; invalid pixels, see
+        recipe: The preprocessing (:class:`SeriesRecipe`), or a sequence length k for the
+            default recipe of that length. Without stats, they are fitted on
+            ``series_raw`` (only pass training pixels then; invalid pixels, see
             :func:`valid_pixels`, should be removed first).
-        series_row: When fitting (``stats=None``): append the standardised smoothed
-            series as row S (module docstring, step 6). With given stats their choice is
-            followed and this argument is ignored.
-        presmoothed: Skip smoothing for series already smoothed on exactly this prefix
-            (see :func:`smoothed_prefix`); training and inference must agree on it.
-        step_days: (k,) days of the prefix's steps since step 0, for dated series. Steps
-            off the regular grid of ``time_step_days`` (dekads, calendar months, MODIS
-            composites restarting on 1 January) are linearly resampled onto it after
-            smoothing, so ``scales`` (in grid steps) mean fixed periods in days
-            (``scale * time_step_days``). ``None``: the steps are taken as regular.
-        time_step_days: Grid step, days (with ``step_days``).
 
     Returns:
-        ``(X, stats)``: X (N, F, S', K) float32 with S' = S + 1 when the stats carry a
+        ``(X, recipe)``: X (N, F, S', K) float32 with S' = S + 1 when the stats carry a
         series row, else S, and K the grid length (k for regular steps, see
         :func:`grid_length`): normalised log-magnitudes (and the series row); rows of
-        invalid pixels hold the transform of the fill curve. And the stats used.
+        invalid pixels hold the transform of the fill curve. And the fitted recipe
+        (scales in grid steps, stats set), which reproduces X on the same series.
 
     Raises:
-        ValueError: On a wrong shape, ``T_total < n_steps``, ``n_steps < 3``, or stats of
-            another feature count or sequence length.
+        ValueError: On a wrong shape, ``T_total < n_steps``, or stats of another feature
+            count or sequence length.
     """
-    out, st = prepare_tensor(
-        series_raw, n_steps, cutoff, order, scales, wavelet, stats, None, series_row,
-        presmoothed, step_days, time_step_days,
-    )
-    return out.numpy(), st
+    out, rec = prepare_tensor(series_raw, recipe)
+    return out.numpy(), rec

@@ -1,10 +1,13 @@
 """Train a CNN2D for one sequence length on labelled reference series.
 
-The training pixels are prepared by :func:`cropassets.ml.prepare.prepare_inputs` on their
-first ``n_steps`` steps, exactly as inference at week ``n_steps`` will prepare the map's
-pixels (DESIGN rules 1-2); the split is by field (rule 3).
+``train(series, labels, field_ids, recipe, config=...)``: the data, what turns it into
+model inputs (a :class:`~cropassets.ml.prepare.SeriesRecipe`, or just the sequence length
+k for the default one) and how to optimise (:class:`TrainConfig`). The training pixels are
+prepared by :func:`cropassets.ml.prepare.prepare_tensor` on their first ``n_steps`` steps,
+exactly as inference at week ``n_steps`` will prepare the map's pixels (DESIGN rules 1-2):
+the fitted recipe travels in the checkpoint. The split is by field (rule 3).
 
-Recipe: class-weighted cross-entropy (weights ``n / (C * n_c)`` over training pixels, so
+Optimisation: class-weighted cross-entropy (weights ``n / (C * n_c)`` over training pixels, so
 every class counts the same whatever its pixel share), AdamW with a cosine learning-rate
 decay over ``max_epochs``, mini-batches in a seeded random order, early stopping on the
 (equally weighted) validation loss with restore of the best epoch's weights.
@@ -29,19 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from cropassets.core.timeseries.timeaxis import day_offsets, nominal_step_days
 from cropassets.ml.checkpoint import Checkpoint, library_versions
-from cropassets.ml.cwt import DEFAULT_WAVELET, default_scales
 from cropassets.ml.device import select_device
 from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig, flops_per_sample
-from cropassets.ml.prepare import (
-    DEFAULT_CUTOFF,
-    DEFAULT_ORDER,
-    grid_length,
-    prepare_tensor,
-    valid_pixels,
-)
+from cropassets.ml.prepare import SeriesRecipe, prepare_tensor, valid_pixels
 from cropassets.ml.refit import (
     RefitRun,
     class_weights,
@@ -58,7 +53,7 @@ Logger = Callable[[str], None] | None
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and architecture settings of :func:`train`.
+    """Optimisation and architecture settings, seed and precision of :func:`train`.
 
     The schedule is counted in optimiser steps, not epochs, so a small training set is
     trained as long as a large one (a 236-pixel set got 30 steps in all under the old
@@ -83,7 +78,8 @@ class TrainConfig:
         label_smoothing: Cross-entropy label smoothing.
         widths: Conv block widths of the CNN2D.
         series_widths: Temporal conv widths of the series branch
-            (:class:`~cropassets.ml.model.ModelConfig`); used only with ``series_row``.
+            (:class:`~cropassets.ml.model.ModelConfig`); used only when the recipe appends
+            the series row (``SeriesRecipe.series_row``).
         pool_scales: Scale bins of the adaptive pool.
         pool_steps: Time bins of the adaptive pool.
         dropout: Dropout before the head.
@@ -91,8 +87,6 @@ class TrainConfig:
         max_pixels_per_field: Train on at most this many pixels of each training group
             (a seeded random choice; ``None``, the default, keeps all). The number of
             pixels dropped is reported in the metrics (``n_train_pixels_dropped``).
-        series_row: Append the standardised smoothed series as an extra input row
-            (see :mod:`cropassets.ml.prepare`, step 6).
         select_by: Which validation pass's weights are kept: ``"accuracy"`` (highest
             overall accuracy, the lower loss among equals) or ``"loss"``. On real series
             the class-weighted validation loss rises from the first passes on (confident
@@ -149,6 +143,15 @@ class TrainConfig:
             network is small, so thread synchronisation per operation dominates: a
             60-step fit took 2.1-4.4 s with 1 thread and 10-13 s with 2 on a loaded
             2-core machine (0.55 s against 20 s in another measurement).
+        seed: Seed of the split (when :func:`train` draws it), the initial weights,
+            dropout, the batch order, the pixel cap and the selection subset; refit
+            networks beyond the first take ``seed + 1, ...``.
+        precision: ``"fp32"`` (default, on every device) or ``"bf16"`` (the CNN's forward
+            pass under bf16 autocast during the optimiser steps). Preprocessing,
+            validation and the reported metrics are always fp32, and an autocast region
+            around the call is switched off inside: on the test world, bf16 autocast
+            (whole call or forward pass only, CPU) ended at 0.09-0.16 validation accuracy
+            against 0.82-0.88 in fp32, so bf16 is opt-in (CUDA: not yet measured).
     """
 
     max_steps: int = 1500
@@ -168,7 +171,6 @@ class TrainConfig:
     dropout: float = 0.2
     val_fraction: float = 0.25
     max_pixels_per_field: int | None = None
-    series_row: bool = True
     select_by: Literal["accuracy", "loss"] = "accuracy"
     ema_decay: float = 0.0
     cpu_threads: int | None = 1
@@ -178,6 +180,8 @@ class TrainConfig:
     ensemble_max_pixels: int | None = 10_000
     overlap_refit: bool = True
     max_val_pixels: int | None = 2048
+    seed: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.eval_every < 1 or self.batch_size < 2:
@@ -185,6 +189,8 @@ class TrainConfig:
                 f"need max_steps >= 1, eval_every >= 1 and batch_size >= 2, got "
                 f"{self.max_steps}, {self.eval_every}, {self.batch_size}"
             )
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.select_by not in ("accuracy", "loss"):
             raise ValueError(f"select_by must be 'accuracy' or 'loss', got {self.select_by!r}")
         if self.extra_refits < 0:
@@ -317,110 +323,62 @@ def _evaluate(
     return total / max(len(x), 1), pred
 
 
-def _time_axis(dates: Sequence[Any] | np.ndarray | None, time_step_days: float | None,
-               n_total: int, n_steps: int) -> tuple[np.ndarray, float]:
-    """Day offsets of the first ``n_steps`` steps and the grid step, days."""
-    if time_step_days is not None and not (
-        np.isfinite(time_step_days) and time_step_days > 0
-    ):
-        raise ValueError(f"time_step_days must be a positive number of days, got "
-                         f"{time_step_days!r}")
-    if dates is None:
-        step = 7.0 if time_step_days is None else float(time_step_days)
-        return np.arange(n_steps, dtype=np.float64) * step, step
-    off = day_offsets(dates, n_steps=n_total)
-    step = nominal_step_days(off) if time_step_days is None else float(time_step_days)
-    return off[: int(n_steps)], step
-
-
 def train(
     series: np.ndarray,
     labels: np.ndarray,
     field_ids: np.ndarray,
-    n_steps: int,
+    recipe: SeriesRecipe | int,
     *,
     class_names: Sequence[str] | dict[Any, str] | None = None,
     features: Sequence[str] | None = None,
-    time_step_days: float | None = None,
     dates: Sequence[Any] | np.ndarray | None = None,
-    cutoff: float = DEFAULT_CUTOFF,
-    order: int = DEFAULT_ORDER,
-    scales: Sequence[float] | np.ndarray | None = None,
-    scales_days: Sequence[float] | np.ndarray | None = None,
-    wavelet: str = DEFAULT_WAVELET,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    max_steps: int | None = None,
-    batch_size: int | None = None,
     config: TrainConfig | None = None,
     split: FieldSplit | None = None,
-    presmoothed: bool = False,
-    precision: Literal["fp32", "bf16"] = "fp32",
+    device: torch.device | str | None = None,
     log: Logger = None,
 ) -> Checkpoint:
     """Train a CNN2D on the first ``n_steps`` steps of labelled reference series.
 
     Args:
         series: (N, F, T >= n_steps) raw series (any feature units, NaN = no observation;
-            not smoothed: smoothing happens here, after truncation).
+            not smoothed unless ``recipe.presmoothed``: smoothing happens here, after
+            truncation).
         labels: (N,) class labels (ints or strings).
         field_ids: (N,) group ids: the spatial unit a split never cuts (field, parcel or
             location); see :func:`~cropassets.ml.splits.split_fields`.
-        n_steps: Sequence length k in time steps (>= 3).
+        recipe: The preprocessing (:class:`~cropassets.ml.prepare.SeriesRecipe`: sequence
+            length k >= 3, smoothing, day grid, CWT scales and wavelet, series row), or
+            just k for the default recipe. Its time axis is fixed here
+            (:meth:`~cropassets.ml.prepare.SeriesRecipe.on_time_axis` with ``dates``: the
+            grid step defaults to the dates' median spacing, else 7 days; the scales to
+            ``default_scales(K)``, K the grid length), its stats are fitted on the
+            training pixels (those of a fitted recipe, e.g. another checkpoint's, are
+            ignored), and the fitted recipe is the checkpoint's (``checkpoint.recipe``).
         class_names: Names for the sorted unique labels (list) or a mapping label → name.
         features: F feature names (defaults ``feature_0..``); stored and checked at
             inference.
-        time_step_days: Days per time step (7 weekly, 16 for MODIS-like composites): the
-            step of the regular day grid the CWT runs on. Default: the median spacing of
-            ``dates`` when given, else 7.
         dates: (T,) date of each step (ISO strings, ``datetime64``, dates, or day
             numbers), strictly increasing. Steps off the regular grid (dekads, calendar
             months, MODIS composites restarting on 1 January) are resampled onto it after
             smoothing (:func:`cropassets.ml.prepare.resample_to_grid`). The day offsets of
             the first ``n_steps`` steps are stored; prediction refuses series whose steps
-            differ. ``None``: regular steps of ``time_step_days``.
-        cutoff: Butterworth cutoff, cycles per time step (the smoothing runs on the
-            series' own steps, before resampling).
-        order: Butterworth order.
-        scales: CWT scales in grid steps (default ``default_scales(K)``, K the grid
-            length: periods from two steps to the prefix's length).
-        scales_days: CWT scales in days (``scales_days / time_step_days`` grid steps):
-            the same value means the same period whatever the time step. Exclusive with
-            ``scales``.
-        wavelet: pywt continuous wavelet.
-        seed: Seed of the split, the initial weights, dropout and the batch order.
+            differ. ``None``: regular steps of the recipe's ``time_step_days``.
+        config: Optimisation and architecture settings, seed and precision
+            (:class:`TrainConfig`; default ``TrainConfig()``).
+        split: A precomputed group split (default: :func:`split_fields` with
+            ``config.seed``).
         device: Torch device (default: :func:`~cropassets.ml.device.select_device`).
-        max_steps: Overrides ``config.max_steps``.
-        batch_size: Overrides ``config.batch_size``.
-        config: Optimisation and architecture settings.
-        split: A precomputed group split (default: :func:`split_fields` with ``seed``).
-        presmoothed: ``series`` was already gap-filled and smoothed on exactly its first
-            ``n_steps`` steps (see :func:`cropassets.ml.prepare.smoothed_prefix`); stored in
-            the checkpoint so that prediction expects the same.
-        precision: ``"fp32"`` (default, on every device) or ``"bf16"`` (the CNN's forward
-            pass under bf16 autocast during the optimiser steps). Preprocessing,
-            validation and the reported metrics are always fp32, and an autocast region
-            around the call is switched off inside: on the test world, bf16 autocast
-            (whole call or forward pass only, CPU) ended at 0.09-0.16 validation accuracy
-            against 0.82-0.88 in fp32, so bf16 is opt-in (CUDA: not yet measured).
         log: Called with one progress line per validation pass and a summary.
 
     Returns:
-        A :class:`Checkpoint` with validation metrics.
+        A :class:`Checkpoint` with validation metrics and the fitted recipe.
 
     Raises:
-        ValueError: On inconsistent shapes, classes with too few groups, or no valid
-            training pixels.
+        ValueError: On inconsistent shapes, dates or recipe, classes with too few groups,
+            or no valid training pixels.
     """
     cfg = config or TrainConfig()
-    if max_steps is not None or batch_size is not None:
-        cfg = replace(
-            cfg,
-            max_steps=cfg.max_steps if max_steps is None else int(max_steps),
-            batch_size=cfg.batch_size if batch_size is None else int(batch_size),
-        )
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    seed = cfg.seed
     say = log or (lambda _msg: None)
     x_all = np.asarray(series)
     if x_all.ndim != 3:
@@ -437,7 +395,8 @@ def train(
     )
     if len(feats) != n_feat:
         raise ValueError(f"{len(feats)} feature names given for {n_feat} features")
-    step_days, grid_step = _time_axis(dates, time_step_days, x_all.shape[2], n_steps)
+    timed = replace(SeriesRecipe.of(recipe), stats=None).on_time_axis(dates, x_all.shape[2])
+    n_steps = timed.n_steps
     y_idx, codes, names = resolve_classes(y_lab, class_names)
     n_classes = len(codes)
     if n_classes < 2:
@@ -463,29 +422,15 @@ def train(
             f"no valid training or validation pixels in the first {n_steps} steps "
             f"({int(tr_mask.sum())} train, {int(va_mask.sum())} val)"
         )
-    dated = None if dates is None else step_days
-    n_grid = grid_length(n_steps, dated, grid_step)
-    if scales is not None and scales_days is not None:
-        raise ValueError("give scales (grid steps) or scales_days (days), not both")
-    if scales_days is not None:
-        sc = np.asarray(scales_days, dtype=np.float64) / grid_step
-    elif scales is not None:
-        sc = np.asarray(scales, dtype=np.float64)
-    else:
-        sc = default_scales(n_grid)
     dev = select_device() if device is None else torch.device(device)
-    bf16 = precision == "bf16"
+    bf16 = cfg.precision == "bf16"
 
     t0 = time.perf_counter()
     with _no_autocast(dev):
-        x_tr, stats = prepare_tensor(
-            x_all[tr_mask], n_steps, cutoff, order, sc, wavelet, None, dev, cfg.series_row,
-            presmoothed, dated, grid_step,
-        )
-        x_va, _ = prepare_tensor(
-            x_all[va_mask], n_steps, cutoff, order, sc, wavelet, stats, dev, True,
-            presmoothed, dated, grid_step,
-        )
+        x_tr, fitted = prepare_tensor(x_all[tr_mask], timed, dev)
+        x_va, _ = prepare_tensor(x_all[va_mask], fitted, dev)
+    stats = fitted.stats
+    assert stats is not None  # fitted on the training pixels just above
     y_tr = torch.from_numpy(y_idx[tr_mask]).to(dev)
     y_va = torch.from_numpy(y_idx[va_mask]).to(dev)
     n_tr = len(y_tr)
@@ -629,14 +574,7 @@ def train(
         member_weights=members,
         model_config=mcfg.to_dict(),
         features=feats,
-        scales=tuple(float(s) for s in sc),
-        wavelet=wavelet,
-        cutoff=float(cutoff),
-        order=int(order),
-        time_step_days=float(grid_step),
-        n_steps=int(n_steps),
-        step_days=tuple(float(v) for v in step_days),
-        stats=stats.to_dict(),
+        recipe=fitted,
         class_codes=codes,
         class_names=names,
         metrics=metrics,
@@ -644,5 +582,4 @@ def train(
         split=split.to_dict(),
         history=history,
         seed=int(seed),
-        presmoothed=bool(presmoothed),
     )

@@ -57,9 +57,9 @@ def report(tmp_path_factory):
     # a shorter step budget than the library default (1500): this checks the pipeline's
     # numbers on the synthetic world in CI time; real-data accuracy is bench_real_series'
     return incremental_analysis(x_ref, y_ref, f_ref, LENGTHS, test=(x_cur, y_cur, f_cur),
-                                features=["ndvi", "lswi", "vv", "vh", "vh_vv"], seed=0,
+                                features=["ndvi", "lswi", "vv", "vh", "vh_vv"],
                                 config=TrainConfig(max_steps=500, min_steps=200,
-                                                   patience_steps=200),
+                                                   patience_steps=200, seed=0),
                                 rf_estimators=100)
 
 

@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold
 from cropassets.ml import predict, train
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.splits import FieldSplit
+from cropassets.ml.train import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,8 @@ def _cross_validated(d: dict[str, np.ndarray], k: int) -> tuple[float, float]:
     hits_lib = hits_rf = n = 0
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0)
     for tr, te in folds.split(x, y):
-        ck = train(x[tr], y[tr], g[tr], k, dates=dates, seed=0, device="cpu")
+        ck = train(x[tr], y[tr], g[tr], k, dates=dates, config=TrainConfig(seed=0),
+                   device="cpu")
         idx, _ = predict(ck, x[te], dates=dates, device="cpu")
         codes = np.asarray(ck.class_codes)
         hits_lib += int((np.where(idx >= 0, codes[np.maximum(idx, 0)], -1) == y[te]).sum())

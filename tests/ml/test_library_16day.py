@@ -15,8 +15,8 @@ def test_train_predict_knee_on_16_day_series(modis, tmp_path):
     logs: list[str] = []
     report = incremental_analysis(
         ref.series, ref.labels, ref.field_ids, lengths=[4, 8, 12, 16, 20, 23],
-        test=(cur.series, cur.labels, cur.field_ids), time_step_days=16, seed=0,
-        config=TrainConfig(max_steps=300, eval_every=25, batch_size=64), rf_estimators=50,
+        test=(cur.series, cur.labels, cur.field_ids), time_step_days=16,
+        config=TrainConfig(max_steps=300, eval_every=25, batch_size=64, seed=0), rf_estimators=50,
         keep_checkpoints=True, log=logs.append,
     )
     assert report.lengths == [4, 8, 12, 16, 20, 23]

@@ -1,4 +1,5 @@
-"""prepare_inputs: truncation first, shapes, gaps, all-NaN handling, stats reuse."""
+"""prepare_inputs with a SeriesRecipe: truncation first, shapes, gaps, all-NaN handling,
+stats reuse, the recipe itself."""
 
 from __future__ import annotations
 
@@ -6,29 +7,39 @@ import numpy as np
 import pytest
 
 from cropassets.ml.cwt import default_scales
-from cropassets.ml.prepare import InputStats, prepare_inputs, smoothed_prefix, valid_pixels
+from cropassets.ml.prepare import (
+    InputStats,
+    SeriesRecipe,
+    prepare_inputs,
+    smoothed_prefix,
+    valid_pixels,
+)
 
 
 def test_shape_dtype_and_default_scales(weekly):
-    x, stats = prepare_inputs(weekly.series, 10, cutoff=0.2, order=3, series_row=False)
+    x, recipe = prepare_inputs(weekly.series, SeriesRecipe(10, cutoff=0.2, order=3,
+                                                           series_row=False))
     n, f, _ = weekly.series.shape
     assert x.shape == (n, f, len(default_scales(10)), 10)
     assert x.dtype == np.float32
     assert np.isfinite(x).all()
-    assert stats.n_steps == 10 and not stats.series_row
+    stats = recipe.stats
+    assert stats.n_steps == 10 and not stats.series_row and not recipe.series_row
     assert len(stats.scalogram.mean) == f
+    assert recipe.scales == tuple(default_scales(10).tolist())  # the fitted recipe keeps them
 
 
 def test_series_row_is_the_standardised_smoothed_series(weekly):
-    plain, _ = prepare_inputs(weekly.series, 10, series_row=False)
-    x, stats = prepare_inputs(weekly.series, 10)
+    plain, _ = prepare_inputs(weekly.series, SeriesRecipe(10, series_row=False))
+    x, recipe = prepare_inputs(weekly.series, 10)
+    stats = recipe.stats
     assert stats.series_row and x.shape[2] == plain.shape[2] + 1
     np.testing.assert_array_equal(x[:, :, :-1], plain)
     sm, _ = smoothed_prefix(weekly.series, 10, fill=stats.fill)
     z = (sm - np.asarray(stats.series_mean)[:, None]) / np.asarray(stats.series_std)[:, None]
     np.testing.assert_allclose(x[:, :, -1], z, atol=1e-5)
     # with given stats their choice wins over the argument (inference repeats training)
-    again, _ = prepare_inputs(weekly.series, 10, stats=stats, series_row=False)
+    again, _ = prepare_inputs(weekly.series, SeriesRecipe(10, stats=stats, series_row=False))
     np.testing.assert_array_equal(again, x)
 
 
@@ -46,13 +57,13 @@ def test_later_observations_never_change_output_for_k(weekly, k):
     np.testing.assert_array_equal(fit_x, fit_y)
     # and with given stats (inference); also a longer array than needed
     longer = np.concatenate([y, y], axis=2)
-    np.testing.assert_array_equal(prepare_inputs(longer, k, stats=st_x)[0], fit_x)
+    np.testing.assert_array_equal(prepare_inputs(longer, st_x)[0], fit_x)
 
 
 def test_prefix_equals_truncated_input(weekly):
     k = 9
     a, st = prepare_inputs(weekly.series, k)
-    b, _ = prepare_inputs(weekly.series[:, :, :k].copy(), k, stats=st)
+    b, _ = prepare_inputs(weekly.series[:, :, :k].copy(), st)
     np.testing.assert_array_equal(a, b)
 
 
@@ -69,13 +80,15 @@ def test_all_nan_pixels_and_features(weekly):
 
 
 def test_stats_round_trip_and_mismatch(weekly):
-    _, st = prepare_inputs(weekly.series, 8)
+    _, recipe = prepare_inputs(weekly.series, 8)
+    st = recipe.stats
     again = InputStats.from_dict(st.to_dict())
     assert again == st
     with pytest.raises(ValueError, match="fill curve"):
-        prepare_inputs(weekly.series, 9, stats=st)  # stats of another length
+        prepare_inputs(weekly.series, SeriesRecipe(9, stats=st))  # stats of another length
     with pytest.raises(ValueError, match="features"):
-        prepare_inputs(weekly.series[:, :2], 8, stats=InputStats(st.scalogram, st.fill[:2]))
+        prepare_inputs(weekly.series[:, :2],
+                       SeriesRecipe(8, stats=InputStats(st.scalogram, st.fill[:2])))
 
 
 @pytest.mark.parametrize("k", [0, 2, 29])
@@ -89,8 +102,8 @@ def test_presmoothed_prefix_gives_the_same_inputs(weekly):
     from cropassets.core.timeseries.smoothing import smooth_series
 
     k = 11
-    direct, st = prepare_inputs(weekly.series, k, cutoff=0.2, order=3)
+    direct, st = prepare_inputs(weekly.series, SeriesRecipe(k, cutoff=0.2, order=3))
     pre = smooth_series(weekly.series[:, :, :k], 0.2, 3)
-    again, st2 = prepare_inputs(pre, k, cutoff=0.2, order=3, presmoothed=True)
-    assert st2 == st
+    again, st2 = prepare_inputs(pre, SeriesRecipe(k, cutoff=0.2, order=3, presmoothed=True))
+    assert st2.stats == st.stats
     np.testing.assert_array_equal(again, direct)

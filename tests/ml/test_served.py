@@ -43,9 +43,9 @@ def data():
 def _pair(data, cnn_steps, trees, seed=0):
     d, y = data
     ckpt = train(d.series, y, d.field_ids, K, class_names=d.class_names, features=d.features,
-                 seed=seed, config=TrainConfig(max_steps=cnn_steps, eval_every=10,
-                                               batch_size=64, min_steps=1,
-                                               refit=False))  # combination scored
+                 config=TrainConfig(max_steps=cnn_steps, eval_every=10, batch_size=64,
+                                    min_steps=1, refit=False,  # combination scored
+                                    seed=seed))
     rf = random_forest_baseline(d.series, y, d.field_ids, K, split=ckpt.field_split,
                                 class_names=d.class_names, features=d.features,
                                 n_estimators=trees, seed=seed)
@@ -200,7 +200,8 @@ def test_forest_metrics_are_what_the_served_forest_predicts(data, baseline_wins)
     assert again.fitted.features == ("feature_0", "feature_1", "feature_2")
     # sklearn's own predict on the smoothed prefix agrees (same argmax rule; its threaded
     # sum of tree votes may break exact ties otherwise, so ties are left out)
-    sm, _ = smoothed_prefix(d.series[va], K, forest.cutoff, forest.order, forest.fill)
+    sm, _ = smoothed_prefix(d.series[va], K, cutoff=forest.cutoff, order=forest.order,
+                            fill=forest.fill)
     sk = forest.forest.predict(sm.reshape(len(sm), -1))
     _, conf = forest.predict(d.series[va], n_jobs=1)
     clear = conf > 0.55

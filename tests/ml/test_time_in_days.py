@@ -13,7 +13,7 @@ from step_dates import dekads, modis_dates
 
 from cropassets.core.timeseries.timeaxis import day_offsets, regular_grid
 from cropassets.ml import Checkpoint, predict, train
-from cropassets.ml.prepare import grid_length, prepare_inputs, smoothed_prefix
+from cropassets.ml.prepare import SeriesRecipe, grid_length, prepare_inputs, smoothed_prefix
 from cropassets.ml.train import TrainConfig
 
 FAST = TrainConfig(max_steps=40, min_steps=20, eval_every=10, patience_steps=20,
@@ -31,8 +31,8 @@ def sinusoids(t_days: np.ndarray, n: int = 6, period: float = PERIOD_DAYS) -> np
 def peak_scale_days(x: np.ndarray, step: float, offsets: np.ndarray | None = None) -> float:
     """Scale (days) of the strongest mean scalogram row, in the middle third of the series."""
     k = x.shape[-1]
-    out, _ = prepare_inputs(x, k, scales=SCALES_DAYS / step, series_row=False,
-                            step_days=offsets, time_step_days=step)
+    out, _ = prepare_inputs(x, SeriesRecipe(k, scales=SCALES_DAYS / step, series_row=False,
+                                            step_days=offsets, time_step_days=step))
     n_t = out.shape[-1]
     mid = out[:, 0, :, n_t // 3: 2 * n_t // 3].mean(axis=(0, 2))
     return float(SCALES_DAYS[int(np.argmax(mid))])
@@ -54,8 +54,9 @@ def test_modis_restart_resampled_onto_the_16_day_grid():
     k = off.size
     grid = regular_grid(off, 16.0)
     assert grid_length(k, off, 16.0) == grid.size
-    out, stats = prepare_inputs(x, k, scales=SCALES_DAYS / 16.0, step_days=off,
-                                time_step_days=16.0)
+    out, recipe = prepare_inputs(x, SeriesRecipe(k, scales=SCALES_DAYS / 16.0, step_days=off,
+                                                 time_step_days=16.0))
+    stats = recipe.stats
     assert out.shape == (6, 1, SCALES_DAYS.size + 1, grid.size)
     # the series row is the smoothed series interpolated at the grid days
     sm, _ = smoothed_prefix(x, k)
@@ -134,17 +135,21 @@ def test_training_refuses_bad_dates(weekly):
     with pytest.raises(ValueError, match="dates has 10 entries but the series has 28 steps"):
         train(weekly.series, weekly.labels, weekly.field_ids, 12, dates=dates[:10], **kw)
     with pytest.raises(ValueError, match="time_step_days must be a positive"):
-        train(weekly.series, weekly.labels, weekly.field_ids, 12, time_step_days=0, **kw)
+        train(weekly.series, weekly.labels, weekly.field_ids,
+              SeriesRecipe(12, time_step_days=0), **kw)
     with pytest.raises(ValueError, match="not both"):
-        train(weekly.series, weekly.labels, weekly.field_ids, 12, scales=[2, 4],
-              scales_days=[20, 40], **kw)
+        train(weekly.series, weekly.labels, weekly.field_ids,
+              SeriesRecipe(12, scales=[2, 4], scales_days=[20, 40]), **kw)
 
 
 def test_checkpoints_without_step_days_load_as_regular(weekly):
-    ck = train(weekly.series, weekly.labels, weekly.field_ids, 6,
-               class_names=weekly.class_names, config=FAST, time_step_days=16)
+    ck = train(weekly.series, weekly.labels, weekly.field_ids,
+               SeriesRecipe(6, time_step_days=16), class_names=weekly.class_names, config=FAST)
     d = ck.to_dict()
-    del d["step_days"]
+    recipe = d.pop("recipe")  # the layout-1 form: the recipe's parts as top-level keys
+    d.update({k: recipe[k] for k in ("n_steps", "scales", "wavelet", "cutoff", "order",
+                                     "time_step_days", "stats", "presmoothed")})
+    d["format_version"] = 1  # and without step_days: written before dates existed
     old = Checkpoint.from_dict(d)
     assert old.step_days == () and not old.irregular_steps
     np.testing.assert_array_equal(old.day_offsets, np.arange(6) * 16.0)
