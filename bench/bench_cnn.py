@@ -140,7 +140,7 @@ def _compiled_child(args: argparse.Namespace) -> None:
 def _fused(args: argparse.Namespace, model: CNN2D) -> float:
     """Seconds of cropassets.ml.predict on args.n raw series (smoothing + CWT + CNN)."""
     from cropassets.ml.checkpoint import Checkpoint
-    from cropassets.ml.prepare import InputStats, SeriesRecipe
+    from cropassets.ml.recipe import InputStats, SeriesRecipe
     from cropassets.ml.scalogram_stats import ScalogramStats
 
     scales = default_scales(args.steps, args.scales)

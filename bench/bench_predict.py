@@ -156,12 +156,13 @@ def _before_issue_12(k: int):
     """A checkpoint of the pre-issue-12 architecture, fitted in a few steps on demo samples."""
     import numpy as np
 
-    from cropassets.ml.train import TrainConfig, train
+    from cropassets.ml.train import train
+    from cropassets.ml.train_config import TrainConfig
 
     week = _season_weeks("reference")[k - 1]
     d = np.load(DATA / "scalograms" / f"{week}.npz")
     names = dict(zip(d["class_codes"].tolist(), d["class_names"].tolist(), strict=True))
-    from cropassets.ml.prepare import SeriesRecipe
+    from cropassets.ml.recipe import SeriesRecipe
 
     cfg = TrainConfig(max_steps=5, min_steps=1, eval_every=5, refit=False, widths=(4, 8))
     return train(d["series"], d["labels"], d["field_ids"], SeriesRecipe(k, series_row=False),

@@ -293,9 +293,10 @@ def fit_predict_library(
     from torch.utils.flop_counter import FlopCounterMode
 
     from cropassets.ml.predict import predict
-    from cropassets.ml.prepare import SeriesRecipe
+    from cropassets.ml.recipe import SeriesRecipe
     from cropassets.ml.splits import split_fields
-    from cropassets.ml.train import TrainConfig, train
+    from cropassets.ml.train import train
+    from cropassets.ml.train_config import TrainConfig
 
     split = split_fields(y_train, groups_train, val_fraction=TrainConfig().val_fraction, seed=seed)
     t0 = time.perf_counter()

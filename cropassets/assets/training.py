@@ -191,9 +191,9 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
     from cropassets.core.plots import confusion_png, markdown_image
     from cropassets.ml.pair import fit_pair
     from cropassets.ml.predict import evaluate
-    from cropassets.ml.prepare import SeriesRecipe
+    from cropassets.ml.recipe import SeriesRecipe
     from cropassets.ml.served import save_served, select_served
-    from cropassets.ml.train import TrainConfig
+    from cropassets.ml.train_config import TrainConfig
 
     k = int(context.partition_key)
     t_start = time.perf_counter()

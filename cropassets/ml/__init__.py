@@ -20,10 +20,12 @@ from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.predict import evaluate, predict, predict_proba
-from cropassets.ml.prepare import InputStats, SeriesRecipe, prepare_inputs
+from cropassets.ml.prepare import prepare_inputs
+from cropassets.ml.recipe import InputStats, SeriesRecipe
 from cropassets.ml.served import ServedModel, load_served, predict_served
 from cropassets.ml.splits import FieldSplit, split_fields
-from cropassets.ml.train import TrainConfig, train
+from cropassets.ml.train import train
+from cropassets.ml.train_config import TrainConfig
 
 __all__ = [
     "CNN2D",

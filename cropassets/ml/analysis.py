@@ -27,9 +27,10 @@ from cropassets.ml.checkpoint import Checkpoint, asdict_safe, library_versions
 from cropassets.ml.cwt import DEFAULT_WAVELET
 from cropassets.ml.knee import KneeResult, find_knee
 from cropassets.ml.predict import evaluate
-from cropassets.ml.prepare import DEFAULT_CUTOFF, DEFAULT_ORDER, MIN_STEPS, SeriesRecipe
+from cropassets.ml.recipe import DEFAULT_CUTOFF, DEFAULT_ORDER, MIN_STEPS, SeriesRecipe
 from cropassets.ml.splits import split_fields
-from cropassets.ml.train import TrainConfig, resolve_classes, train
+from cropassets.ml.train import resolve_classes, train
+from cropassets.ml.train_config import TrainConfig
 
 __all__ = ["IncrementalReport", "LengthResult", "incremental_analysis", "plot"]
 

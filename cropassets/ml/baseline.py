@@ -31,13 +31,8 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from cropassets.ml.metrics import classification_metrics
-from cropassets.ml.prepare import (
-    DEFAULT_CUTOFF,
-    DEFAULT_ORDER,
-    check_model_input,
-    smoothed_prefix,
-    valid_pixels,
-)
+from cropassets.ml.prepare import check_model_input, smoothed_prefix, valid_pixels
+from cropassets.ml.recipe import DEFAULT_CUTOFF, DEFAULT_ORDER
 from cropassets.ml.splits import FieldSplit, split_fields
 from cropassets.ml.train import cap_pixels_per_field, resolve_classes
 

@@ -1,7 +1,7 @@
 """The trained-model record: weights, preprocessing, class list and metrics.
 
 It holds everything inference needs to repeat training's processing: the fitted
-:class:`~cropassets.ml.prepare.SeriesRecipe`. Saved with ``torch.save`` of plain types only
+:class:`~cropassets.ml.recipe.SeriesRecipe`. Saved with ``torch.save`` of plain types only
 (tensors, str, int, float, list, dict, None), so it loads with ``weights_only=True``.
 
 Layouts: version 2 (written now) stores the recipe as one dict under ``"recipe"``; version
@@ -24,7 +24,7 @@ import torch
 
 from cropassets.core.timeseries.timeaxis import check_same_steps, day_offsets, needs_resampling
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
-from cropassets.ml.prepare import InputStats, SeriesRecipe
+from cropassets.ml.recipe import InputStats, SeriesRecipe
 from cropassets.ml.splits import FieldSplit
 
 __all__ = ["FORMAT_VERSION", "READ_VERSIONS", "Checkpoint", "library_versions"]
@@ -68,7 +68,7 @@ class Checkpoint:
             first member of an ensemble.
         model_config: :class:`ModelConfig` as a dict.
         features: F feature names, in input order.
-        recipe: The fitted :class:`~cropassets.ml.prepare.SeriesRecipe`: sequence length,
+        recipe: The fitted :class:`~cropassets.ml.recipe.SeriesRecipe`: sequence length,
             smoothing, day grid and step offsets, CWT scales and wavelet, fill curves and
             normalisation fitted on the training fields. Its parts are also read as
             properties (:attr:`n_steps`, :attr:`scales`, :attr:`cutoff`, ...).

@@ -21,9 +21,10 @@ import torch
 from cropassets.ml.baseline import BaselineResult, random_forest_baseline
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.device import select_device
-from cropassets.ml.prepare import SeriesRecipe
+from cropassets.ml.recipe import SeriesRecipe
 from cropassets.ml.splits import split_fields
-from cropassets.ml.train import TrainConfig, resolve_classes, train
+from cropassets.ml.train import resolve_classes, train
+from cropassets.ml.train_config import TrainConfig
 
 __all__ = ["fit_pair"]
 
@@ -50,7 +51,7 @@ def fit_pair(
         series: (N, F, T >= n_steps) raw reference series, NaN = no observation.
         labels: (N,) class labels.
         field_ids: (N,) group ids.
-        recipe: The CNN's preprocessing (:class:`~cropassets.ml.prepare.SeriesRecipe`), or
+        recipe: The CNN's preprocessing (:class:`~cropassets.ml.recipe.SeriesRecipe`), or
             the sequence length k for the default one; the forest smooths with its
             ``cutoff``, ``order`` and ``presmoothed``.
         class_names: As for :func:`~cropassets.ml.train.train`.

@@ -1,7 +1,7 @@
 """Apply a checkpoint to raw series, streaming pixels in batches.
 
 Each batch goes through the checkpoint's own preprocessing, its fitted
-:class:`~cropassets.ml.prepare.SeriesRecipe` (truncate to its ``n_steps``, gap-fill +
+:class:`~cropassets.ml.recipe.SeriesRecipe` (truncate to its ``n_steps``, gap-fill +
 smooth, resample dated steps onto its day grid, CWT at its scales, its normalisation), then
 the CNN; scalograms exist for one batch at a time only, so memory stays flat however many
 pixels come in.

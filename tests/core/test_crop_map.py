@@ -18,7 +18,7 @@ from cropassets.core.publish.crop_products import class_shares, map_accuracy, wr
 from cropassets.core.storage import open_zarr, write_zarr_atomic
 from cropassets.ml import predict, train
 from cropassets.ml.tile_predict import predict_tile
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 K = 8
 SHAPE = (13, 25)  # 325 pixels: the synthetic pixels, then padding with all-NaN ones

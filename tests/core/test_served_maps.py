@@ -23,7 +23,7 @@ from cropassets.ml import train
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.served import KIND_TITLES, load_served, save_served, select_served
 from cropassets.ml.tile_predict import load_record_model, model_record, predict_tile
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 K = 8
 SHAPE = (13, 25)

@@ -17,7 +17,7 @@ from cropassets.core.stac.search import search_items
 from cropassets.core.stac.server import serve
 from cropassets.core.tiles import load_tiles
 from cropassets.ml import incremental_analysis
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 from cropassets.world.generate import generate_world
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedKFold
 from cropassets.ml import predict, train
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.splits import FieldSplit
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 pytestmark = pytest.mark.slow
 

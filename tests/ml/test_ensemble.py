@@ -11,7 +11,7 @@ import torch
 from cropassets.ml import predict, predict_proba, train
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig, inference_model
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 FAST = TrainConfig(max_steps=60, min_steps=20, eval_every=10, patience_steps=20,
                    batch_size=64)

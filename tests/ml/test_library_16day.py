@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from cropassets.ml import find_knee, incremental_analysis, plot, predict
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 
 def test_train_predict_knee_on_16_day_series(modis, tmp_path):

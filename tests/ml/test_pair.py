@@ -9,8 +9,9 @@ import torch
 
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.pair import fit_pair
-from cropassets.ml.prepare import SeriesRecipe
-from cropassets.ml.train import TrainConfig, train
+from cropassets.ml.recipe import SeriesRecipe
+from cropassets.ml.train import train
+from cropassets.ml.train_config import TrainConfig
 
 FAST = TrainConfig(max_steps=40, min_steps=20, eval_every=10, patience_steps=20,
                    batch_size=64)

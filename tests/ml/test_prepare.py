@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 
 from cropassets.ml.cwt import default_scales
-from cropassets.ml.prepare import (
-    InputStats,
-    SeriesRecipe,
-    prepare_inputs,
-    smoothed_prefix,
-    valid_pixels,
-)
+from cropassets.ml.prepare import prepare_inputs, smoothed_prefix, valid_pixels
+from cropassets.ml.recipe import InputStats, SeriesRecipe
 
 
 def test_shape_dtype_and_default_scales(weekly):

@@ -18,7 +18,7 @@ from cropassets.core.timeseries.timeaxis import day_offsets, nominal_step_days, 
 from cropassets.ml import Checkpoint, SeriesRecipe, predict_proba, train
 from cropassets.ml.cwt import default_scales
 from cropassets.ml.prepare import prepare_inputs, valid_pixels
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 FAST = TrainConfig(max_steps=40, min_steps=20, eval_every=10, patience_steps=20,
                    batch_size=64)

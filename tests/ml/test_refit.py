@@ -15,7 +15,7 @@ from cropassets.ml.baseline import fit_random_forest
 from cropassets.ml.model import ModelConfig, SeededDropout
 from cropassets.ml.refit import RefitRun
 from cropassets.ml.served import select_served
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 FAST = TrainConfig(max_steps=60, min_steps=20, eval_every=10, patience_steps=20,
                    batch_size=64)

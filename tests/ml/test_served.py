@@ -27,7 +27,7 @@ from cropassets.ml.served import (
     save_served,
     select_served,
 )
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 K = 8
 

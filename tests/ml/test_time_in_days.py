@@ -13,8 +13,9 @@ from step_dates import dekads, modis_dates
 
 from cropassets.core.timeseries.timeaxis import day_offsets, regular_grid
 from cropassets.ml import Checkpoint, predict, train
-from cropassets.ml.prepare import SeriesRecipe, grid_length, prepare_inputs, smoothed_prefix
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.prepare import prepare_inputs, smoothed_prefix
+from cropassets.ml.recipe import SeriesRecipe, grid_length
+from cropassets.ml.train_config import TrainConfig
 
 FAST = TrainConfig(max_steps=40, min_steps=20, eval_every=10, patience_steps=20,
                    batch_size=64)

@@ -9,7 +9,7 @@ from float_checks import assert_same_classes_up_to_ties
 
 from cropassets.ml import Checkpoint, predict, train
 from cropassets.ml.predict import NODATA, evaluate
-from cropassets.ml.train import TrainConfig
+from cropassets.ml.train_config import TrainConfig
 
 FAST = TrainConfig(max_steps=60, min_steps=20, eval_every=10, patience_steps=20,
                    batch_size=64)
