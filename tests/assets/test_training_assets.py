@@ -150,9 +150,10 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
                 cls = src.read(1)
             assert tags["preliminary"] == str(i < knee_week).lower()
             # the map says which model made it, as the week's record and manifest do
-            record = json.loads((root / "week_model" / f"{wk}.json").read_text())
-            served = Checkpoint.load(root / record["checkpoint"]).metrics["served"]
-            assert tags["model_kind"] == record["model_kind"] == served["model"]
+            record = DataRoot(root=str(root)).week_model_record(wk)
+            assert record is not None and record.week_of_season == i
+            served = Checkpoint.load(root / record.checkpoint).metrics["served"]
+            assert tags["model_kind"] == record.model_kind == served["model"]
             assert manifest["model"]["kind"] == served["model"]
             assert float(tags["model_accuracy"]) == round(served["val_accuracy"], 4)
             assert tags["model_week"] == str(i) and tags["season"] == current.id

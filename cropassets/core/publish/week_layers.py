@@ -26,6 +26,7 @@ from cropassets.core.legend import LAYER_RAMPS, LegendEntry, ramp_colors
 from cropassets.core.publish.qgis import paletted_qml, pseudocolor_qml, region_vrt
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.storage import write_bytes_atomic
+from cropassets.core.week_model_record import MODEL_TITLES, WeekModelRecord
 
 PRODUCTS = ("crop", "sos", "coverage")
 """Files per tile and week: the crop COG (class + confidence bands), the SOS COG and the
@@ -91,30 +92,25 @@ def doy(day: date) -> int:
     return day.timetuple().tm_yday
 
 
-MODEL_TITLES = {"cnn2d": "CNN2D", "random_forest": "random forest",
-                "combination": "CNN2D + random forest"}
-"""Human names of the model kinds (web map label, COG tags, reports; ``ml.served`` uses
-these)."""
-
-
-def model_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+def model_summary(record: WeekModelRecord) -> dict[str, Any]:
     """The manifest's ``model`` entry from a ``week_model`` record.
 
     Keeps the keys readers already use (``week``, ``accuracy``, ``current_season_accuracy``,
     ``checkpoint_sha256``) and names the model that made the map: ``kind`` (cnn2d |
-    random_forest | combination; records written before the choice existed served the
-    CNN2D), ``title``, ``val_accuracy`` (= ``accuracy``, the served model's validation
-    overall accuracy) and both models' validation scores.
+    random_forest | combination; records written before the choice existed read as the
+    CNN2D's), ``title`` (:data:`MODEL_TITLES`), ``val_accuracy`` (= ``accuracy``, the served
+    model's validation overall accuracy) and both models' validation scores; the forest's
+    SHA-256 where the forest is used.
     """
-    kind = record.get("model_kind", "cnn2d")
+    kind = record.model_kind
     return {
-        "week": record["week_of_season"], "kind": kind, "title": MODEL_TITLES.get(kind, kind),
-        "accuracy": record["accuracy"], "val_accuracy": record["accuracy"],
-        "current_season_accuracy": record.get("current_season_accuracy"),
-        "cnn2d_val_accuracy": record.get("cnn2d_accuracy"),
-        "random_forest_val_accuracy": record.get("random_forest_accuracy"),
-        "checkpoint_sha256": record["checkpoint_sha256"],
-        **({"forest_sha256": record["forest_sha256"]} if record.get("forest_sha256") else {}),
+        "week": record.week_of_season, "kind": kind, "title": MODEL_TITLES.get(kind, kind),
+        "accuracy": record.accuracy, "val_accuracy": record.accuracy,
+        "current_season_accuracy": record.current_season_accuracy,
+        "cnn2d_val_accuracy": record.cnn2d_accuracy,
+        "random_forest_val_accuracy": record.random_forest_accuracy,
+        "checkpoint_sha256": record.checkpoint_sha256,
+        **({"forest_sha256": record.forest_sha256} if record.forest_sha256 else {}),
     }
 
 
