@@ -427,16 +427,16 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
                for p in PRODUCT_ASSETS}}))
     links = {f"map_{layer}": tiler_link(week.season.id, week.key, layer)
              for layer in ("crop", "confidence", "sos", "coverage")
-             if manifest["layers"].get(layer)}
+             if manifest.has_layer(layer)}
     return MaterializeResult(check_results=[valid], metadata={
         "manifest": MetadataValue.path(str(data_root.manifest_path(week.key))),
-        "crop_available": manifest["layers"]["crop"],
-        "sos_available": manifest["layers"]["sos"],
-        "coverage_available": manifest["layers"]["coverage"],
+        "crop_available": manifest.layers.crop,
+        "sos_available": manifest.layers.sos,
+        "coverage_available": manifest.layers.coverage,
         "layers_missing": MetadataValue.json(missing),
         "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
-        "preliminary": manifest["preliminary"],
-        "reason": manifest["reason"],
+        "preliminary": manifest.preliminary,
+        "reason": manifest.reason,
         "stac_items": MetadataValue.json(stac_items),
         **links,
         "seconds": round(time.perf_counter() - t0, 2),

@@ -18,6 +18,7 @@ from synthetic_series import make_labelled_series
 from cropassets.core.legend import CLASS_NODATA, class_legend
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.publish.crop_products import crop_cog_tags, write_crop_cog
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.week_layers import MODEL_TITLES, model_summary, write_week_layer
 from cropassets.core.seasons import Season, all_weeks
 from cropassets.core.storage import write_zarr_atomic
@@ -145,12 +146,14 @@ def test_baseline_win_is_mapped_and_tagged_as_the_forest(tmp_path, world):
     assert tags["forest_sha256"] == record.forest_sha256
     assert tags["model_sha256"] == record.checkpoint_sha256 and tags["model_week"] == "8"
     assert "tree votes" in tags["band_2"]
-    m = manifest["model"]
-    assert m["kind"] == "random_forest" and m["title"] == "random forest"
-    assert m["val_accuracy"] == m["accuracy"] == record.accuracy
-    assert m["cnn2d_val_accuracy"] < m["random_forest_val_accuracy"]
-    on_disk = json.loads((tmp_path / "week_layers" / f"{WEEK.key}.json").read_text())
-    assert on_disk["model"]["kind"] == "random_forest"
+    m = manifest.model
+    assert m is not None and m.kind == "random_forest" and m.title == "random forest"
+    assert m.val_accuracy == m.accuracy == record.accuracy
+    assert m.cnn2d_val_accuracy is not None and m.random_forest_val_accuracy is not None
+    assert m.cnn2d_val_accuracy < m.random_forest_val_accuracy
+    on_disk = WeekManifest.read(tmp_path / "week_layers" / f"{WEEK.key}.json")
+    assert on_disk == manifest and on_disk.model is not None
+    assert on_disk.model.kind == "random_forest"
 
 
 def test_cnn_win_is_mapped_and_tagged_as_the_cnn(tmp_path, world):
@@ -163,7 +166,8 @@ def test_cnn_win_is_mapped_and_tagged_as_the_cnn(tmp_path, world):
     assert record.accuracy == record.cnn2d_accuracy > record.random_forest_accuracy
     assert tags["model_kind"] == "cnn2d" and "forest_sha256" not in tags
     assert "softmax" in tags["band_2"]
-    assert manifest["model"]["kind"] == "cnn2d" and "forest_sha256" not in manifest["model"]
+    assert manifest.model is not None and manifest.model.kind == "cnn2d"
+    assert "forest_sha256" not in manifest.model.to_dict()
     want_cls, want_conf = _want(world, served)
     assert (cls == CLASS_NODATA).sum() == (want_cls == CLASS_NODATA).sum()
     # strips vs one batch: the CNN's GEMMs differ by rounding only
@@ -193,7 +197,7 @@ def test_records_from_before_the_choice_read_as_the_cnn():
         "accuracy": 0.93, "current_season_accuracy": 0.88, "class_codes": [1],
         "class_names": ["rice"], "knee_week": 6, "preliminary": True}))
     m = model_summary(old)
-    assert m["kind"] == "cnn2d" and m["accuracy"] == 0.93 and m["week"] == 5
+    assert m.kind == "cnn2d" and m.accuracy == 0.93 and m.week == 5
     tags = crop_cog_tags(WEEK, old, class_legend([1], ["rice"]))
     assert tags["model_kind"] == "cnn2d" and tags["model_accuracy"] == 0.93
     assert MODEL_TITLES == KIND_TITLES  # the tiler side repeats the names

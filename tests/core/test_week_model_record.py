@@ -57,17 +57,18 @@ def test_a_record_from_before_the_model_choice_reads_as_the_cnn():
     assert old.accuracy == 0.75 and old.class_codes == [1, 2]
     # what the manifest and the COG tags say of it (as before the record existed)
     m = model_summary(old)
-    assert (m["kind"], m["title"], m["accuracy"], m["val_accuracy"], m["week"]) == (
+    assert (m.kind, m.title, m.accuracy, m.val_accuracy, m.week) == (
         "cnn2d", "CNN2D", 0.75, 0.75, 3)
-    assert m["current_season_accuracy"] == 0.7 and "forest_sha256" not in m
+    assert m.current_season_accuracy == 0.7 and "forest_sha256" not in m.to_dict()
     week = all_weeks([Season("2025", date(2025, 5, 5), 6, "current")])[2]
     tags = crop_cog_tags(week, old, class_legend([1, 2], ["rice", "maize"]))
     assert tags["model_kind"] == "cnn2d" and tags["model_accuracy"] == 0.75
     assert "forest_sha256" not in tags and "model_cnn2d_accuracy" not in tags
 
 
-def test_the_record_module_imports_no_model_code():
-    code = ("import sys, cropassets.core.week_model_record; "
+def test_the_record_modules_import_no_model_code():
+    code = ("import sys, cropassets.core.week_model_record, "
+            "cropassets.core.publish.manifest_record; "
             "print([m for m in ('torch', 'dagster', 'cropassets.ml') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
