@@ -5,12 +5,14 @@ test can check that a served tile shows the class of a known field at the right 
 the confidence band is 40 + 10 x week of season; SOS is a constant day of year per class.
 Weeks 1-2 of the current season have no model: only their SOS layer is published. The
 last week's manifest names the model that made it (``kind`` random_forest); the earlier ones
-are manifests from before the served-model choice (no ``kind``: the CNN2D). Each week's
-STAC items are written after its manifest, as ``week_layers`` does.
+are rewritten as manifests from before the served-model choice have their model (no
+``kind``: the CNN2D). Each week's STAC items are written after its manifest, from the
+manifest as read back, as ``week_layers`` does.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from cropassets.core.cube.coverage import coverage_counts, write_coverage_cog
 from cropassets.core.legend import CLASS_NODATA, class_legend
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.publish.crop_products import write_crop_cog
+from cropassets.core.publish.manifest_record import ManifestModel, ManifestRadar, WeekManifest
 from cropassets.core.publish.product_stac import write_week_items
 from cropassets.core.publish.week_layers import write_week_layer
 from cropassets.core.reference.sampling import interior_mask, load_field_labels, read_field_raster
@@ -43,6 +46,18 @@ class PublishedMaps:
     field_class: int          # true class code of that field
     field_tile: str
     field_pixel: tuple[int, int]  # row, col in its tile
+
+
+def legacy_model(root: Path, week: str) -> WeekManifest:
+    """Rewrite the manifest of ``week`` with its model entry as manifests written before the
+    served-model choice have it (week, accuracy, current-season accuracy, checkpoint hash);
+    returns the manifest as read back."""
+    path = root / "week_layers" / f"{week}.json"
+    doc = json.loads(path.read_text())
+    doc["model"] = {k: doc["model"][k] for k in ("week", "accuracy", "current_season_accuracy",
+                                                 "checkpoint_sha256")}
+    path.write_text(json.dumps(doc, indent=1))
+    return WeekManifest.read(path)
 
 
 def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
@@ -87,18 +102,21 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
             cov_path = partition_path(root, "coverage_map", tid, week.key, ".tif")
             write_coverage_cog(cov_path, counts, tile.crs, tile.transform)
             paths[tid] = {"crop": crop_path, "sos": sos_path, "coverage": cov_path}
-        model = ({"week": week.index, "accuracy": 0.9, "current_season_accuracy": 0.85}
+        model = (ManifestModel(week=week.index, kind="random_forest", title="random forest",
+                               accuracy=0.9, val_accuracy=0.9, current_season_accuracy=0.85,
+                               cnn2d_val_accuracy=0.88, random_forest_val_accuracy=0.9,
+                               checkpoint_sha256="ab" * 32, forest_sha256="cd" * 32)
                  if week.index >= FIRST_MODEL_WEEK else None)
-        if model and week.index == len(weeks):  # the last week names its model (the forest
-            model |= {"kind": "random_forest", "title": "random forest"}  # won); others: legacy
         # the last week's maps had no radar in their first week (a profile-less week)
-        radar = ({"summary": f"missing in 1 of {week.index} weeks",
-                  "weeks_without_radar": [weeks[0].key]} if week.index == len(weeks)
-                 else {"summary": "all weeks", "weeks_without_radar": []})
+        radar = (ManifestRadar(summary=f"missing in 1 of {week.index} weeks",
+                               weeks_without_radar=[weeks[0].key]) if week.index == len(weeks)
+                 else ManifestRadar(summary="all weeks", weeks_without_radar=[]))
         manifest = write_week_layer(
             root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()}, legend,
             KNEE_WEEK, model, reason="" if model else "no model before week 3 of the season",
             radar=radar)
+        if model and week.index < len(weeks):  # the last week names its model (the forest
+            manifest = legacy_model(root, week.key)  # won); the others: legacy
         write_week_items(root, manifest)
         if model:
             mapped.append(week.key)

@@ -28,6 +28,7 @@ from rio_tiler.errors import PointOutsideBounds
 from rio_tiler.io import Reader
 from starlette.requests import Request
 
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.qgis import region_vrt
 from cropassets.core.publish.week_layers import (
     BAND_NAMES,
@@ -66,20 +67,20 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
         seasons: dict[tuple[str, str], dict[str, Any]] = {}
         for m in manifests:
             try:
-                version = catalog.version(m["week"])
+                version = catalog.version(m.week)
             except HTTPException:  # removed since it was listed
                 continue
-            key = (m["season_start"], m["season"])
-            season = seasons.setdefault(key, {"id": m["season"], "start": m["season_start"],
-                                              "role": m.get("role"), "weeks": []})
+            key = (m.season_start, m.season)
+            season = seasons.setdefault(key, {"id": m.season, "start": m.season_start,
+                                              "role": m.role, "weeks": []})
             season["weeks"].append(week_summary(m, base, version))
-            season["knee_week"] = m.get("knee_week")
-        current = [m for m in manifests if m.get("role") == "current"] or manifests
-        available = [m["week"] for m in manifests if m["layers"].get("crop")]
+            season["knee_week"] = m.knee_week
+        current = [m for m in manifests if m.role == "current"] or manifests
+        available = [m.week for m in manifests if m.has_layer("crop")]
         return {"seasons": [seasons[k] for k in sorted(seasons)],
-                "bounds": union_bounds([m["bounds"] for m in manifests if m.get("bounds")]),
-                "knee_week": current[-1].get("knee_week") if current else None,
-                "latest_week": manifests[-1]["week"] if manifests else None,
+                "bounds": union_bounds([m.bounds for m in manifests if m.bounds]),
+                "knee_week": current[-1].knee_week if current else None,
+                "latest_week": manifests[-1].week if manifests else None,
                 "latest_available_week": available[-1] if available else None,
                 "layers": list(LAYERS)}
 
@@ -88,18 +89,19 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
                ) -> dict[str, Any]:
         """Class palette of the crop layer and the ramps of confidence and SOS."""
         if week is not None:
-            manifest: dict[str, Any] | None = catalog.week(week)
+            manifest: WeekManifest | None = catalog.week(week)
         else:
             manifests = catalog.manifests()
-            with_crop = [m for m in manifests if m["layers"].get("crop")]
+            with_crop = [m for m in manifests if m.has_layer("crop")]
             candidates = with_crop or manifests
             manifest = candidates[-1] if candidates else None
-        return {"week": manifest["week"] if manifest else None,
-                "crop": [e.to_dict() for e in render.classes(manifest or {})],
+        radar = manifest.radar if manifest is not None else None
+        return {"week": manifest.week if manifest else None,
+                "crop": [e.to_dict() for e in render.classes(manifest)],
                 "confidence": render.ramp_legend("confidence", manifest),
                 "sos": render.ramp_legend("sos", manifest),
                 "coverage": render.ramp_legend("coverage", manifest) | {
-                    "radar": (manifest or {}).get("radar")},
+                    "radar": radar.to_dict() if radar is not None else None},
                 "nodata": "transparent"}
 
     @router.get("/api/point", tags=["api"])
@@ -115,7 +117,7 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
         manifests = [catalog.week(week)] if week is not None else catalog.manifests()
         rows = [r for r in (point_row(catalog, m, lon, lat) for m in manifests) if r]
         if not rows:
-            bounds = union_bounds([m["bounds"] for m in manifests if m.get("bounds")])
+            bounds = union_bounds([m.bounds for m in manifests if m.bounds])
             raise HTTPException(404, f"lon {lon}, lat {lat} is outside every published tile"
                                      f"{' of week ' + week if week else ''}; data bounds "
                                      f"(w, s, e, n): {bounds}")
@@ -182,71 +184,72 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
     return router
 
 
-def week_summary(m: dict[str, Any], base: str, version: str) -> dict[str, Any]:
+def week_summary(m: WeekManifest, base: str, version: str) -> dict[str, Any]:
     """One week of /api/weeks: the manifest's summary plus the URLs of its layers.
 
     ``base`` is the server's base URL (ending with ``/``), ``version`` the week's version:
     TileJSON and tile URLs carry it, so they can be cached for good.
     """
-    week = m["week"]
-    served = [layer for layer in LAYERS if m["layers"].get(layer)]
-    model = m.get("model") or {}
+    week = m.week
+    served = [layer for layer in LAYERS if m.has_layer(layer)]
+    model = m.model
     return {
-        "week": week, "season": m["season"], "week_of_season": m["week_of_season"],
-        "last_observation_date": m.get("last_observation_date"),
-        "available": bool(m["layers"].get("crop")), "layers": m["layers"],
-        "preliminary": m["preliminary"], "knee_week": m.get("knee_week"),
-        "model": m.get("model"), "model_accuracy": model.get("accuracy"),
-        "model_kind": model.get("kind", "cnn2d") if model else None,
-        "current_season_accuracy": model.get("current_season_accuracy"),
-        "reason": m.get("reason", ""), "radar": m.get("radar"), "bounds": m.get("bounds"),
-        "minzoom": m.get("minzoom"), "maxzoom": m.get("maxzoom"),
-        "sos_range": m.get("sos_range"), "coverage_range": m.get("coverage_range"),
-        "published": m.get("published"),
+        "week": week, "season": m.season, "week_of_season": m.week_of_season,
+        "last_observation_date": m.last_observation_date,
+        "available": m.has_layer("crop"), "layers": m.layers.to_dict(),
+        "preliminary": m.preliminary, "knee_week": m.knee_week,
+        "model": model.to_dict() if model is not None else None,
+        "model_accuracy": model.accuracy if model is not None else None,
+        "model_kind": model.served_kind if model is not None else None,
+        "current_season_accuracy": model.current_season_accuracy if model is not None else None,
+        "reason": m.reason, "radar": m.radar.to_dict() if m.radar is not None else None,
+        "bounds": m.bounds, "minzoom": m.minzoom, "maxzoom": m.maxzoom,
+        "sos_range": m.sos_range, "coverage_range": m.coverage_range,
+        "published": m.published,
         "version": version,
         "tilejson": {layer: tilejson_url(base, layer, week, version) for layer in served},
         "tiles": {layer: tile_template(base, layer, week, version) for layer in served},
         "downloads": {tile: {p: f"{base}download/{week}/{tile}/{p}.tif"
-                             for p in PRODUCTS if row.get(p)}
-                      for tile, row in sorted(m.get("tiles", {}).items())},
-        "regions": {p: f"{base}download/{week}/{p}.vrt" for p in (m.get("regions") or {})},
-        "styles": {s: f"{base}download/{week}/{s}.qml" for s in (m.get("styles") or {})},
+                             for p in PRODUCTS if row.file(p)}
+                      for tile, row in sorted(m.tiles.items())},
+        "regions": {p: f"{base}download/{week}/{p}.vrt" for p in m.regions},
+        "styles": {s: f"{base}download/{week}/{s}.qml" for s in m.styles},
         "stac": {"api": f"{base}stac", "search": f"{base}stac/search?datetime={week}"},
     }
 
 
-def point_row(catalog: Catalog, m: dict[str, Any], lon: float, lat: float
+def point_row(catalog: Catalog, m: WeekManifest, lon: float, lat: float
               ) -> dict[str, Any] | None:
     """Values of week ``m`` at (lon, lat), or None when no tile of the week covers it."""
-    for tile, row in sorted(m.get("tiles", {}).items()):
-        w, s, e, n = row["bounds"]
+    for tile, row in sorted(m.tiles.items()):
+        w, s, e, n = row.bounds
         if not (w <= lon <= e and s <= lat <= n):
             continue
-        crop = _sample(catalog, m, tile, "crop", lon, lat, (1, 2)) if row.get("crop") else None
-        sos = _sample(catalog, m, tile, "sos", lon, lat, (1,)) if row.get("sos") else None
+        crop = _sample(catalog, m, tile, "crop", lon, lat, (1, 2)) if row.crop else None
+        sos = _sample(catalog, m, tile, "sos", lon, lat, (1,)) if row.sos else None
         cov = (_sample(catalog, m, tile, "coverage", lon, lat, (1, 2, 3))
-               if row.get("coverage") else None)
+               if row.coverage else None)
         if crop is None and sos is None:  # inside the bounding box, outside the raster
             continue
         code, conf = crop or (None, None)
         sos_doy = sos[0] if sos else None
         names = {c.code: c.name for c in render.classes(m)}
-        return {"week": m["week"], "season": m["season"],
-                "week_of_season": m["week_of_season"], "preliminary": m["preliminary"],
-                "available": bool(m["layers"].get("crop")), "tile": tile,
+        return {"week": m.week, "season": m.season,
+                "week_of_season": m.week_of_season, "preliminary": m.preliminary,
+                "available": m.has_layer("crop"), "tile": tile,
                 "class_code": code, "class_name": names.get(code) if code is not None else None,
                 "confidence": conf, "sos_doy": sos_doy,
-                "sos_date": sos_date(m["season_start"], sos_doy),
+                "sos_date": sos_date(m.season_start, sos_doy),
                 "clear_optical_season": cov[0] if cov else None,
                 "clear_optical_week": cov[1] if cov else None,
                 "radar_week": cov[2] if cov else None}
     return None
 
 
-def _sample(catalog: Catalog, m: dict[str, Any], tile: str, product: str, lon: float,
+def _sample(catalog: Catalog, m: WeekManifest, tile: str, product: str, lon: float,
             lat: float, indexes: tuple[int, ...]) -> list[int | None] | None:
     """Band values (None where nodata) of a tile's COG at a point; None outside the raster."""
-    path = catalog.cog(m["week"], tile, product)
+    path = catalog.cog(m.week, tile, product)
     with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
         try:
             values = src.point(lon, lat, indexes=indexes).array

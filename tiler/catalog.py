@@ -29,6 +29,7 @@ import rasterio.errors
 from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import HTTPException
 
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.week_layers import LAYERS, PRODUCTS, STYLE_BANDS, WEEK_KEY
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,23 @@ class Catalog:
         return value
 
     # ---- manifests ---------------------------------------------------------------------
-    def manifests(self) -> list[dict[str, Any]]:
-        """Every published week manifest, in week order (read fresh when files change)."""
+    def _manifest(self, path: Path) -> WeekManifest:
+        """The manifest at ``path``, parsed once per file version.
+
+        Raises:
+            OSError: The file cannot be read (FileNotFoundError: removed).
+            ValueError: Not a week manifest this library reads (another format version, a
+                missing or unknown field), naming the file.
+        """
+        return self._load(path, lambda body: WeekManifest.from_json(body, source=str(path)),
+                          kind="manifest")
+
+    def manifests(self) -> list[WeekManifest]:
+        """Every published week manifest, in week order (read fresh when files change).
+
+        A manifest that cannot be read (removed or replaced between listing and reading,
+        or refused: another format version...) is left out and logged.
+        """
         folder = self.root / "week_layers"
         if not folder.is_dir():
             return []
@@ -98,14 +114,14 @@ class Catalog:
             if not WEEK_KEY.match(path.stem):
                 continue
             try:
-                out.append(self._load(path, json.loads))
-            except (OSError, ValueError):  # removed or replaced between glob and read
-                logger.warning("skipping unreadable manifest %s", path.name)
+                out.append(self._manifest(path))
+            except (OSError, ValueError) as err:  # removed or replaced between glob and read
+                logger.warning("skipping unreadable manifest %s: %s", path.name, err)
         return out
 
     def week_keys(self) -> list[str]:
         """Keys of the published weeks."""
-        return [m["week"] for m in self.manifests()]
+        return [m.week for m in self.manifests()]
 
     def _listing(self, keys: list[str]) -> str:
         if not keys:
@@ -113,17 +129,25 @@ class Catalog:
         shown = ", ".join(keys[:60]) + (" ..." if len(keys) > 60 else "")
         return f"published weeks: {shown}"
 
-    def week(self, week: str) -> dict[str, Any]:
-        """The manifest of ``week``; 400 if not a week key, 404 if not published."""
+    def week(self, week: str) -> WeekManifest:
+        """The manifest of ``week``; 400 if not a week key, 404 if not published.
+
+        A manifest this library refuses (another format version, a missing or unknown
+        field) is a 500 without details; the log names the file and why.
+        """
         if not WEEK_KEY.match(week or ""):
             raise HTTPException(400, f"week {_shown(week)} is not a week key (YYYY-MM-DD); "
                                      f"{self._listing(self.week_keys())}")
         path = self.root / "week_layers" / f"{week}.json"
         try:
-            return self._load(path, json.loads)
+            return self._manifest(path)
         except FileNotFoundError:
             raise HTTPException(404, f"week {week} is not published; "
                                      f"{self._listing(self.week_keys())}") from None
+        except ValueError as err:
+            logger.error("week %s cannot be served: %s", week, err)
+            raise HTTPException(500, f"the manifest of week {week} cannot be read by this "
+                                     "server; see the server log") from None
 
     def version(self, week: str) -> str:
         """Version of ``week``: the first hex digits of the SHA-256 of its manifest file."""
@@ -140,15 +164,15 @@ class Catalog:
         self.layer_week(layer, week)
         return self.version(week)
 
-    def layer_week(self, layer: str, week: str) -> dict[str, Any]:
+    def layer_week(self, layer: str, week: str) -> WeekManifest:
         """The manifest of ``week`` if ``layer`` is published in it, else 404 with the reason."""
         if layer not in LAYERS:
             raise HTTPException(404, f"layer {_shown(layer)} does not exist; "
                                      f"layers: {', '.join(LAYERS)}")
         manifest = self.week(week)
-        if not manifest.get("layers", {}).get(layer):
-            with_layer = [m["week"] for m in self.manifests() if m["layers"].get(layer)]
-            reason = f" ({manifest['reason']})" if manifest.get("reason") else ""
+        if not manifest.has_layer(layer):
+            with_layer = [m.week for m in self.manifests() if m.has_layer(layer)]
+            reason = f" ({manifest.reason})" if manifest.reason else ""
             raise HTTPException(404, f"week {week} has no {layer} layer{reason}; weeks with "
                                      f"it: {', '.join(with_layer) or 'none'}")
         return manifest
@@ -162,7 +186,7 @@ class Catalog:
         """
         manifest = self.layer_week(layer, week)
         product = LAYER_PRODUCT[layer]
-        rel = manifest.get("mosaics", {}).get(product)
+        rel = manifest.mosaics.get(product)
         if not rel:
             raise HTTPException(404, f"week {week} has no {product} mosaic")
         path = self.inside(rel, f"the {product} mosaic of week {week}")
@@ -193,13 +217,13 @@ class Catalog:
             raise HTTPException(404, f"product {_shown(product)} does not exist; "
                                      f"products: {', '.join(PRODUCTS)}")
         manifest = self.week(week)
-        tiles = manifest.get("tiles", {})
+        tiles = manifest.tiles
         if tile not in tiles:
             raise HTTPException(404, f"tile {_shown(tile)} is not published in week {week}; "
                                      f"tiles: {', '.join(sorted(tiles)) or 'none'}")
-        rel = tiles[tile].get(product)
+        rel = tiles[tile].file(product)
         if not rel:
-            reason = f" ({manifest['reason']})" if manifest.get("reason") else ""
+            reason = f" ({manifest.reason})" if manifest.reason else ""
             raise HTTPException(404, f"tile {tile} has no {product} COG in week {week}{reason}")
         path = self.inside(rel, f"the {product} COG of tile {tile} in week {week}")
         if not path.is_file():
@@ -215,10 +239,10 @@ class Catalog:
         manifest = self.week(week)
         if tile is not None:
             self.cog(week, tile, STYLE_BANDS[style][0])  # 404 unless the tile has the COG
-        rel = (manifest.get("styles") or {}).get(style)
+        rel = manifest.styles.get(style)
         if not rel:
             raise HTTPException(404, f"week {week} has no {style} style; styles: "
-                                     f"{', '.join(manifest.get('styles') or {}) or 'none'}")
+                                     f"{', '.join(manifest.styles) or 'none'}")
         path = self.inside(rel, f"the {style} style of week {week}")
         if not path.is_file():
             raise HTTPException(404, f"the {style} style of week {week} is missing")
@@ -230,17 +254,17 @@ class Catalog:
             raise HTTPException(404, f"product {_shown(product)} does not exist; "
                                      f"products: {', '.join(PRODUCTS)}")
         manifest = self.week(week)
-        rel = (manifest.get("regions") or {}).get(product)
+        rel = manifest.regions.get(product)
         if not rel:
-            reason = f" ({manifest['reason']})" if manifest.get("reason") else ""
-            regions = ", ".join(manifest.get("regions") or {}) or "none"
+            reason = f" ({manifest.reason})" if manifest.reason else ""
+            regions = ", ".join(manifest.regions) or "none"
             raise HTTPException(404, f"week {week} has no {product} region file{reason}; "
                                      f"regions: {regions}")
         path = self.inside(rel, f"the {product} region of week {week}")
         if not path.is_file():
             raise HTTPException(404, f"the {product} region of week {week} is missing")
-        cogs = {t: self.cog(week, t, product) for t, row in manifest.get("tiles", {}).items()
-                if row.get(product)}
+        cogs = {t: self.cog(week, t, product) for t, row in manifest.tiles.items()
+                if row.file(product)}
         return path, cogs
 
 

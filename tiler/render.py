@@ -15,6 +15,7 @@ from rio_tiler.colormap import cmap
 from rio_tiler.types import ColorMapType
 
 from cropassets.core.legend import LAYER_RAMPS, LegendEntry, legend_colormap, ramp_colors
+from cropassets.core.publish.manifest_record import WeekManifest
 
 
 @dataclass(frozen=True)
@@ -38,26 +39,28 @@ STYLES: dict[str, LayerStyle] = {
 CONFIDENCE_RANGE = (0.0, 100.0)
 
 
-def value_range(layer: str, manifest: dict[str, Any]) -> tuple[float, float] | None:
-    """Values stretched onto the ramp of ``layer`` (None for the class layer)."""
+def value_range(layer: str, manifest: WeekManifest | None) -> tuple[float, float] | None:
+    """Values stretched onto the ramp of ``layer`` (None for the class layer).
+
+    Without a manifest (or a range in it): SOS 1..366 (day of year), coverage 0..1.
+    """
     if layer == "confidence":
         return CONFIDENCE_RANGE
     if layer == "sos":
-        lo, hi = manifest.get("sos_range") or (1, 366)
+        lo, hi = (manifest.sos_range if manifest else None) or (1, 366)
         return float(lo), float(hi)
     if layer == "coverage":
-        lo, hi = manifest.get("coverage_range") or (0, 1)
+        lo, hi = (manifest.coverage_range if manifest else None) or (0, 1)
         return float(lo), float(hi)
     return None
 
 
-def classes(manifest: dict[str, Any]) -> list[LegendEntry]:
-    """The class legend of a week manifest."""
-    return [LegendEntry(int(c["code"]), str(c["name"]), str(c["color"]))
-            for c in manifest.get("classes", [])]
+def classes(manifest: WeekManifest | None) -> list[LegendEntry]:
+    """The class legend of a week manifest (none without one)."""
+    return list(manifest.classes) if manifest is not None else []
 
 
-def colormap(layer: str, manifest: dict[str, Any]) -> ColorMapType:
+def colormap(layer: str, manifest: WeekManifest) -> ColorMapType:
     """Colormap applied to the (stretched) values of ``layer``."""
     ramp = STYLES[layer].ramp
     if ramp is None:
@@ -65,12 +68,12 @@ def colormap(layer: str, manifest: dict[str, Any]) -> ColorMapType:
     return cmap.get(ramp)
 
 
-def ramp_legend(layer: str, manifest: dict[str, Any] | None, stops: int = 11) -> dict[str, Any]:
+def ramp_legend(layer: str, manifest: WeekManifest | None, stops: int = 11) -> dict[str, Any]:
     """Legend of a ramp layer: name, unit, value range and ``stops`` evenly spaced colours."""
     style = STYLES[layer]
     if style.ramp is None:
         raise ValueError(f"layer {layer} is drawn with classes, not a ramp")
-    lo_hi = value_range(layer, manifest or {}) if manifest or layer == "confidence" else None
+    lo_hi = value_range(layer, manifest) if manifest or layer == "confidence" else None
     return {
         "title": style.title,
         "colormap": style.ramp,

@@ -132,26 +132,26 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
     served = load_served(ck_path, n_steps=week.index)
     knee = data_root.knee_week()
     record = model_record(week, served, data_root.root, knee)
-    cur = record["current_season_accuracy"]
+    cur = record.current_season_accuracy
     path = data_root.week_model_path(week.key)
-    write_bytes_atomic(path, json.dumps(record, indent=1).encode())
+    write_bytes_atomic(path, record.to_json().encode())
     knee_known = AssetCheckResult(
         check_name="knee_known", passed=knee is not None, severity=AssetCheckSeverity.WARN,
         description=(f"knee week {knee}: week {week.index} is "
-                     f"{'preliminary' if record['preliminary'] else 'final'}" if knee is not None
+                     f"{'preliminary' if record.preliminary else 'final'}" if knee is not None
                      else "no knee report yet: maps of this week are flagged preliminary"),
         metadata={"knee_week": knee if knee is not None else -1, "week_of_season": week.index})
     yield MaterializeResult(check_results=[knee_known], metadata={
         "path": MetadataValue.path(str(path)),
         "week_of_season": week.index,
-        "checkpoint": record["checkpoint"],
-        "model_kind": record["model_kind"],
-        "accuracy": record["accuracy"],
-        "cnn2d_accuracy": _num(record["cnn2d_accuracy"]),
-        "random_forest_accuracy": _num(record["random_forest_accuracy"]),
+        "checkpoint": record.checkpoint,
+        "model_kind": record.model_kind,
+        "accuracy": record.accuracy,
+        "cnn2d_accuracy": _num(record.cnn2d_accuracy),
+        "random_forest_accuracy": _num(record.random_forest_accuracy),
         "current_season_accuracy": float(cur) if cur is not None else float("nan"),
         "knee_week": knee if knee is not None else -1,
-        "preliminary": record["preliminary"],
+        "preliminary": record.preliminary,
         "seconds": round(time.perf_counter() - t0, 3),
     })
 
@@ -203,22 +203,21 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     keys = context.partition_key.keys_by_dimension
     week = find_week(SEASONS, keys["week"])
     tile = TILES[keys["tile"]]
-    record_path = data_root.week_model_path(week.key)
     t_start = time.perf_counter()
-    if week.index < MIN_WEEKS or not record_path.exists():
+    record = data_root.week_model_record(week.key) if week.index >= MIN_WEEKS else None
+    if record is None:
         reason = NO_MODEL_REASON if week.index < MIN_WEEKS else "week_model not materialized"
         context.log.info(f"no crop map for {keys['tile']} {week.key}: {reason}")
         yield skipped_result("cog_valid", reason)
         yield skipped_result("class_values", reason)
         return
-    record = json.loads(record_path.read_text())
     served = load_record_model(data_root.root, record)
     cubes = [data_root.partition_path("weekly_cube", tile.id, w.key)
              for w in week.weeks_to_date()]
     t0 = time.perf_counter()
     cls, conf = predict_tile(cubes, served, device=torch_device.device)
     seconds = time.perf_counter() - t0
-    legend = class_legend(record["class_codes"], record["class_names"])
+    legend = class_legend(record.class_codes, record.class_names)
     path = data_root.partition_path("crop_map", tile.id, week.key, ".tif")
     radar, no_radar = radar_weeks({w.key: _ingest_attrs(data_root, tile.id, w.key).get("radar")
                                    for w in week.weeks_to_date()})
@@ -227,8 +226,8 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
                        "radar": radar, "weeks_without_radar": json.dumps(no_radar)})
     meta = {
         "path": MetadataValue.path(str(path)),
-        "preliminary": record["preliminary"],
-        "model_week": record["week_of_season"],
+        "preliminary": record.preliminary,
+        "model_week": record.week_of_season,
         "model_kind": served.kind,
         "nodata_share": float((cls == 255).mean()),
         "mean_confidence": float(conf[conf != 255].mean()) if (conf != 255).any() else 0.0,
@@ -398,10 +397,9 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
                 context.log.warning(f"not publishing {f[product]}: {invalid[str(f[product])]}")
                 f[product] = None
     missing = _layers_missing(files, invalid, data_root, week.key)
-    record_path = data_root.week_model_path(week.key)
-    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    record = data_root.week_model_record(week.key)
     if record is not None:
-        legend = class_legend(record["class_codes"], record["class_names"])
+        legend = class_legend(record.class_codes, record.class_names)
     else:  # no model for this week yet: the classes of the reference labels
         names = load_field_labels(reference_label_file(labels)).class_names
         legend = class_legend(sorted(names), [names[c] for c in sorted(names)])
@@ -412,7 +410,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
               for t in TILES}
     manifest = write_week_layer(
         data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
-        record["knee_week"] if record else data_root.knee_week(), model, reason=reason,
+        record.knee_week if record else data_root.knee_week(), model, reason=reason,
         radar=radar_summary({t: {wk: a.get("radar") for wk, a in by_week.items()}
                              for t, by_week in ingest.items()}),
         incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
@@ -429,16 +427,16 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
                for p in PRODUCT_ASSETS}}))
     links = {f"map_{layer}": tiler_link(week.season.id, week.key, layer)
              for layer in ("crop", "confidence", "sos", "coverage")
-             if manifest["layers"].get(layer)}
+             if manifest.has_layer(layer)}
     return MaterializeResult(check_results=[valid], metadata={
         "manifest": MetadataValue.path(str(data_root.manifest_path(week.key))),
-        "crop_available": manifest["layers"]["crop"],
-        "sos_available": manifest["layers"]["sos"],
-        "coverage_available": manifest["layers"]["coverage"],
+        "crop_available": manifest.layers.crop,
+        "sos_available": manifest.layers.sos,
+        "coverage_available": manifest.layers.coverage,
         "layers_missing": MetadataValue.json(missing),
         "tiles_with_crop_map": sum(1 for f in files.values() if f["crop"]),
-        "preliminary": manifest["preliminary"],
-        "reason": manifest["reason"],
+        "preliminary": manifest.preliminary,
+        "reason": manifest.reason,
         "stac_items": MetadataValue.json(stac_items),
         **links,
         "seconds": round(time.perf_counter() - t0, 2),

@@ -12,6 +12,8 @@ Packages by concept, each with a curated public face (``__all__``):
 - ``quality``: the measurements behind the asset checks.
 
 Shared basics at this level: ``storage`` (atomic writes, Zarr), ``seasons``, ``tiles`` (the
-tile grid file), ``region``, ``legend``, ``season_progress``, ``knee_record``, ``plots``.
+tile grid file), ``region``, ``legend``, ``season_progress``, the typed on-disk records
+``knee_record`` and ``week_model_record`` (with ``json_records``, what they share; the week
+manifest's record is ``publish.manifest_record``), ``plots``.
 Imports run downward only: nothing here imports ``cropassets.ml``, the assets or Dagster.
 """

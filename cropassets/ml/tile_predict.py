@@ -12,9 +12,8 @@ tile beyond the output arrays. :func:`model_record` is the record ``week_model``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ import zarr
 from cropassets.core.legend import CLASS_NODATA
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.storage import open_zarr
+from cropassets.core.week_model_record import WeekModelRecord
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.served import ServedModel, file_sha256, load_served
 
@@ -112,7 +112,7 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
 
 
 def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
-                 knee_week: int | None) -> dict[str, Any]:
+                 knee_week: int | None) -> WeekModelRecord:
     """What ``week_model`` records for a calendar week: the model that maps it.
 
     Args:
@@ -123,11 +123,12 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
         knee_week: Knee of the knee report, None before it exists.
 
     Returns:
-        JSON-ready record: week, season, checkpoint path and SHA-256, ``model_kind``
-        (cnn2d | random_forest | combination) and ``model_title``, ``accuracy`` and
-        ``current_season_accuracy`` of the served model, both models' validation scores,
-        the choice rule, the forest file and SHA-256 when the forest is used, classes, the
-        knee week and the preliminary flag (k < knee).
+        The record (:class:`~cropassets.core.week_model_record.WeekModelRecord`): week,
+        season, checkpoint path and SHA-256, ``model_kind`` (cnn2d | random_forest |
+        combination) and ``model_title``, ``accuracy`` and ``current_season_accuracy`` of
+        the served model, both models' validation scores, the choice rule, the forest file
+        and SHA-256 when the forest is used, classes, the knee week and the preliminary
+        flag (k < knee).
     """
     if served.checkpoint_path is None:
         raise ValueError("the served model of a week must be read from a checkpoint file")
@@ -135,26 +136,26 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
     ck = served.checkpoint_path.resolve()
     forest = served.forest_file.resolve() if served.forest_file is not None else None
     cur = served.current_season_accuracy
-    return {
-        "week": week.key, "season": week.season.id, "week_of_season": week.index,
-        "checkpoint": ck.relative_to(rootp).as_posix(),
-        "checkpoint_sha256": file_sha256(ck),
-        "model_kind": served.kind, "model_title": served.title,
-        "accuracy": float(served.val_accuracy),
-        "current_season_accuracy": float(cur) if cur is not None else None,
-        "cnn2d_accuracy": served.record.get("cnn2d_val_accuracy"),
-        "random_forest_accuracy": served.record.get("random_forest_val_accuracy"),
-        "rule": served.record.get("rule", ""),
-        "forest": forest.relative_to(rootp).as_posix() if forest is not None else None,
-        "forest_sha256": file_sha256(forest) if forest is not None else None,
-        "class_codes": [int(c) for c in served.class_codes],
-        "class_names": list(served.class_names),
-        "knee_week": knee_week,
-        "preliminary": knee_week is None or week.index < knee_week,
-    }
+    return WeekModelRecord(
+        week=week.key, season=week.season.id, week_of_season=week.index,
+        checkpoint=ck.relative_to(rootp).as_posix(),
+        checkpoint_sha256=file_sha256(ck),
+        model_kind=served.kind, model_title=served.title,
+        accuracy=float(served.val_accuracy),
+        current_season_accuracy=float(cur) if cur is not None else None,
+        cnn2d_accuracy=served.record.get("cnn2d_val_accuracy"),
+        random_forest_accuracy=served.record.get("random_forest_val_accuracy"),
+        rule=served.record.get("rule", ""),
+        forest=forest.relative_to(rootp).as_posix() if forest is not None else None,
+        forest_sha256=file_sha256(forest) if forest is not None else None,
+        class_codes=[int(c) for c in served.class_codes],
+        class_names=list(served.class_names),
+        knee_week=knee_week,
+        preliminary=knee_week is None or week.index < knee_week,
+    )
 
 
-def load_record_model(root: str | Path, record: Mapping[str, Any]) -> ServedModel:
+def load_record_model(root: str | Path, record: WeekModelRecord) -> ServedModel:
     """Load the model a ``week_model`` record names, refusing a stale record.
 
     Raises:
@@ -162,15 +163,15 @@ def load_record_model(root: str | Path, record: Mapping[str, Any]) -> ServedMode
         ValueError: The checkpoint now serves another kind of model than the record says
             (re-materialize week_model), or a forest that differs from the recorded one.
     """
-    path = Path(root) / record["checkpoint"]
+    path = Path(root) / record.checkpoint
     served = load_served(path)
-    kind = record.get("model_kind", "cnn2d")
+    kind = record.model_kind
     if served.kind != kind:
-        raise ValueError(f"week_model of {record.get('week')} says {kind!r} maps the week, but "
+        raise ValueError(f"week_model of {record.week} says {kind!r} maps the week, but "
                          f"checkpoint {path} now serves {served.kind!r}: re-materialize "
                          f"week_model for this week")
-    want = record.get("forest_sha256")
+    want = record.forest_sha256
     if want and served.forest_file is not None and file_sha256(served.forest_file) != want:
         raise ValueError(f"random forest {served.forest_file} differs from the one week_model "
-                         f"of {record.get('week')} recorded: re-materialize week_model")
+                         f"of {record.week} recorded: re-materialize week_model")
     return served

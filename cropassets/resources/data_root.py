@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from cropassets.core.knee_record import KneeReport
 from cropassets.core.publish.week_layers import manifest_path
 from cropassets.core.storage import partition_path
+from cropassets.core.week_model_record import WeekModelRecord
 
 
 class DataRoot(ConfigurableResource):
@@ -35,6 +36,11 @@ class DataRoot(ConfigurableResource):
     def week_model_path(self, week: str) -> Path:
         """``week_model``: the model record of a calendar week (JSON)."""
         return Path(self.root) / "week_model" / f"{week}.json"
+
+    def week_model_record(self, week: str) -> WeekModelRecord | None:
+        """The ``week_model`` record of a calendar week (None before it is materialized)."""
+        p = self.week_model_path(week)
+        return WeekModelRecord.read(p) if p.exists() else None
 
     def manifest_path(self, week: str) -> Path:
         """``week_layers``: the published manifest of a week (JSON)."""

@@ -1,6 +1,5 @@
 """Asset checks through Dagster on the test world: pass on normal data, fail on broken data."""
 
-import json
 import shutil
 from urllib.parse import parse_qs, urlparse
 
@@ -18,6 +17,7 @@ from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.maps import coverage_cogs_on_disk, coverage_map, week_layers
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_cogs_on_disk, sos_map
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.storage import open_zarr
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DataRoot, build_resources
@@ -179,10 +179,10 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     assert list(e.metadata["invalid_files"].value) == [str(bad)]
     assert e.metadata["tiles_without_sos"].value == [T1]
     assert e.metadata["tiles_without_coverage"].value == [T1]
-    manifest = json.loads((root / "week_layers" / f"{REF[1]}.json").read_text())
-    assert set(manifest["tiles"]) == {T0}  # only the valid tile is served
-    assert manifest["layers_missing"] == {"sos": f"invalid COG: {T1}",
-                                          "coverage": f"coverage_map not materialized: {T1}"}
+    manifest = WeekManifest.read(root / "week_layers" / f"{REF[1]}.json")
+    assert set(manifest.tiles) == {T0}  # only the valid tile is served
+    assert manifest.layers_missing == {"sos": f"invalid COG: {T1}",
+                                       "coverage": f"coverage_map not materialized: {T1}"}
     md = result.asset_materializations_for_node("week_layers")[0].metadata
     assert parse_qs(urlparse(md["map_sos"].value).fragment)["layer"] == ["sos"]
     assert "map_crop" not in md  # no crop layer this week
@@ -197,13 +197,13 @@ def test_week_layers_leaves_an_invalid_cog_unpublished(env, tmp_path):
     from cropassets.core.cube.coverage import read_cube_counts
 
     counts = [read_cube_counts(root / "weekly_cube" / T0 / f"{w}.zarr") for w in REF[:2]]
-    assert manifest["layers"]["coverage"] is True
-    with rasterio.open(root / manifest["tiles"][T0]["coverage"]) as ds:
+    assert manifest.layers.coverage is True
+    with rasterio.open(root / str(manifest.tiles[T0].coverage)) as ds:
         cov = ds.read()
         assert ds.tags()["radar_present"] == str(bool(counts[1][1].any())).lower()
     np.testing.assert_array_equal(cov[0], counts[0][0].astype(int) + counts[1][0])
     np.testing.assert_array_equal(cov[1:], counts[1])
-    assert manifest["coverage_range"] == [0, int(cov[0].max())]
+    assert manifest.coverage_range == [0, int(cov[0].max())]
     assert cov_md["max_clear_optical_season"].value == int(cov[0].max())
     assert cov_md["radar_present"].value == bool(counts[1][1].any())
     assert sorted(p.name for p in (root / "stac" / "cropassets-sos").glob("*.json")) == [

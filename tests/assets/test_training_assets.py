@@ -13,6 +13,7 @@ from cropassets.assets.maps import coverage_map, crop_map, week_layers, week_mod
 from cropassets.assets.series import season_series, weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import cnn2d_checkpoint, knee_report, scalograms
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.reference.training_data import load_npz
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.served import load_served
@@ -134,9 +135,9 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
     for i, w in enumerate(current.week_starts(), 1):
         wk = w.isoformat()
         mats = maps[("week_model", wk)].asset_materializations_for_node("week_model")
-        manifest = json.loads((root / "week_layers" / f"{wk}.json").read_text())
-        assert manifest["knee_week"] == knee_week
-        assert manifest["preliminary"] is (i < knee_week)
+        manifest = WeekManifest.read(root / "week_layers" / f"{wk}.json")
+        assert manifest.knee_week == knee_week
+        assert manifest.preliminary is (i < knee_week)
         for tile in TILES:
             cog = root / "crop_map" / tile / f"{wk}.tif"
             run = maps[("crop_map", tile, wk)]
@@ -150,10 +151,11 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
                 cls = src.read(1)
             assert tags["preliminary"] == str(i < knee_week).lower()
             # the map says which model made it, as the week's record and manifest do
-            record = json.loads((root / "week_model" / f"{wk}.json").read_text())
-            served = Checkpoint.load(root / record["checkpoint"]).metrics["served"]
-            assert tags["model_kind"] == record["model_kind"] == served["model"]
-            assert manifest["model"]["kind"] == served["model"]
+            record = DataRoot(root=str(root)).week_model_record(wk)
+            assert record is not None and record.week_of_season == i
+            served = Checkpoint.load(root / record.checkpoint).metrics["served"]
+            assert tags["model_kind"] == record.model_kind == served["model"]
+            assert manifest.model is not None and manifest.model.kind == served["model"]
             assert float(tags["model_accuracy"]) == round(served["val_accuracy"], 4)
             assert tags["model_week"] == str(i) and tags["season"] == current.id
             # which weeks behind the map had no radar, from raw_scenes' own records
@@ -168,13 +170,14 @@ def test_maps_follow_the_knee_and_skip_weeks_without_model(trained):
             if i == len(current.week_starts()):
                 assert md["accuracy_vs_labels"].value > 0.5
             assert abs(sum(v["percent"] for v in md["class_areas"].value.values()) - 100) < 0.1
-        assert manifest["layers"]["crop"] is (i >= 3)
-        assert manifest["radar"]["summary"] != "unknown"  # raw_scenes recorded every week
-        assert set(manifest["radar"]["weeks_without_radar"]) <= {
+        assert manifest.layers.crop is (i >= 3)
+        assert manifest.radar is not None
+        assert manifest.radar.summary != "unknown"  # raw_scenes recorded every week
+        assert set(manifest.radar.weeks_without_radar) <= {
             d.isoformat() for d in current.week_starts()[:i]}
-        assert manifest["layers"]["sos"] is True
+        assert manifest.layers.sos is True
         if i < 3:
-            assert "no model" in manifest["reason"]
+            assert "no model" in manifest.reason
 
 
 def test_checks_and_ui_metadata_of_training_and_maps(trained):
@@ -267,8 +270,8 @@ def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
         assert md["removed_stale_samples"].value is True
         assert not DataRoot(root=str(data)).samples_path(last).exists()
         go([week_layers], weeks[0])  # week 1: no model, legend from the reference labels
-        manifest = json.loads((data / "week_layers" / f"{weeks[0]}.json").read_text())
-        assert manifest["layers"]["crop"] is False and "no model" in manifest["reason"]
+        manifest = WeekManifest.read(data / "week_layers" / f"{weeks[0]}.json")
+        assert manifest.layers.crop is False and "no model" in manifest.reason
         tile = next(iter(TILES))
         without = go([crop_map], f"{tile}|{last}").asset_materializations_for_node(
             "crop_map")[0].metadata

@@ -4,7 +4,9 @@ COG tags and week manifest naming which."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +18,14 @@ from synthetic_series import make_labelled_series
 from cropassets.core.legend import CLASS_NODATA, class_legend
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.publish.crop_products import crop_cog_tags, write_crop_cog
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.week_layers import MODEL_TITLES, model_summary, write_week_layer
 from cropassets.core.seasons import Season, all_weeks
 from cropassets.core.storage import write_zarr_atomic
+from cropassets.core.week_model_record import WeekModelRecord
 from cropassets.ml import train
 from cropassets.ml.baseline import random_forest_baseline
-from cropassets.ml.served import KIND_TITLES, load_served, save_served, select_served
+from cropassets.ml.served import KIND_TITLES, file_sha256, load_served, save_served, select_served
 from cropassets.ml.tile_predict import load_record_model, model_record, predict_tile
 from cropassets.ml.train_config import TrainConfig
 
@@ -73,7 +77,7 @@ def _map_and_publish(root, world, served):
     model = load_record_model(root, record)
     assert model.kind == served.kind
     cls, conf = predict_tile(cubes, model, strip_rows=4)
-    legend = class_legend(record["class_codes"], record["class_names"])
+    legend = class_legend(record.class_codes, record.class_names)
     cog = root / "crop_map" / "T00" / f"{WEEK.key}.tif"
     write_crop_cog(cog, cls, conf, CRS, TRANSFORM, legend, crop_cog_tags(WEEK, record, legend))
     sos = root / "sos_map" / "T00" / f"{WEEK.key}.tif"
@@ -84,6 +88,31 @@ def _map_and_publish(root, world, served):
     with rasterio.open(cog) as src:
         tags = src.tags()
     return record, cls, conf, tags, manifest
+
+
+def _old_record(root, served, knee_week):
+    """The dict ``model_record`` returned before the typed record (commit c438e63)."""
+    rootp = Path(root).resolve()
+    ck = served.checkpoint_path.resolve()
+    forest = served.forest_file.resolve() if served.forest_file is not None else None
+    cur = served.current_season_accuracy
+    return {
+        "week": WEEK.key, "season": WEEK.season.id, "week_of_season": WEEK.index,
+        "checkpoint": ck.relative_to(rootp).as_posix(),
+        "checkpoint_sha256": file_sha256(ck),
+        "model_kind": served.kind, "model_title": served.title,
+        "accuracy": float(served.val_accuracy),
+        "current_season_accuracy": float(cur) if cur is not None else None,
+        "cnn2d_accuracy": served.record.get("cnn2d_val_accuracy"),
+        "random_forest_accuracy": served.record.get("random_forest_val_accuracy"),
+        "rule": served.record.get("rule", ""),
+        "forest": forest.relative_to(rootp).as_posix() if forest is not None else None,
+        "forest_sha256": file_sha256(forest) if forest is not None else None,
+        "class_codes": [int(c) for c in served.class_codes],
+        "class_names": list(served.class_names),
+        "knee_week": knee_week,
+        "preliminary": knee_week is None or WEEK.index < knee_week,
+    }
 
 
 def _want(world, served):
@@ -99,9 +128,13 @@ def test_baseline_win_is_mapped_and_tagged_as_the_forest(tmp_path, world):
     served = _serve(tmp_path, world, cnn_steps=1, trees=30)  # a one-step CNN: the forest wins
     assert served.kind == "random_forest"
     record, cls, conf, tags, manifest = _map_and_publish(tmp_path, world, served)
-    assert record["model_kind"] == "random_forest"
-    assert record["forest"] == f"cnn2d_checkpoint/k{K:02d}.rf.joblib"
-    assert record["accuracy"] == record["random_forest_accuracy"] > record["cnn2d_accuracy"]
+    # the file week_model writes: the bytes of the dict written before the typed record
+    assert record.to_json() == json.dumps(_old_record(tmp_path, served, 6), indent=1)
+    assert WeekModelRecord.from_json(record.to_json()) == record
+    assert record.model_kind == "random_forest"
+    assert record.forest == f"cnn2d_checkpoint/k{K:02d}.rf.joblib"
+    assert record.random_forest_accuracy is not None and record.cnn2d_accuracy is not None
+    assert record.accuracy == record.random_forest_accuracy > record.cnn2d_accuracy
     # the map is the forest's: strips of 4 rows vs one batch smooth through other GEMM
     # shapes (float32 rounding), which could move a value across a split threshold only by
     # extreme chance, so classes and confidences agree but for at most a pixel or two
@@ -109,27 +142,32 @@ def test_baseline_win_is_mapped_and_tagged_as_the_forest(tmp_path, world):
     np.testing.assert_array_equal(cls == CLASS_NODATA, want_cls == CLASS_NODATA)
     assert (cls == want_cls).mean() > 0.99 and (conf == want_conf).mean() > 0.99
     assert tags["model_kind"] == "random_forest" and tags["model_title"] == "random forest"
-    assert float(tags["model_accuracy"]) == round(record["accuracy"], 4)
-    assert tags["forest_sha256"] == record["forest_sha256"]
-    assert tags["model_sha256"] == record["checkpoint_sha256"] and tags["model_week"] == "8"
+    assert float(tags["model_accuracy"]) == round(record.accuracy, 4)
+    assert tags["forest_sha256"] == record.forest_sha256
+    assert tags["model_sha256"] == record.checkpoint_sha256 and tags["model_week"] == "8"
     assert "tree votes" in tags["band_2"]
-    m = manifest["model"]
-    assert m["kind"] == "random_forest" and m["title"] == "random forest"
-    assert m["val_accuracy"] == m["accuracy"] == record["accuracy"]
-    assert m["cnn2d_val_accuracy"] < m["random_forest_val_accuracy"]
-    on_disk = json.loads((tmp_path / "week_layers" / f"{WEEK.key}.json").read_text())
-    assert on_disk["model"]["kind"] == "random_forest"
+    m = manifest.model
+    assert m is not None and m.kind == "random_forest" and m.title == "random forest"
+    assert m.val_accuracy == m.accuracy == record.accuracy
+    assert m.cnn2d_val_accuracy is not None and m.random_forest_val_accuracy is not None
+    assert m.cnn2d_val_accuracy < m.random_forest_val_accuracy
+    on_disk = WeekManifest.read(tmp_path / "week_layers" / f"{WEEK.key}.json")
+    assert on_disk == manifest and on_disk.model is not None
+    assert on_disk.model.kind == "random_forest"
 
 
 def test_cnn_win_is_mapped_and_tagged_as_the_cnn(tmp_path, world):
     served = _serve(tmp_path, world, cnn_steps=60, trees=1)  # a trained CNN vs one tree
     assert served.kind == "cnn2d"
     record, cls, conf, tags, manifest = _map_and_publish(tmp_path, world, served)
-    assert record["model_kind"] == "cnn2d" and record["forest"] is None
-    assert record["accuracy"] == record["cnn2d_accuracy"] > record["random_forest_accuracy"]
+    assert record.to_json() == json.dumps(_old_record(tmp_path, served, 6), indent=1)
+    assert record.model_kind == "cnn2d" and record.forest is None
+    assert record.cnn2d_accuracy is not None and record.random_forest_accuracy is not None
+    assert record.accuracy == record.cnn2d_accuracy > record.random_forest_accuracy
     assert tags["model_kind"] == "cnn2d" and "forest_sha256" not in tags
     assert "softmax" in tags["band_2"]
-    assert manifest["model"]["kind"] == "cnn2d" and "forest_sha256" not in manifest["model"]
+    assert manifest.model is not None and manifest.model.kind == "cnn2d"
+    assert "forest_sha256" not in manifest.model.to_dict()
     want_cls, want_conf = _want(world, served)
     assert (cls == CLASS_NODATA).sum() == (want_cls == CLASS_NODATA).sum()
     # strips vs one batch: the CNN's GEMMs differ by rounding only
@@ -139,20 +177,27 @@ def test_cnn_win_is_mapped_and_tagged_as_the_cnn(tmp_path, world):
 def test_stale_week_model_record_is_refused(tmp_path, world):
     served = _serve(tmp_path, world, cnn_steps=1, trees=30)
     record = model_record(WEEK, served, tmp_path, knee_week=None)
-    assert record["preliminary"] is True
+    assert record.preliminary is True
+    assert record.to_json() == json.dumps(_old_record(tmp_path, served, None), indent=1)
     with pytest.raises(ValueError, match=r"says 'cnn2d' maps the week.*now serves "
                                          r"'random_forest'.*re-materialize week_model"):
-        load_record_model(tmp_path, {**record, "model_kind": "cnn2d"})
-    (tmp_path / record["forest"]).unlink()
+        load_record_model(tmp_path, replace(record, model_kind="cnn2d"))
+    with pytest.raises(ValueError, match=r"differs from the one week_model of .* recorded"):
+        load_record_model(tmp_path, replace(record, forest_sha256="0" * 64))
+    assert record.forest is not None
+    (tmp_path / record.forest).unlink()
     with pytest.raises(FileNotFoundError, match=r"k08.rf.joblib does not exist"):
         load_record_model(tmp_path, record)
 
 
 def test_records_from_before_the_choice_read_as_the_cnn():
-    old = {"week_of_season": 5, "accuracy": 0.93, "current_season_accuracy": 0.88,
-           "checkpoint_sha256": "ab", "knee_week": 6, "preliminary": True}
+    old = WeekModelRecord.from_json(json.dumps({  # the first layout of week_model's file
+        "week": "2025-06-02", "season": "2025", "week_of_season": 5,
+        "checkpoint": "cnn2d_checkpoint/k05.pt", "checkpoint_sha256": "ab",
+        "accuracy": 0.93, "current_season_accuracy": 0.88, "class_codes": [1],
+        "class_names": ["rice"], "knee_week": 6, "preliminary": True}))
     m = model_summary(old)
-    assert m["kind"] == "cnn2d" and m["accuracy"] == 0.93 and m["week"] == 5
+    assert m.kind == "cnn2d" and m.accuracy == 0.93 and m.week == 5
     tags = crop_cog_tags(WEEK, old, class_legend([1], ["rice"]))
     assert tags["model_kind"] == "cnn2d" and tags["model_accuracy"] == 0.93
     assert MODEL_TITLES == KIND_TITLES  # the tiler side repeats the names

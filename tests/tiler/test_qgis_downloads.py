@@ -11,7 +11,8 @@ import rasterio
 from pyproj import Transformer
 from tiler_server import http_get
 
-from cropassets.core.publish.week_layers import read_week_layer, region_path
+from cropassets.core.publish.manifest_record import WeekManifest
+from cropassets.core.publish.week_layers import manifest_path, region_path
 
 
 def _qml(tiler_url: str, path: str) -> ET.Element:
@@ -62,7 +63,7 @@ def test_ramp_qml_spans_the_layer_range_with_the_map_colours(tiler_url, publishe
 
 def test_region_vrt_through_the_tiler_reads_the_field_class(tiler_url, published):
     week = published.mapped_weeks[-1]
-    manifest = read_week_layer(published.root, week)
+    manifest = WeekManifest.read(manifest_path(published.root, week))
     row = http_get(f"{tiler_url}/api/weeks").json()["seasons"][0]["weeks"][-1]
     assert row["regions"]["crop"] == f"{tiler_url}/download/{week}/crop.vrt"
     assert row["styles"]["crop"] == f"{tiler_url}/download/{week}/crop.qml"
@@ -76,12 +77,12 @@ def test_region_vrt_through_the_tiler_reads_the_field_class(tiler_url, published
         assert ds.descriptions == ("class", "confidence")
         assert ds.colormap(1)[published.field_class][:3] == tuple(
             int(c[i:i + 2], 16) for c in [next(
-                e["color"] for e in manifest["classes"]
-                if e["code"] == published.field_class)[1:]] for i in (0, 2, 4))
+                e.color for e in manifest.classes
+                if e.code == published.field_class)[1:]] for i in (0, 2, 4))
         region = ds.read(1)
         # the region is every tile side by side: each tile's COG is a window of it
-        for tile_row in manifest["tiles"].values():
-            with rasterio.open(Path(published.root) / tile_row["crop"]) as t:
+        for tile_row in manifest.tiles.values():
+            with rasterio.open(Path(published.root) / str(tile_row.crop)) as t:
                 win = rasterio.windows.from_bounds(*t.bounds, transform=ds.transform)
                 np.testing.assert_array_equal(
                     region[int(round(win.row_off)):int(round(win.row_off)) + t.height,

@@ -13,8 +13,9 @@ from pyproj import Transformer
 from pystac_client import Client
 from tiler_server import http_get
 
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.product_stac import stac_root, validate
-from cropassets.core.publish.week_layers import read_week_layer
+from cropassets.core.publish.week_layers import manifest_path
 
 
 def _point_box(lon: float, lat: float, d: float = 0.0005) -> list[float]:
@@ -26,7 +27,7 @@ def test_static_catalog_on_disk_is_complete_and_valid(published):
     cat = pystac.Catalog.from_file(str(stac_root(root) / "catalog.json"))
     children = {c.id: c for c in cat.get_children()}
     assert sorted(children) == ["cropassets-coverage", "cropassets-crop", "cropassets-sos"]
-    n_tiles = len(read_week_layer(root, published.weeks[0])["tiles"])
+    n_tiles = len(WeekManifest.read(manifest_path(root, published.weeks[0])).tiles)
     crop_items = list(children["cropassets-crop"].get_items())
     sos_items = list(children["cropassets-sos"].get_items())
     assert len(crop_items) == n_tiles * len(published.mapped_weeks)
@@ -45,14 +46,17 @@ def test_item_carries_projection_raster_classification_and_week(published):
     week = published.mapped_weeks[0]
     doc = json.loads((stac_root(root) / "cropassets-crop"
                       / f"crop-{published.field_tile}-{week}.json").read_text())
-    manifest = read_week_layer(root, week)
+    manifest = WeekManifest.read(manifest_path(root, week))
     props = doc["properties"]
     assert props["start_datetime"] == f"{week}T00:00:00Z" == props["datetime"]
-    assert props["end_datetime"] == f"{manifest['last_observation_date']}T23:59:59Z"
-    assert props["cropassets:preliminary"] is manifest["preliminary"] is True
+    assert props["end_datetime"] == f"{manifest.last_observation_date}T23:59:59Z"
+    assert props["cropassets:preliminary"] is manifest.preliminary is True
     assert props["cropassets:week_of_season"] == 3 and props["cropassets:season"] == "2025"
+    # a manifest from before the served-model choice: the CNN2D's, val_accuracy = accuracy
     assert props["cropassets:model"]["val_accuracy"] == 0.9
-    cog = root / manifest["tiles"][published.field_tile]["crop"]
+    assert props["cropassets:model"]["kind"] == "cnn2d"
+    assert props["cropassets:model"]["title"] == "CNN2D"
+    cog = root / str(manifest.tiles[published.field_tile].crop)
     with rasterio.open(cog) as ds:
         assert props["proj:code"] == ds.crs.to_string()
         assert props["proj:shape"] == [ds.height, ds.width]
@@ -64,7 +68,7 @@ def test_item_carries_projection_raster_classification_and_week(published):
     classes = doc["assets"]["data"]["classification:classes"]
     assert classes == bands[0]["classification:classes"]
     assert [(c["value"], c["name"], "#" + c["color_hint"].lower()) for c in classes] == [
-        (c["code"], c["name"], c["color"]) for c in manifest["classes"]]
+        (c.code, c.name, c.color) for c in manifest.classes]
     assert any("classification" in e for e in doc["stac_extensions"])
 
 
@@ -91,7 +95,7 @@ def test_pystac_client_finds_a_weeks_items_by_bbox_and_datetime(published, tiler
     # a whole week, both collections, GET paging of 1 item a page: every item once
     whole = client.search(datetime=f"{week}/{week}T23:59:59Z", limit=1, method="GET")
     ids = sorted(i.id for i in whole.items())
-    tiles = sorted(read_week_layer(published.root, week)["tiles"])
+    tiles = sorted(WeekManifest.read(manifest_path(published.root, week)).tiles)
     assert ids == sorted(f"{p}-{t}-{week}" for t in tiles for p in ("crop", "sos", "coverage"))
     # week 1 has no model: SOS and coverage items only
     first = client.search(datetime=published.weeks[0], method="POST")

@@ -6,11 +6,11 @@ republish a week or need cache settings run their own tiler on their own data ro
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import morecantile
@@ -18,6 +18,7 @@ import pytest
 from map_fixtures import PublishedMaps, publish_truth_maps
 from tiler_server import http_get, running_tiler
 
+from cropassets.core.publish.manifest_record import WeekManifest
 from tiler.http_cache import IMMUTABLE, MAX_IF_NONE_MATCH
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -149,10 +150,9 @@ def republish(root: Path, week: str, like: str) -> None:
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, dst)
     path = root / "week_layers" / f"{week}.json"
-    manifest = json.loads(path.read_text())
-    manifest["published"] = "2099-01-01T00:00:00Z"
+    manifest = replace(WeekManifest.read(path), published="2099-01-01T00:00:00Z")
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.write_text(manifest.to_json())
     os.replace(tmp, path)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from tiler_server import http_get
 
 from cropassets.core.legend import hex_to_rgba
+from cropassets.core.publish.manifest_record import WeekManifest
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 NATIVE_ZOOM = 14  # 10 m pixels; the manifests' maxzoom
@@ -203,12 +205,12 @@ def test_cors_allows_other_pages_to_read_tiles(tiler_url, published):
 
 def test_new_week_appears_without_restart(tiler_url, published):
     folder = Path(published.root) / "week_layers"
-    last = json.loads((folder / f"{published.weeks[-1]}.json").read_text())
-    new = {**last, "week": "2025-06-16", "week_of_season": 7, "last_observation_date":
-           "2025-06-22"}
+    last = WeekManifest.read(folder / f"{published.weeks[-1]}.json")
+    new = replace(last, week="2025-06-16", week_of_season=7,
+                  last_observation_date="2025-06-22")
     path = folder / "2025-06-16.json"
     tmp = folder / ".2025-06-16.json.tmp"
-    tmp.write_text(json.dumps(new))
+    tmp.write_text(new.to_json())
     os.replace(tmp, path)
     try:
         rows = http_get(f"{tiler_url}/api/weeks").json()["seasons"][0]["weeks"]
@@ -222,6 +224,48 @@ def test_new_week_appears_without_restart(tiler_url, published):
     assert [w["week"] for w in rows] == published.weeks
     r = http_get(f"{tiler_url}/layers/crop/2025-06-16/WebMercatorQuad/tilejson.json")
     assert r.status == 404
+
+
+def test_manifests_of_the_first_layout_are_served_and_newer_versions_refused(
+        tiler_url, published, data_root):
+    """A week published by the first release (no radar, coverage, regions, styles; the
+    model entry without kind) is served as before; a manifest of a newer format version is
+    left out of /api/weeks, and its week answers 500 without a path."""
+    folder = Path(published.root) / "week_layers"
+    last = WeekManifest.read(folder / f"{published.weeks[-1]}.json")
+    old = last.to_dict()
+    old["model"] = {k: old["model"][k] for k in ("week", "accuracy", "current_season_accuracy",
+                                                 "checkpoint_sha256")}
+    old["layers"].pop("coverage")
+    for key in ("radar", "incomplete_weeks", "regions", "styles", "coverage_range"):
+        old.pop(key)
+    old["mosaics"].pop("coverage")
+    for row in old["tiles"].values():
+        row.pop("coverage")
+    legacy, newer = folder / "2031-03-03.json", folder / "2031-03-10.json"
+    legacy.write_text(json.dumps({**old, "week": "2031-03-03"}, indent=1))
+    newer.write_text(json.dumps({"format_version": 2, **last.to_dict(), "week": "2031-03-10"}))
+    try:
+        seasons = http_get(f"{tiler_url}/api/weeks").json()["seasons"]
+        rows = {w["week"]: w for s in seasons for w in s["weeks"]}
+        assert "2031-03-10" not in rows
+        row = rows["2031-03-03"]
+        assert row["model_kind"] == "cnn2d" and row["model"] == old["model"]
+        assert row["model_accuracy"] == 0.9 and row["radar"] is None
+        assert row["layers"] == {"crop": True, "confidence": True, "sos": True}
+        assert set(row["tilejson"]) == {"crop", "confidence", "sos"} and row["regions"] == {}
+        assert http_get(row["tilejson"]["crop"]).status == 200
+        r = http_get(f"{tiler_url}/layers/coverage/2031-03-03/WebMercatorQuad/tilejson.json")
+        assert r.status == 404 and "has no coverage layer" in r.json()["detail"]
+        for url in ("/layers/crop/2031-03-10/WebMercatorQuad/tilejson.json",
+                    f"/download/2031-03-10/{published.field_tile}/crop.tif",
+                    "/api/legend?week=2031-03-10"):
+            r = http_get(tiler_url + url)
+            assert r.status == 500 and data_root.encode() not in r.body, (url, r.status)
+            assert "cannot be read by this server" in r.json()["detail"]
+    finally:
+        legacy.unlink()
+        newer.unlink()
 
 
 def test_sos_date_is_in_the_season_year_or_the_next():

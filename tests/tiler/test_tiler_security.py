@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import morecantile
 import pytest
 from tiler_server import http_get
+
+from cropassets.core.publish.manifest_record import ManifestLayers, WeekManifest
 
 W = "{week}"            # a week with a crop layer
 W1 = "{week1}"          # a week without one
@@ -118,15 +121,16 @@ def test_stock_query_parameters_are_ignored(tiler_url, published):
 def forge_week(root: Path, key: str, assets: list[str]) -> Path:
     """A manifest + crop mosaic of week ``key`` whose mosaic names ``assets``."""
     folder = root / "week_layers"
-    week = json.loads(next(folder.glob("*.json")).read_text())
+    week = WeekManifest.read(next(folder.glob("*.json")))
     crop = json.loads(next(folder.glob("*/crop.mosaic.json")).read_text())
     crop["tiles"] = {qk: assets for qk in crop["tiles"]}
     (folder / key).mkdir()
     (folder / key / "crop.mosaic.json").write_text(json.dumps(crop))
-    week.update(week=key, layers={"crop": True, "confidence": True, "sos": False},
-                mosaics={"crop": f"week_layers/{key}/crop.mosaic.json"})
+    week = replace(week, week=key, layers=ManifestLayers(crop=True, confidence=True, sos=False,
+                                                         coverage=False),
+                   mosaics={"crop": f"week_layers/{key}/crop.mosaic.json"})
     path = folder / f"{key}.json"
-    path.write_text(json.dumps(week))
+    path.write_text(week.to_json())
     return path
 
 

@@ -1,7 +1,7 @@
 """Published products.
 
-COG writing, crop-map products, week layers (manifest + MosaicJSON),
-the products' static STAC catalog and QGIS styles / region VRTs.
+COG writing, crop-map products, week layers (manifest + MosaicJSON; the manifest's typed
+record), the products' static STAC catalog and QGIS styles / region VRTs.
 """
 
 from __future__ import annotations
@@ -12,6 +12,13 @@ from cropassets.core.publish.crop_products import (
     crop_cog_tags,
     map_accuracy,
     write_crop_cog,
+)
+from cropassets.core.publish.manifest_record import (
+    ManifestLayers,
+    ManifestModel,
+    ManifestRadar,
+    ManifestTile,
+    WeekManifest,
 )
 from cropassets.core.publish.product_stac import (
     Band,
@@ -45,7 +52,12 @@ from cropassets.core.publish.week_layers import (
 __all__ = [
     "Band",
     "CogError",
+    "ManifestLayers",
+    "ManifestModel",
+    "ManifestRadar",
+    "ManifestTile",
     "ProductInfo",
+    "WeekManifest",
     "build_catalog",
     "build_collection",
     "build_item",

@@ -19,11 +19,11 @@ from affine import Affine
 
 from cropassets.core.legend import CLASS_NODATA, LegendEntry, legend_colormap
 from cropassets.core.publish.cog import write_cog
-from cropassets.core.publish.week_layers import MODEL_TITLES
 from cropassets.core.seasons import SeasonWeek
+from cropassets.core.week_model_record import MODEL_TITLES, WeekModelRecord
 
 
-def crop_cog_tags(week: SeasonWeek, record: Mapping[str, Any],
+def crop_cog_tags(week: SeasonWeek, record: WeekModelRecord,
                   legend: Sequence[LegendEntry]) -> dict[str, Any]:
     """Tags that make a crop COG self-describing (docs/CONTRACTS.md), model kind included.
 
@@ -31,17 +31,17 @@ def crop_cog_tags(week: SeasonWeek, record: Mapping[str, Any],
     ``model_accuracy`` is its validation accuracy; ``model_sha256`` the checkpoint's (which
     records the choice), ``forest_sha256`` the forest's where the forest was used.
     """
-    kind = record.get("model_kind", "cnn2d")
+    kind = record.model_kind
     tags: dict[str, Any] = {
         "product": "crop_type", "season": week.season.id,
         "season_start": week.season.start.isoformat(), "week": week.key,
         "week_of_season": week.index,
         "last_observation_date": (week.end - timedelta(days=1)).isoformat(),
-        "model_week": record["week_of_season"], "knee_week": record["knee_week"],
-        "preliminary": str(record["preliminary"]).lower(),
+        "model_week": record.week_of_season, "knee_week": record.knee_week,
+        "preliminary": str(record.preliminary).lower(),
         "model_kind": kind, "model_title": MODEL_TITLES.get(kind, kind),
-        "model_accuracy": round(record["accuracy"], 4),
-        "model_sha256": record["checkpoint_sha256"],
+        "model_accuracy": round(record.accuracy, 4),
+        "model_sha256": record.checkpoint_sha256,
         "classes": json.dumps([e.to_dict() for e in legend]),
         "band_1": "class code (see classes), 255 = no observation",
         "band_2": ("confidence, percent (softmax probability of the class)" if kind == "cnn2d"
@@ -49,11 +49,12 @@ def crop_cog_tags(week: SeasonWeek, record: Mapping[str, Any],
                    if kind == "random_forest" else
                    "confidence, percent (mean of CNN2D softmax and forest vote share)"),
     }
-    for key in ("cnn2d_accuracy", "random_forest_accuracy"):
-        if record.get(key) is not None:
-            tags[f"model_{key}"] = round(float(record[key]), 4)
-    if record.get("forest_sha256"):
-        tags["forest_sha256"] = record["forest_sha256"]
+    for key, value in (("cnn2d_accuracy", record.cnn2d_accuracy),
+                       ("random_forest_accuracy", record.random_forest_accuracy)):
+        if value is not None:
+            tags[f"model_{key}"] = round(float(value), 4)
+    if record.forest_sha256:
+        tags["forest_sha256"] = record.forest_sha256
     return tags
 
 

@@ -43,8 +43,10 @@ from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import RasterExtension
 from rasterio.warp import transform_bounds, transform_geom
 
-from cropassets.core.publish.week_layers import MODEL_TITLES
+from cropassets.core.legend import LegendEntry
+from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.storage import folder_lock, write_bytes_atomic
+from cropassets.core.week_model_record import MODEL_TITLES
 
 STAC_DIR = "stac"
 COLLECTION_PREFIX = "cropassets-"
@@ -218,13 +220,13 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def classification_classes(classes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def classification_classes(classes: Sequence[LegendEntry]) -> list[dict[str, Any]]:
     """``classification:classes`` of the manifest's legend (value, name, color_hint)."""
-    return [{"value": int(c["code"]), "name": str(c["name"]), "description": str(c["name"]),
-             "color_hint": str(c["color"]).lstrip("#").upper()} for c in classes]
+    return [{"value": int(c.code), "name": str(c.name), "description": str(c.name),
+             "color_hint": str(c.color).lstrip("#").upper()} for c in classes]
 
 
-def _raster_bands(product: str, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _raster_bands(product: str, manifest: WeekManifest) -> list[dict[str, Any]]:
     bands = []
     for i, band in enumerate(PRODUCT_INFO[product].bands):
         row: dict[str, Any] = {"name": band.name, "description": band.description,
@@ -232,25 +234,26 @@ def _raster_bands(product: str, manifest: Mapping[str, Any]) -> list[dict[str, A
         if band.unit:
             row["unit"] = band.unit
         if product == "crop" and i == 0:
-            row["classification:classes"] = classification_classes(manifest["classes"])
+            row["classification:classes"] = classification_classes(manifest.classes)
         bands.append(row)
     return bands
 
 
-def build_item(root: str | Path, manifest: Mapping[str, Any], tile: str, product: str,
+def build_item(root: str | Path, manifest: WeekManifest, tile: str, product: str,
                styles: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """The STAC item (dict, hrefs relative to its file) of ``product`` in ``tile`` and week.
 
     Args:
         root: Data root of the manifest's relative paths.
-        manifest: The week manifest (:func:`cropassets.core.publish.week_layers.write_week_layer`).
+        manifest: The week manifest (written by
+            :func:`cropassets.core.publish.week_layers.write_week_layer`).
         tile: Tile id with a ``product`` file in the manifest.
         product: A key of :data:`PRODUCT_INFO`.
         styles: QGIS style name -> ``.qml`` file, shipped as ``style-<name>`` assets.
     """
     root = Path(root).resolve()
-    week = str(manifest["week"])
-    rel = manifest["tiles"][tile].get(product)
+    week = manifest.week
+    rel = manifest.tiles[tile].file(product)
     if not rel:
         raise ValueError(f"week {week} has no {product} COG for tile {tile}")
     cog = root / rel
@@ -270,7 +273,7 @@ def build_item(root: str | Path, manifest: Mapping[str, Any], tile: str, product
                          "which has no EPSG code")
     start, end = week_interval(week)
     folder = stac_root(root) / collection_id(product)
-    model = manifest.get("model") or {}
+    model = manifest.model
     props: dict[str, Any] = {
         "datetime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "start_datetime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -279,24 +282,24 @@ def build_item(root: str | Path, manifest: Mapping[str, Any], tile: str, product
         "proj:code": f"EPSG:{epsg}", "proj:shape": shape, "proj:transform": transform,
         "proj:bbox": native,
         "cropassets:product": product, "cropassets:tile": tile, "cropassets:week": week,
-        "cropassets:season": manifest["season"],
-        "cropassets:season_start": manifest["season_start"],
-        "cropassets:week_of_season": manifest["week_of_season"],
-        "cropassets:last_observation_date": manifest.get("last_observation_date"),
-        "cropassets:preliminary": bool(manifest["preliminary"]),
-        "cropassets:knee_week": manifest.get("knee_week"),
-        "cropassets:radar": (manifest.get("radar") or {}).get("summary", "unknown"),
-        "cropassets:model": ({"kind": model.get("kind", "cnn2d"),
-                              "title": model.get("title") or MODEL_TITLES.get(
-                                  model.get("kind", "cnn2d")),
-                              "week_of_season": model.get("week"),
-                              "val_accuracy": model.get("val_accuracy", model.get("accuracy")),
-                              "checkpoint_sha256": model.get("checkpoint_sha256")}
-                             if model and product == "crop" else None),
-        "created": manifest.get("published"),
+        "cropassets:season": manifest.season,
+        "cropassets:season_start": manifest.season_start,
+        "cropassets:week_of_season": manifest.week_of_season,
+        "cropassets:last_observation_date": manifest.last_observation_date,
+        "cropassets:preliminary": bool(manifest.preliminary),
+        "cropassets:knee_week": manifest.knee_week,
+        "cropassets:radar": manifest.radar.summary if manifest.radar else "unknown",
+        "cropassets:model": ({"kind": model.served_kind,
+                              "title": model.title or MODEL_TITLES.get(model.served_kind),
+                              "week_of_season": model.week,
+                              "val_accuracy": (model.val_accuracy if model.kind is not None
+                                               else model.accuracy),
+                              "checkpoint_sha256": model.checkpoint_sha256}
+                             if model is not None and product == "crop" else None),
+        "created": manifest.published,
     }
-    if product == "sos" and manifest.get("sos_range"):
-        props["cropassets:sos_range"] = manifest["sos_range"]
+    if product == "sos" and manifest.sos_range:
+        props["cropassets:sos_range"] = manifest.sos_range
     if product == "coverage":
         with rasterio.open(cog) as ds:
             tags = ds.tags()
@@ -309,7 +312,7 @@ def build_item(root: str | Path, manifest: Mapping[str, Any], tile: str, product
         "raster:bands": _raster_bands(product, manifest),
     }
     if product == "crop":
-        data_asset["classification:classes"] = classification_classes(manifest["classes"])
+        data_asset["classification:classes"] = classification_classes(manifest.classes)
     assets: dict[str, Any] = {"data": data_asset}
     for name, path in (styles or {}).items():
         assets[f"style-{name}"] = {"href": _relative(Path(path), folder), "type": QML_TYPE,
@@ -379,7 +382,7 @@ def read_items(root: str | Path, product: str) -> list[dict[str, Any]]:
             if ITEM_ID.match(p.stem)]
 
 
-def write_week_items(root: str | Path, manifest: Mapping[str, Any]) -> dict[str, list[str]]:
+def write_week_items(root: str | Path, manifest: WeekManifest) -> dict[str, list[str]]:
     """Write the STAC items of one published week, then the collections and the catalog.
 
     Each document is validated (:func:`validate`) and written atomically, under a lock.
@@ -394,16 +397,16 @@ def write_week_items(root: str | Path, manifest: Mapping[str, Any]) -> dict[str,
         Collection id -> ids of the items written for the week.
     """
     root = Path(root).resolve()
-    week = str(manifest["week"])
+    week = manifest.week
     # QGIS styles: crop and confidence go with the crop items, each other with its own
-    styles = {name: root / rel for name, rel in (manifest.get("styles") or {}).items()}
+    styles = {name: root / rel for name, rel in manifest.styles.items()}
     out: dict[str, list[str]] = {}
     with folder_lock(stac_root(root)):
         for product, info in PRODUCT_INFO.items():
             folder = stac_root(root) / collection_id(product)
             written = set()
-            for tile, row in sorted(manifest.get("tiles", {}).items()):
-                if not row.get(product):
+            for tile, row in sorted(manifest.tiles.items()):
+                if not row.file(product):
                     continue
                 item = build_item(root, manifest, tile, product,
                                   {s: styles[s] for s in info.styles if s in styles})

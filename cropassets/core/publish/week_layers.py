@@ -2,7 +2,7 @@
 
 Layout (docs/CONTRACTS.md "Maps and week layers")::
 
-    <root>/week_layers/<week>.json                  manifest (WeekLayer), written last
+    <root>/week_layers/<week>.json                  manifest (WeekManifest), written last
     <root>/week_layers/<week>/<product>.mosaic.json MosaicJSON of the week's COGs of all tiles
     <root>/week_layers/<week>/<product>.vrt         the whole region as one GDAL VRT
     <root>/week_layers/<week>/<layer>.qml           QGIS style of each layer
@@ -13,7 +13,6 @@ reader that finds a manifest finds everything it names, complete.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -23,11 +22,20 @@ from typing import Any
 from cogeo_mosaic.mosaic import MosaicJSON
 
 from cropassets.core.legend import LAYER_RAMPS, LegendEntry, ramp_colors
+from cropassets.core.publish.manifest_record import (
+    TILE_PRODUCTS,
+    ManifestLayers,
+    ManifestModel,
+    ManifestRadar,
+    ManifestTile,
+    WeekManifest,
+)
 from cropassets.core.publish.qgis import paletted_qml, pseudocolor_qml, region_vrt
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.storage import write_bytes_atomic
+from cropassets.core.week_model_record import MODEL_TITLES, WeekModelRecord
 
-PRODUCTS = ("crop", "sos", "coverage")
+PRODUCTS = TILE_PRODUCTS
 """Files per tile and week: the crop COG (class + confidence bands), the SOS COG and the
 coverage COG (observation counts, ``cropassets.core.cube.coverage``)."""
 
@@ -91,40 +99,34 @@ def doy(day: date) -> int:
     return day.timetuple().tm_yday
 
 
-MODEL_TITLES = {"cnn2d": "CNN2D", "random_forest": "random forest",
-                "combination": "CNN2D + random forest"}
-"""Human names of the model kinds (web map label, COG tags, reports; ``ml.served`` uses
-these)."""
-
-
-def model_summary(record: Mapping[str, Any]) -> dict[str, Any]:
+def model_summary(record: WeekModelRecord) -> ManifestModel:
     """The manifest's ``model`` entry from a ``week_model`` record.
 
-    Keeps the keys readers already use (``week``, ``accuracy``, ``current_season_accuracy``,
+    Keeps what readers already use (``week``, ``accuracy``, ``current_season_accuracy``,
     ``checkpoint_sha256``) and names the model that made the map: ``kind`` (cnn2d |
-    random_forest | combination; records written before the choice existed served the
-    CNN2D), ``title``, ``val_accuracy`` (= ``accuracy``, the served model's validation
-    overall accuracy) and both models' validation scores.
+    random_forest | combination; records written before the choice existed read as the
+    CNN2D's), ``title`` (:data:`MODEL_TITLES`), ``val_accuracy`` (= ``accuracy``, the served
+    model's validation overall accuracy) and both models' validation scores; the forest's
+    SHA-256 where the forest is used.
     """
-    kind = record.get("model_kind", "cnn2d")
-    return {
-        "week": record["week_of_season"], "kind": kind, "title": MODEL_TITLES.get(kind, kind),
-        "accuracy": record["accuracy"], "val_accuracy": record["accuracy"],
-        "current_season_accuracy": record.get("current_season_accuracy"),
-        "cnn2d_val_accuracy": record.get("cnn2d_accuracy"),
-        "random_forest_val_accuracy": record.get("random_forest_accuracy"),
-        "checkpoint_sha256": record["checkpoint_sha256"],
-        **({"forest_sha256": record["forest_sha256"]} if record.get("forest_sha256") else {}),
-    }
+    kind = record.model_kind
+    return ManifestModel(
+        week=record.week_of_season, kind=kind, title=MODEL_TITLES.get(kind, kind),
+        accuracy=record.accuracy, val_accuracy=record.accuracy,
+        current_season_accuracy=record.current_season_accuracy,
+        cnn2d_val_accuracy=record.cnn2d_accuracy,
+        random_forest_val_accuracy=record.random_forest_accuracy,
+        checkpoint_sha256=record.checkpoint_sha256,
+        forest_sha256=record.forest_sha256 or None)
 
 
 def write_week_layer(root: str | Path, week: SeasonWeek,
                      tiles: Mapping[str, Mapping[str, Path | None]],
                      tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
-                     knee_week: int | None, model: Mapping[str, Any] | None,
-                     reason: str = "", radar: Mapping[str, Any] | None = None,
+                     knee_week: int | None, model: ManifestModel | None,
+                     reason: str = "", radar: ManifestRadar | None = None,
                      incomplete_weeks: Sequence[str] = (),
-                     missing: Mapping[str, str] | None = None) -> dict[str, Any]:
+                     missing: Mapping[str, str] | None = None) -> WeekManifest:
     """Write the MosaicJSONs and the manifest of one week; returns the manifest.
 
     Args:
@@ -135,12 +137,11 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         tile_bounds: Tile id -> (west, south, east, north) in degrees.
         legend: Classes of the crop layer.
         knee_week: Knee of accuracy vs season length (weeks), None if not known yet.
-        model: Model summary of this week (:func:`model_summary`: ``week``, ``kind``,
-            ``accuracy``, ``current_season_accuracy``...), None when no model exists yet.
+        model: Model summary of this week (:func:`model_summary`), None when no model
+            exists yet.
         reason: Why the crop layer is missing, if it is.
-        radar: Which weeks behind the maps had no Sentinel-1 data: ``{"summary": "all
-            weeks" | "no week" | "missing in n of m weeks" | "unknown",
-            "weeks_without_radar": [week keys]}`` (:func:`radar_summary`); None: unknown.
+        radar: Which weeks behind the maps had no Sentinel-1 data (:func:`radar_summary`);
+            None: unknown.
         incomplete_weeks: Weeks behind the maps whose ingestion skipped a scene on some tile
             (the new-week sensor ingests them again).
         missing: Product -> why some tiles do not publish it (e.g. ``{"coverage":
@@ -196,36 +197,36 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
             styles[style] = path.relative_to(root).as_posix()
     bounds = union_bounds([r["bounds"] for r in tile_rows.values()])
     season = week.season
-    manifest = {
-        "week": week.key,
-        "season": season.id,
-        "season_start": season.start.isoformat(),
-        "role": season.role,
-        "week_of_season": week.index,
-        "last_observation_date": (week.end - timedelta(days=1)).isoformat(),
-        "knee_week": knee_week,
-        "preliminary": knee_week is None or week.index < knee_week,
-        "model": dict(model) if model else None,
-        "layers": {"crop": "crop" in mosaics, "confidence": "crop" in mosaics,
-                   "sos": "sos" in mosaics, "coverage": "coverage" in mosaics},
-        "reason": reason if "crop" not in mosaics else "",
-        **({"layers_missing": dict(missing)} if missing else {}),
-        "radar": dict(radar) if radar else None,
-        "incomplete_weeks": sorted(set(incomplete_weeks)),
-        "tiles": tile_rows,
-        "mosaics": mosaics,
-        "regions": regions,
-        **({"regions_missing": no_region} if no_region else {}),
-        "styles": styles,
-        "bounds": bounds,
-        "minzoom": min((z[0] for z in zooms), default=None),
-        "maxzoom": max((z[1] for z in zooms), default=None),
-        "classes": [e.to_dict() for e in legend],
-        "sos_range": sos_range,
-        "coverage_range": coverage_range,
-        "published": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    write_bytes_atomic(man_path, json.dumps(manifest, indent=1).encode())
+    manifest = WeekManifest(
+        week=week.key,
+        season=season.id,
+        season_start=season.start.isoformat(),
+        role=season.role,
+        week_of_season=week.index,
+        last_observation_date=(week.end - timedelta(days=1)).isoformat(),
+        knee_week=knee_week,
+        preliminary=knee_week is None or week.index < knee_week,
+        model=model,
+        layers=ManifestLayers(crop="crop" in mosaics, confidence="crop" in mosaics,
+                              sos="sos" in mosaics, coverage="coverage" in mosaics),
+        reason=reason if "crop" not in mosaics else "",
+        layers_missing=dict(missing or {}),
+        radar=radar,
+        incomplete_weeks=sorted(set(incomplete_weeks)),
+        tiles={t: ManifestTile(**row) for t, row in tile_rows.items()},
+        mosaics=mosaics,
+        regions=regions,
+        regions_missing=no_region,
+        styles=styles,
+        bounds=bounds,
+        minzoom=min((z[0] for z in zooms), default=None),
+        maxzoom=max((z[1] for z in zooms), default=None),
+        classes=list(legend),
+        sos_range=sos_range,
+        coverage_range=coverage_range,
+        published=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    write_bytes_atomic(man_path, manifest.to_json().encode())
     return manifest
 
 
@@ -241,7 +242,7 @@ def _coverage_max(files: Sequence[Path]) -> int:
     return best
 
 
-def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str, Any]:
+def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> ManifestRadar:
     """Radar behind a week's maps over all tiles.
 
     A week counts as without radar when any tile had none that week.
@@ -251,7 +252,8 @@ def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str,
             partition predates the status}.
 
     Returns:
-        ``{"summary": ..., "weeks_without_radar": [...]}`` as the manifest's ``radar``.
+        The manifest's ``radar``: the summary (``all weeks`` | ``no week`` | ``missing in n
+        of m weeks`` | ``unknown``) and the week keys without radar.
     """
     from cropassets.core.stac.scenes import radar_weeks
 
@@ -265,24 +267,7 @@ def radar_summary(statuses: Mapping[str, Mapping[str, str | None]]) -> dict[str,
                    else next(st for st in sts if st != "loaded"))
               for wk, sts in per_week.items()}
     summary, missing = radar_weeks(merged)
-    return {"summary": summary, "weeks_without_radar": missing}
-
-
-def read_week_layer(root: str | Path, week: str) -> dict[str, Any]:
-    """The manifest of ``week``; FileNotFoundError if the week was not published."""
-    path = manifest_path(root, week)
-    if not path.exists():
-        raise FileNotFoundError(f"week {week} has no published layer ({path})")
-    return json.loads(path.read_text())
-
-
-def list_week_layers(root: str | Path) -> list[dict[str, Any]]:
-    """Manifests of every published week, in week order."""
-    folder = Path(root) / "week_layers"
-    if not folder.is_dir():
-        return []
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))
-            if WEEK_KEY.match(p.stem)]
+    return ManifestRadar(summary=summary, weeks_without_radar=missing)
 
 
 def union_bounds(boxes: Sequence[Sequence[float]]) -> list[float] | None:
