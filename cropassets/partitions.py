@@ -64,7 +64,7 @@ sequence_partitions = StaticPartitionsDefinition(
 
 def week_to_sequence_key(week_key: str) -> str:
     """The checkpoint partition (``"07"``) that serves calendar week ``week_key``."""
-    return f"{find_week(SEASONS, week_key).index:02d}"
+    return f"{find_week(SEASONS, week_key).week_of_season:02d}"
 
 
 def split_tile_week(key: object) -> tuple[str, str]:
@@ -77,7 +77,7 @@ def _weeks_up_to_mapping() -> StaticPartitionMapping:
     """Upstream week u -> every downstream week w >= u of the same season."""
     by_upstream: dict[str, list[str]] = {}
     for w in all_weeks(SEASONS):
-        later = [x.key for x in all_weeks([w.season]) if x.index >= w.index]
+        later = [x.key for x in all_weeks([w.season]) if x.week_of_season >= w.week_of_season]
         by_upstream[w.key] = later
     return StaticPartitionMapping(by_upstream)
 
@@ -92,10 +92,11 @@ BY_WEEK = MultiToSingleDimensionPartitionMapping(partition_dimension_name="week"
 """A week partition reads every tile of that week."""
 
 WEEK_TO_SEQUENCE = StaticPartitionMapping(
-    {w.key: week_to_sequence_key(w.key) for w in all_weeks(SEASONS) if w.index >= MIN_WEEKS})
+    {w.key: week_to_sequence_key(w.key) for w in all_weeks(SEASONS)
+     if w.week_of_season >= MIN_WEEKS})
 """Week w of any season feeds the checkpoint of its week of season k (k >= 3)."""
 
 SEQUENCE_TO_WEEKS = StaticPartitionMapping({
-    k: [w.key for w in all_weeks(SEASONS) if w.index == int(k)]
+    k: [w.key for w in all_weeks(SEASONS) if w.week_of_season == int(k)]
     for k in sequence_partitions.get_partition_keys()})
 """Checkpoint k serves week k of every season (the weeks whose week of season is k)."""

@@ -65,8 +65,8 @@ DEFAULT_STATUS = (DefaultSensorStatus.RUNNING if _SETTINGS.sensor_on
 
 def week_asset_partitions(week: SeasonWeek) -> set[AssetKeyPartitionKey]:
     """Every asset partition that publishing ``week`` materializes."""
-    tile_assets = TILE_WEEK_CHAIN + (("crop_map",) if week.index >= MIN_WEEKS else ())
-    week_assets = (("week_model",) if week.index >= MIN_WEEKS else ()) + ("week_layers",)
+    tile_assets = TILE_WEEK_CHAIN + (("crop_map",) if week.week_of_season >= MIN_WEEKS else ())
+    week_assets = (("week_model",) if week.week_of_season >= MIN_WEEKS else ()) + ("week_layers",)
     out = {AssetKeyPartitionKey(AssetKey(a), f"{t}|{week.key}") for a in tile_assets
            for t in TILES}
     out |= {AssetKeyPartitionKey(AssetKey(a), week.key) for a in week_assets}
@@ -78,7 +78,7 @@ def refresh_partitions(week: SeasonWeek, later: list[SeasonWeek]) -> set[AssetKe
     out = week_asset_partitions(week)
     for w in later:
         out |= {AssetKeyPartitionKey(AssetKey(a), f"{t}|{w.key}") for t in TILES
-                for a in REFRESH_CHAIN if a != "crop_map" or w.index >= MIN_WEEKS}
+                for a in REFRESH_CHAIN if a != "crop_map" or w.week_of_season >= MIN_WEEKS}
         out.add(AssetKeyPartitionKey(AssetKey("week_layers"), w.key))
     return out
 
@@ -181,7 +181,7 @@ def _refresh_request(context: SensorEvaluationContext, stac: StacCatalog,
         return None
     week, why = stale[0]
     context.log.info(f"refreshing {why}")
-    later = [w for w in weeks if w.key in published and w.index > week.index]
+    later = [w for w in weeks if w.key in published and w.week_of_season > week.week_of_season]
     subset = AssetGraphSubset.from_asset_partition_set(
         refresh_partitions(week, later), context.repository_def.asset_graph)
     return RunRequest.for_asset_graph_subset(subset, tags={WEEK_TAG: week.key,

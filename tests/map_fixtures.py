@@ -85,37 +85,39 @@ def publish_truth_maps(world: Path, root: Path) -> PublishedMaps:
             sos_path = partition_path(root, "sos_map", tid, week.key, ".tif")
             write_cog(sos_path, sos, tile.crs, tile.transform, 0, band_descriptions=["sos_doy"])
             crop_path = None
-            if week.index >= FIRST_MODEL_WEEK:
+            if week.week_of_season >= FIRST_MODEL_WEEK:
                 conf = np.where(cls == CLASS_NODATA, CLASS_NODATA,
-                                min(100, 40 + 10 * week.index)).astype(np.uint8)
+                                min(100, 40 + 10 * week.week_of_season)).astype(np.uint8)
                 crop_path = partition_path(root, "crop_map", tid, week.key, ".tif")
                 write_crop_cog(crop_path, cls, conf, tile.crs, tile.transform, legend,
                                {"product": "crop_type", "week": week.key,
-                                "preliminary": str(week.index < KNEE_WEEK).lower()})
+                                "preliminary": str(week.week_of_season < KNEE_WEEK).lower()})
             # coverage: clear optical observations week + 1 + code % 3 since the start, 1 + code % 2
             # this week; radar (2 observations) in every week but the first
             code = np.where(cls == CLASS_NODATA, 0, cls).astype(np.uint16)
-            n_obs = [np.stack([1 + code % 2, np.full_like(code, 0 if w.index == 1 else 2)])
-                     .astype(np.uint8) for w in weeks[:week.index]]
+            n_obs = [np.stack([1 + code % 2, np.full_like(code, 0 if w.week_of_season == 1 else 2)])
+                     .astype(np.uint8) for w in weeks[:week.week_of_season]]
             counts = coverage_counts(n_obs)
-            counts[0] = week.index + 1 + code % 3
+            counts[0] = week.week_of_season + 1 + code % 3
             cov_path = partition_path(root, "coverage_map", tid, week.key, ".tif")
             write_coverage_cog(cov_path, counts, tile.crs, tile.transform)
             paths[tid] = {"crop": crop_path, "sos": sos_path, "coverage": cov_path}
-        model = (ManifestModel(week=week.index, kind="random_forest", title="random forest",
+        model = (ManifestModel(week=week.week_of_season, kind="random_forest",
+                               title="random forest",
                                accuracy=0.9, val_accuracy=0.9, current_season_accuracy=0.85,
                                cnn2d_val_accuracy=0.88, random_forest_val_accuracy=0.9,
                                checkpoint_sha256="ab" * 32, forest_sha256="cd" * 32)
-                 if week.index >= FIRST_MODEL_WEEK else None)
+                 if week.week_of_season >= FIRST_MODEL_WEEK else None)
         # the last week's maps had no radar in their first week (a profile-less week)
-        radar = (ManifestRadar(summary=f"missing in 1 of {week.index} weeks",
-                               weeks_without_radar=[weeks[0].key]) if week.index == len(weeks)
+        radar = (ManifestRadar(summary=f"missing in 1 of {week.week_of_season} weeks",
+                               weeks_without_radar=[weeks[0].key])
+                 if week.week_of_season == len(weeks)
                  else ManifestRadar(summary="all weeks", weeks_without_radar=[]))
         manifest = write_week_layer(
             root, week, paths, {t: s.bbox_wgs84() for t, s in tiles.items()}, legend,
             KNEE_WEEK, model, reason="" if model else "no model before week 3 of the season",
             radar=radar)
-        if model and week.index < len(weeks):  # the last week names its model (the forest
+        if model and week.week_of_season < len(weeks):  # the last week names its model (the forest
             manifest = legacy_model(root, week.key)  # won); the others: legacy
         write_week_items(root, manifest)
         if model:

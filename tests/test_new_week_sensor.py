@@ -32,7 +32,7 @@ def test_next_week_in_order_and_its_reasons():
     later = date(2026, 1, 1)
     assert next_week(WEEKS, set(), always, later).week == WEEKS[0]
     assert next_week(WEEKS, {WEEKS[0].key, WEEKS[2].key}, always, later).week == WEEKS[1]
-    step = next_week(WEEKS, {w.key for w in WEEKS[:3]}, lambda w: w.index != 4, later)
+    step = next_week(WEEKS, {w.key for w in WEEKS[:3]}, lambda w: w.week_of_season != 4, later)
     assert step.week is None and "no scenes for week 4 (2025-05-26)" in step.reason
     step = next_week(WEEKS, set(), always, WEEKS[0].start + timedelta(days=3))
     assert step.week is None and "not over until 2025-05-12" in step.reason

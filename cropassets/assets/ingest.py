@@ -76,7 +76,7 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
     radar = radar_status(profile, len(s1_items), ds.sizes["s1_time"])
     if radar != "loaded":
         context.log.warning(f"{tile.id} {week.key}: made without radar ({radar})")
-    ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.index,
+    ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.week_of_season,
                     radar=radar, skipped_scenes=len(skipped))
     path = data_root.partition_path("raw_scenes", tile.id, week.key)
     nbytes = write_zarr_atomic(ds, path, raw_scenes_encoding(ds))
@@ -94,7 +94,7 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
     return MaterializeResult(check_results=checks, metadata={
         "path": MetadataValue.path(str(path)),
         "season": week.season.id,
-        "week_of_season": week.index,
+        "week_of_season": week.week_of_season,
         "s2_scenes": n_s2,
         "s1_scenes": n_s1,
         "empty": n_s2 + n_s1 == 0,

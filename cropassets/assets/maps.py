@@ -120,16 +120,16 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
 
     week = find_week(SEASONS, context.partition_key)
     t0 = time.perf_counter()
-    if week.index < MIN_WEEKS:
-        context.log.info(f"week {week.key} is week {week.index} of season {week.season.id}: "
-                         f"{NO_MODEL_REASON}; nothing to record")
+    if week.week_of_season < MIN_WEEKS:
+        context.log.info(f"week {week.key} is week {week.week_of_season} of season "
+                         f"{week.season.id}: {NO_MODEL_REASON}; nothing to record")
         yield skipped_result("knee_known", NO_MODEL_REASON)
         return
-    ck_path = data_root.checkpoint_path(f"{week.index:02d}")
+    ck_path = data_root.checkpoint_path(f"{week.week_of_season:02d}")
     if not ck_path.exists():
-        raise FileNotFoundError(f"checkpoint k={week.index:02d} for week {week.key} has not "
-                                f"been trained: {ck_path}")
-    served = load_served(ck_path, n_steps=week.index)
+        raise FileNotFoundError(f"checkpoint k={week.week_of_season:02d} for week {week.key} "
+                                f"has not been trained: {ck_path}")
+    served = load_served(ck_path, n_steps=week.week_of_season)
     knee = data_root.knee_week()
     record = model_record(week, served, data_root.root, knee)
     cur = record.current_season_accuracy
@@ -137,13 +137,14 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
     write_bytes_atomic(path, record.to_json().encode())
     knee_known = AssetCheckResult(
         check_name="knee_known", passed=knee is not None, severity=AssetCheckSeverity.WARN,
-        description=(f"knee week {knee}: week {week.index} is "
+        description=(f"knee week {knee}: week {week.week_of_season} is "
                      f"{'preliminary' if record.preliminary else 'final'}" if knee is not None
                      else "no knee report yet: maps of this week are flagged preliminary"),
-        metadata={"knee_week": knee if knee is not None else -1, "week_of_season": week.index})
+        metadata={"knee_week": knee if knee is not None else -1,
+                  "week_of_season": week.week_of_season})
     yield MaterializeResult(check_results=[knee_known], metadata={
         "path": MetadataValue.path(str(path)),
-        "week_of_season": week.index,
+        "week_of_season": week.week_of_season,
         "checkpoint": record.checkpoint,
         "model_kind": record.model_kind,
         "accuracy": record.accuracy,
@@ -204,9 +205,10 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
     week = find_week(SEASONS, keys["week"])
     tile = TILES[keys["tile"]]
     t_start = time.perf_counter()
-    record = data_root.week_model_record(week.key) if week.index >= MIN_WEEKS else None
+    record = data_root.week_model_record(week.key) if week.week_of_season >= MIN_WEEKS else None
     if record is None:
-        reason = NO_MODEL_REASON if week.index < MIN_WEEKS else "week_model not materialized"
+        reason = (NO_MODEL_REASON if week.week_of_season < MIN_WEEKS
+                  else "week_model not materialized")
         context.log.info(f"no crop map for {keys['tile']} {week.key}: {reason}")
         yield skipped_result("cog_valid", reason)
         yield skipped_result("class_values", reason)
@@ -297,18 +299,18 @@ def _coverage_map(key: object, data_root: DataRoot) -> MaterializeResult:
     missing = [str(c) for c in cubes if not c.exists()]
     if missing:
         raise FileNotFoundError(f"coverage of {tile_id} {week.key} needs the weekly cubes of "
-                                f"weeks 1..{week.index}; missing: {missing}")
+                                f"weeks 1..{week.week_of_season}; missing: {missing}")
     counts = coverage_counts([read_cube_counts(c) for c in cubes])
     path = data_root.partition_path("coverage_map", tile_id, week.key, ".tif")
     write_coverage_cog(path, counts, tile.crs, tile.transform,
                        {"season": week.season.id, "week": week.key,
-                        "week_of_season": week.index})
+                        "week_of_season": week.week_of_season})
     season, week_clear, radar = counts
     return MaterializeResult(
         check_results=[check_result("cog_valid", quality.cog_check(path, quality.COVERAGE_COG))],
         metadata={
             "path": MetadataValue.path(str(path)),
-            "week_of_season": week.index,
+            "week_of_season": week.week_of_season,
             "mean_clear_optical_season": round(float(season.mean()), 3),
             "max_clear_optical_season": int(season.max()),
             "never_clear_share": round(float((season == 0).mean()), 4),

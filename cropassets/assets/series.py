@@ -151,7 +151,7 @@ def _season_series(key: object, data_root: DataRoot, series_settings: SeriesSett
     cubes = stack_cubes(paths, expected, chunk=series_settings.chunk // 2)
     out, enc = build_series(cubes, series_settings.cutoff, series_settings.order)
     out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
-                     week_of_season=week.index, cutoff=series_settings.cutoff,
+                     week_of_season=week.week_of_season, cutoff=series_settings.cutoff,
                      order=series_settings.order)
     path = data_root.partition_path("season_series", tile, week_key)
     nbytes = write_zarr_atomic(out, path, enc)
@@ -159,7 +159,7 @@ def _season_series(key: object, data_root: DataRoot, series_settings: SeriesSett
     fill = quality.gap_fill_check(dataset_to_series(written), cubes["features"], cubes["n_obs"])
     return MaterializeResult(check_results=[check_result("gap_fill_complete", fill)], metadata={
         "path": MetadataValue.path(str(path)),
-        "weeks": week.index,
+        "weeks": week.week_of_season,
         "no_clear_s2_share": float((written["n_obs_s2"] == 0).mean().compute()),
         "nan_share_after_fill": fill.metadata["nan_share_after_fill"],
         "never_observed_share": fill.metadata["legit_nan_share"],

@@ -77,7 +77,8 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings
               overview_resampling="nearest", band_descriptions=["sos_doy"],
               tags={"product": "start_of_season", "units": "day of year",
                     "season": week.season.id, "season_start": week.season.start.isoformat(),
-                    "week_of_season": week.index, "last_observation_date": last_day.isoformat(),
+                    "week_of_season": week.week_of_season,
+                    "last_observation_date": last_day.isoformat(),
                     "sos_fraction": series_settings.sos_fraction})
     started = out != SOS_NODATA
     checks = [check_result("cog_valid", quality.cog_check(path, quality.SOS_COG)),

@@ -96,7 +96,7 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
         return MaterializeResult(metadata={
             "season": week.season.id,
             "role": week.season.role,
-            "week_of_season": week.index,
+            "week_of_season": week.week_of_season,
             "samples": 0,
             "labels": f"none for season {week.season.id} (current season: maps are made "
                       "without them; with labels, accuracy metadata is added)",
@@ -117,20 +117,20 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
         "path": MetadataValue.path(str(path)),
         "season": week.season.id,
         "role": week.season.role,
-        "week_of_season": week.index,
+        "week_of_season": week.week_of_season,
         "samples": int(len(data["labels"])),
         "fields": int(len(np.unique(data["field_ids"]))),
         "samples_per_class": MetadataValue.json(
             {names[int(c)]: int((data["labels"] == c).sum()) for c in np.unique(data["labels"])}),
         "bytes": nbytes,
     }
-    if week.index >= 3:
+    if week.week_of_season >= 3:
         pick = np.concatenate([np.flatnonzero(data["labels"] == c)[:2]
                                for c in np.unique(data["labels"])])
         smooth = smooth_series(data["series"][pick], series_settings.cutoff,
                                series_settings.order)
         smooth = np.nan_to_num(smooth, nan=0.0)
-        mags = cwt_magnitude(smooth, default_scales(week.index))
+        mags = cwt_magnitude(smooth, default_scales(week.week_of_season))
         png = scalogram_examples_png(mags, data["labels"][pick], names,
                                      list(data["features"]), per_class=2)
         meta["example_scalograms"] = MetadataValue.md(markdown_image(png, "scalograms"))
@@ -250,7 +250,7 @@ def cnn2d_checkpoint(context: AssetExecutionContext, data_root: DataRoot,
                                    data_root.knee_week(), MAX_WEEKS)
     return MaterializeResult(check_results=[check_result("accuracy_floor", floor)], metadata={
         "path": MetadataValue.path(str(path)),
-        "sequence_length_weeks": k,
+        "week_of_season": k,
         "overall_accuracy": float(m["overall_accuracy"]),
         "macro_f1": float(m["macro_f1"]),
         "current_season_accuracy": float(cur_acc) if cur_acc is not None else float("nan"),

@@ -42,12 +42,12 @@ def next_week(weeks: Sequence[SeasonWeek], published: Collection[str],
         if week.key in published:
             continue
         if week.end > today:
-            return NextWeek(None, f"week {week.index} ({week.key}) is not over until "
+            return NextWeek(None, f"week {week.week_of_season} ({week.key}) is not over until "
                                   f"{week.end.isoformat()}")
         if not has_scenes(week):
-            return NextWeek(None, f"no scenes for week {week.index} ({week.key}) in the "
+            return NextWeek(None, f"no scenes for week {week.week_of_season} ({week.key}) in the "
                                   "catalog yet")
-        return NextWeek(week, f"week {week.index} ({week.key}) has scenes")
+        return NextWeek(week, f"week {week.week_of_season} ({week.key}) has scenes")
     return NextWeek(None, "every week of the season is published")
 
 
@@ -93,13 +93,13 @@ def stale_weeks(weeks: Sequence[SeasonWeek], published: Collection[str],
         by_tile = ingested.get(week.key, {})
         incomplete = sorted(t for t, rec in by_tile.items() if rec.skipped > 0)
         if incomplete:
-            out.append((week, f"week {week.index} ({week.key}) was ingested incomplete "
+            out.append((week, f"week {week.week_of_season} ({week.key}) was ingested incomplete "
                               f"(scenes skipped on tiles {incomplete})"))
             continue
         now = catalog_scenes(week)
         late = sorted(t for t, n in now.items()
                       if t in by_tile and n > by_tile[t].scenes + by_tile[t].skipped)
         if late:
-            out.append((week, f"week {week.index} ({week.key}) has scenes that arrived after "
-                              f"it was published (tiles {late})"))
+            out.append((week, f"week {week.week_of_season} ({week.key}) has scenes that arrived "
+                              f"after it was published (tiles {late})"))
     return out

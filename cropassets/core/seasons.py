@@ -51,7 +51,7 @@ class SeasonWeek:
     """One week of one season: the unit of a partition's time dimension."""
 
     season: Season
-    index: int  # 1-based week of season
+    week_of_season: int  # 1-based: the sequence length in weeks of what this week maps
     start: date
 
     @property
@@ -67,7 +67,7 @@ class SeasonWeek:
     def weeks_to_date(self) -> list[SeasonWeek]:
         """Weeks 1..this week of the season, in order (what a product of this week reads)."""
         return [SeasonWeek(self.season, i + 1, self.season.start + timedelta(weeks=i))
-                for i in range(self.index)]
+                for i in range(self.week_of_season)]
 
     def interval_utc(self) -> tuple[datetime, datetime]:
         """Half-open acquisition interval [start, end) as timezone-aware UTC datetimes."""

@@ -137,7 +137,7 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
     forest = served.forest_file.resolve() if served.forest_file is not None else None
     cur = served.current_season_accuracy
     return WeekModelRecord(
-        week=week.key, season=week.season.id, week_of_season=week.index,
+        week=week.key, season=week.season.id, week_of_season=week.week_of_season,
         checkpoint=ck.relative_to(rootp).as_posix(),
         checkpoint_sha256=file_sha256(ck),
         model_kind=served.kind, model_title=served.title,
@@ -151,7 +151,7 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
         class_codes=[int(c) for c in served.class_codes],
         class_names=list(served.class_names),
         knee_week=knee_week,
-        preliminary=knee_week is None or week.index < knee_week,
+        preliminary=knee_week is None or week.week_of_season < knee_week,
     )
 
 

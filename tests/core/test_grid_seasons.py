@@ -50,7 +50,7 @@ def test_find_week_and_errors(tmp_path):
         {"id": "a", "start": "2024-05-06", "weeks": 3, "role": "reference"},
         {"id": "b", "start": "2025-05-05", "weeks": 2, "role": "current"}]}))
     w = find_week(seasons, "2024-05-20")
-    assert (w.season.id, w.index, w.end.isoformat()) == ("a", 3, "2024-05-27")
+    assert (w.season.id, w.week_of_season, w.end.isoformat()) == ("a", 3, "2024-05-27")
     t0, t1 = w.interval_utc()
     assert (t1 - t0).days == 7 and t0.tzinfo is not None
     with pytest.raises(SeasonError, match="'2024-05-27' lies outside every season"):
@@ -90,5 +90,5 @@ def test_weeks_to_date_are_weeks_one_to_w_of_the_season():
     week = find_week(seasons, "2025-05-19")
     got = week.weeks_to_date()
     assert [w.key for w in got] == ["2025-05-05", "2025-05-12", "2025-05-19"]
-    assert got == [w for w in all_weeks([seasons[1]]) if w.index <= week.index]
+    assert got == [w for w in all_weeks([seasons[1]]) if w.week_of_season <= week.week_of_season]
     assert [w.key for w in find_week(seasons, "2024-05-06").weeks_to_date()] == ["2024-05-06"]

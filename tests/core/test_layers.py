@@ -25,7 +25,7 @@ TILES = {
 
 
 def _model(week):
-    return ManifestModel(week=week.index, kind="cnn2d", title="CNN2D", accuracy=0.9,
+    return ManifestModel(week=week.week_of_season, kind="cnn2d", title="CNN2D", accuracy=0.9,
                          val_accuracy=0.9, current_season_accuracy=None,
                          cnn2d_val_accuracy=0.9, random_forest_val_accuracy=0.8,
                          checkpoint_sha256="ab" * 32)

@@ -97,7 +97,7 @@ def _old_record(root, served, knee_week):
     forest = served.forest_file.resolve() if served.forest_file is not None else None
     cur = served.current_season_accuracy
     return {
-        "week": WEEK.key, "season": WEEK.season.id, "week_of_season": WEEK.index,
+        "week": WEEK.key, "season": WEEK.season.id, "week_of_season": WEEK.week_of_season,
         "checkpoint": ck.relative_to(rootp).as_posix(),
         "checkpoint_sha256": file_sha256(ck),
         "model_kind": served.kind, "model_title": served.title,
@@ -111,7 +111,7 @@ def _old_record(root, served, knee_week):
         "class_codes": [int(c) for c in served.class_codes],
         "class_names": list(served.class_names),
         "knee_week": knee_week,
-        "preliminary": knee_week is None or WEEK.index < knee_week,
+        "preliminary": knee_week is None or WEEK.week_of_season < knee_week,
     }
 
 

@@ -35,7 +35,7 @@ def crop_cog_tags(week: SeasonWeek, record: WeekModelRecord,
     tags: dict[str, Any] = {
         "product": "crop_type", "season": week.season.id,
         "season_start": week.season.start.isoformat(), "week": week.key,
-        "week_of_season": week.index,
+        "week_of_season": week.week_of_season,
         "last_observation_date": (week.end - timedelta(days=1)).isoformat(),
         "model_week": record.week_of_season, "knee_week": record.knee_week,
         "preliminary": str(record.preliminary).lower(),
