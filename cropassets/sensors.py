@@ -104,13 +104,13 @@ def _ingested(instance, weeks: list[SeasonWeek]) -> dict[str, dict[str, Ingested
     return out
 
 
-def _catalog_scenes(stac: StacCatalog, week: SeasonWeek) -> dict[str, int]:
-    return {t.id: sum(len(items) for items in stac.search_week(t, week))
+def _catalog_scenes(stac_catalog: StacCatalog, week: SeasonWeek) -> dict[str, int]:
+    return {t.id: sum(len(items) for items in stac_catalog.search_week(t, week))
             for t in TILES.values()}
 
 
-def _has_scenes(stac: StacCatalog, week: SeasonWeek) -> bool:
-    return any(any(stac.search_week(tile, week)) for tile in TILES.values())
+def _has_scenes(stac_catalog: StacCatalog, week: SeasonWeek) -> bool:
+    return any(any(stac_catalog.search_week(tile, week)) for tile in TILES.values())
 
 
 @sensor(
@@ -123,7 +123,7 @@ def _has_scenes(stac: StacCatalog, week: SeasonWeek) -> bool:
         "the week layers the tiler serves. One week at a time, in order."
     ),
 )
-def new_week_sensor(context: SensorEvaluationContext, stac: StacCatalog):
+def new_week_sensor(context: SensorEvaluationContext, stac_catalog: StacCatalog):
     """Request the next publishable week of the current season as one backfill."""
     active = context.instance.get_backfills(
         filters=BulkActionsFilter(statuses=list(IN_FLIGHT)), limit=50)
@@ -137,10 +137,10 @@ def new_week_sensor(context: SensorEvaluationContext, stac: StacCatalog):
     reasons = []
     for season in (s for s in SEASONS if s.role == "current"):
         weeks = all_weeks([season])
-        step = next_week(weeks, published, lambda w: _has_scenes(stac, w), today)
+        step = next_week(weeks, published, lambda w: _has_scenes(stac_catalog, w), today)
         if step.week is None:
             reasons.append(f"season {season.id}: {step.reason}")
-            refresh = _refresh_request(context, stac, weeks, published, cursor, today)
+            refresh = _refresh_request(context, stac_catalog, weeks, published, cursor, today)
             if refresh is not None:
                 return refresh
             continue
@@ -156,7 +156,7 @@ def new_week_sensor(context: SensorEvaluationContext, stac: StacCatalog):
     return SkipReason("; ".join(reasons) or "no current season is configured")
 
 
-def _refresh_request(context: SensorEvaluationContext, stac: StacCatalog,
+def _refresh_request(context: SensorEvaluationContext, stac_catalog: StacCatalog,
                      weeks: list[SeasonWeek], published: set[str], cursor: dict,
                      today) -> RunRequest | None:
     """A backfill re-ingesting the oldest stale recent week (and what reads it), if any.
@@ -172,7 +172,7 @@ def _refresh_request(context: SensorEvaluationContext, stac: StacCatalog,
     recent = recent_published(weeks, published, today, LOOKBACK_WEEKS)
     stale = [(w, why) for w, why in stale_weeks(
         weeks, published, _ingested(context.instance, recent),
-        lambda w: _catalog_scenes(stac, w), today, LOOKBACK_WEEKS)
+        lambda w: _catalog_scenes(stac_catalog, w), today, LOOKBACK_WEEKS)
         if done.get(w.key, 0) < MAX_REFRESHES]
     if stale:
         done[stale[0][0].key] = done.get(stale[0][0].key, 0) + 1

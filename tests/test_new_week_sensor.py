@@ -67,14 +67,14 @@ def test_sensor_requests_first_week_then_waits_for_scenes(catalog):
     stac = StacCatalog(local_stac_dir=str(catalog))
     with DagsterInstance.ephemeral() as instance:
         ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
-                                   resources={"stac": stac})
+                                   resources={"stac_catalog": stac})
         result = new_week_sensor(ctx)
         assert isinstance(result, SkipReason)
         assert result.skip_message == (f"season {current.id}: no scenes for week 1 "
                                        f"({first.key}) in the catalog yet")
         assert publish_withheld(catalog) > 0
         ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
-                                   resources={"stac": stac})
+                                   resources={"stac_catalog": stac})
         tick = new_week_sensor.evaluate_tick(ctx)  # what the daemon runs, validation included
         assert len(tick.run_requests) == 1
         request = tick.run_requests[0]
@@ -129,7 +129,7 @@ def test_sensor_refreshes_a_published_week_whose_catalog_gained_scenes(catalog):
                     metadata={"s2_scenes": len(s2) - int(late), "s1_scenes": len(s1),
                               "skipped_scenes": []}))
         ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
-                                   resources={"stac": stac})
+                                   resources={"stac_catalog": stac})
         tick = new_week_sensor.evaluate_tick(ctx)
         assert len(tick.run_requests) == 1
         request = tick.run_requests[0]
@@ -140,7 +140,7 @@ def test_sensor_refreshes_a_published_week_whose_catalog_gained_scenes(catalog):
             == {f"{t}|{weeks[-1].key}" for t in TILES}
         # the check runs at most hourly: the next tick asks for nothing more
         ctx = build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
-                                   resources={"stac": stac}, cursor=tick.cursor)
+                                   resources={"stac_catalog": stac}, cursor=tick.cursor)
         assert not new_week_sensor.evaluate_tick(ctx).run_requests
 
 

@@ -36,7 +36,7 @@ def test_gdal_options_from_the_environment_reach_the_catalog_profile():
            "CROPASSETS_CATALOG_PROFILE": "earth-search", "GDAL_HTTP_TIMEOUT": "5"}
     s = load_settings(env)
     assert s.gdal_overrides == {"AWS_REQUEST_PAYER": "requester"}
-    stac = build_resources(s)["stac"]
+    stac = build_resources(s)["stac_catalog"]
     options = gdal_env(stac.catalog_profile())
     assert options["AWS_REQUEST_PAYER"] == "requester"
     assert options["AWS_NO_SIGN_REQUEST"] == "YES"  # the profile's own stay
@@ -45,9 +45,10 @@ def test_gdal_options_from_the_environment_reach_the_catalog_profile():
         "GDAL_HTTP_TIMEOUT")
     # an override wins over the profile's value; without overrides the profile is unchanged
     s2 = load_settings({**env, "CROPASSETS_GDAL_AWS_NO_SIGN_REQUEST": "NO"})
-    assert gdal_env(build_resources(s2)["stac"].catalog_profile())["AWS_NO_SIGN_REQUEST"] == "NO"
+    profile = build_resources(s2)["stac_catalog"].catalog_profile()
+    assert gdal_env(profile)["AWS_NO_SIGN_REQUEST"] == "NO"
     plain = build_resources(load_settings({"CROPASSETS_CATALOG_PROFILE": "earth-search"}))
-    assert plain["stac"].catalog_profile() == get_profile("earth-search")
+    assert plain["stac_catalog"].catalog_profile() == get_profile("earth-search")
 
 
 def test_cache_root_follows_xdg_cache_home(tmp_path, monkeypatch):

@@ -53,23 +53,24 @@ CLOUDY_SCL = (3, 8, 9, 10)
         "<data>/raw_scenes/<tile>/<week>.zarr with dims (s2_time|s1_time, y, x)."
     ),
 )
-def raw_scenes(context: AssetExecutionContext, stac: StacCatalog, data_root: DataRoot
+def raw_scenes(context: AssetExecutionContext, stac_catalog: StacCatalog, data_root: DataRoot
                ) -> Iterator[Any]:
     """Search, load and store the raw scenes of each tile x week of the step."""
-    yield from each_partition(context, lambda key: _raw_scenes(context, key, stac, data_root))
+    yield from each_partition(
+        context, lambda key: _raw_scenes(context, key, stac_catalog, data_root))
 
 
-def _raw_scenes(context: AssetExecutionContext, key: object, stac: StacCatalog,
+def _raw_scenes(context: AssetExecutionContext, key: object, stac_catalog: StacCatalog,
                 data_root: DataRoot) -> MaterializeResult:
     """Search, load and store one tile x week of raw scenes."""
     tile_id, week_key = split_tile_week(key)
     tile = get_tile(TILES, tile_id)
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
-    s2_items, s1_items = stac.search_week(tile, week)
+    s2_items, s1_items = stac_catalog.search_week(tile, week)
     t_search = time.perf_counter() - t0
     context.log.info(f"{tile.id} {week.key}: {len(s2_items)} S2 and {len(s1_items)} S1 items")
-    profile = stac.catalog_profile()
+    profile = stac_catalog.catalog_profile()
     ds, skipped = load_week(s2_items, s1_items, tile, profile)
     for s in skipped:
         context.log.warning(f"skipped scene {s.scene_id}: {s.reason}")

@@ -77,17 +77,17 @@ def _ingest_attrs(data_root: DataRoot, tile_id: str, week_key: str) -> dict[str,
         return {}
 
 
-def reference_label_file(labels: ReferenceLabels) -> Path:
+def reference_label_file(reference_labels: ReferenceLabels) -> Path:
     """Labels of the first reference season that has them (the classes a model learns).
 
     Raises:
         FileNotFoundError: No reference season has labels, naming the folder.
     """
     for season in SEASONS:
-        if season.role == "reference" and (path := labels.find(season.id)) is not None:
+        if season.role == "reference" and (path := reference_labels.find(season.id)) is not None:
             return path
     raise FileNotFoundError(
-        f"no reference season has labels in {labels.labels_dir} (expected "
+        f"no reference season has labels in {reference_labels.labels_dir} (expected "
         f"{[s.id + '.geojson' for s in SEASONS if s.role == 'reference']})")
 
 
@@ -186,7 +186,7 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
         "<data>/crop_map/<tile>/<week>.tif"
     ),
 )
-def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
+def crop_map(context: AssetExecutionContext, data_root: DataRoot, reference_labels: ReferenceLabels,
              torch_device: TorchDevice):
     """Predict and write the crop map of one tile x week."""
     from cropassets.core.publish.crop_products import (
@@ -240,7 +240,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, labels: Refere
         "radar": radar,
         "weeks_without_radar": MetadataValue.json(no_radar),
     }
-    label_file = labels.find(week.season.id)  # the current season usually has none
+    label_file = reference_labels.find(week.season.id)  # the current season usually has none
     if label_file is not None:
         fields = load_field_labels(label_file)
         acc = map_accuracy(cls, rasterize_fields(label_file, tile), fields.class_of_field)
@@ -354,10 +354,10 @@ coverage_cogs_on_disk = cogs_on_disk_check(
     ),
 )
 def week_layers(context: AssetExecutionContext, data_root: DataRoot,
-                labels: ReferenceLabels) -> Iterator[Any]:
+                reference_labels: ReferenceLabels) -> Iterator[Any]:
     """Publish each week of the step, all tiles, for the tiler."""
     yield from each_partition(context, lambda key: _week_layers(
-        context, str(key), data_root, labels))
+        context, str(key), data_root, reference_labels))
 
 
 def _layers_missing(files: dict[str, dict[str, Path | None]], invalid: dict[str, Any],
@@ -381,7 +381,7 @@ def _layers_missing(files: dict[str, dict[str, Path | None]], invalid: dict[str,
 
 
 def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataRoot,
-                 labels: ReferenceLabels) -> MaterializeResult:
+                 reference_labels: ReferenceLabels) -> MaterializeResult:
     """Publish one week of all tiles for the tiler."""
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
@@ -403,7 +403,7 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     if record is not None:
         legend = class_legend(record.class_codes, record.class_names)
     else:  # no model for this week yet: the classes of the reference labels
-        names = load_field_labels(reference_label_file(labels)).class_names
+        names = load_field_labels(reference_label_file(reference_labels)).class_names
         legend = class_legend(sorted(names), [names[c] for c in sorted(names)])
     model = None if record is None else model_summary(record)
     reason = NO_MODEL_REASON if record is None else (

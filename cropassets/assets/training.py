@@ -71,14 +71,14 @@ from cropassets.resources.torch_device import TorchDevice
         "at training and at inference."
     ),
 )
-def scalograms(context: AssetExecutionContext, data_root: DataRoot, labels: ReferenceLabels,
-               series_settings: SeriesSettings) -> Iterator[Any]:
+def scalograms(context: AssetExecutionContext, data_root: DataRoot,
+               reference_labels: ReferenceLabels, series_settings: SeriesSettings) -> Iterator[Any]:
     """Sample labelled pixels of every tile for each week of the step."""
     yield from each_partition(context, lambda key: _scalograms(
-        str(key), data_root, labels, series_settings))
+        str(key), data_root, reference_labels, series_settings))
 
 
-def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
+def _scalograms(week_key: str, data_root: DataRoot, reference_labels: ReferenceLabels,
                 series_settings: SeriesSettings) -> MaterializeResult:
     """Sample labelled pixels of every tile for one week."""
     from cropassets.core.plots import class_profiles_png, markdown_image, scalogram_examples_png
@@ -87,7 +87,7 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
 
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
-    label_file = labels.find(week.season.id)
+    label_file = reference_labels.find(week.season.id)
     path = data_root.samples_path(week.key)
     if label_file is None and week.season.role != "reference":
         # the normal case for a current season: nothing to sample, nothing to evaluate
@@ -105,11 +105,11 @@ def _scalograms(week_key: str, data_root: DataRoot, labels: ReferenceLabels,
             check_name="class_coverage", passed=True,
             description=f"no labels for season {week.season.id}: nothing sampled")])
     if label_file is None:
-        label_file = labels.path(week.season.id)  # raises: reference seasons need labels
+        label_file = reference_labels.path(week.season.id)  # raises: reference seasons need labels
     upto = [w.key for w in week.weeks_to_date()]
     paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
-    data = labelled_series(paths, TILES, label_file, labels.per_field, labels.per_class,
-                           seed=0)
+    data = labelled_series(paths, TILES, label_file, reference_labels.per_field,
+                           reference_labels.per_class, seed=0)
     nbytes = save_npz_atomic(path, **data, role=np.array(week.season.role),
                              season=np.array(week.season.id))
     names = dict(zip(data["class_codes"].tolist(), data["class_names"].tolist(), strict=True))

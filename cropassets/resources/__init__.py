@@ -15,12 +15,12 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
     """The resource set for the environment described by ``settings`` (default: env vars)."""
     s = settings or load_settings()
     return {
-        "stac": StacCatalog(url=s.stac_url, local_stac_dir=str(s.world_dir / "stac"),
+        "stac_catalog": StacCatalog(url=s.stac_url, local_stac_dir=str(s.world_dir / "stac"),
                             profile=s.catalog_profile, max_cloud_cover=s.max_cloud_cover,
                             gdal_options=dict(s.gdal_overrides)),
         "data_root": DataRoot(root=str(s.data_root)),
         "series_settings": SeriesSettings(),
-        "labels": ReferenceLabels(labels_dir=str(s.labels)),
+        "reference_labels": ReferenceLabels(labels_dir=str(s.labels)),
         "torch_device": TorchDevice(train_max_steps=s.train_max_steps),
         "dask_cluster": DaskCluster(scheduler_address=s.dask_scheduler),
     }

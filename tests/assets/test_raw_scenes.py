@@ -112,7 +112,7 @@ def test_week_without_scenes_is_a_valid_empty_result(instance, tmp_path):
     write_fixture_catalog(stac_dir, n_items=0)
     tile = next(iter(TILES))
     key = f"{tile}|{SEASONS[0].start.isoformat()}"
-    result = _materialize(instance, key, stac=StacCatalog(local_stac_dir=str(stac_dir)),
+    result = _materialize(instance, key, stac_catalog=StacCatalog(local_stac_dir=str(stac_dir)),
                           data_root=DataRoot(root=str(tmp_path / "data")))
     md = result.asset_materializations_for_node("raw_scenes")[0].metadata
     assert md["empty"].value is True and md["s2_scenes"].value == 0
@@ -128,7 +128,7 @@ def test_unreachable_stac_api_fails_naming_the_url(instance, tmp_path):
     tile = next(iter(TILES))
     key = f"{tile}|{SEASONS[0].start.isoformat()}"
     with pytest.raises(Exception, match=f"127.0.0.1:{port}"):
-        _materialize(instance, key, stac=StacCatalog(url=url, retries=1, backoff_s=0.05),
+        _materialize(instance, key, stac_catalog=StacCatalog(url=url, retries=1, backoff_s=0.05),
                      data_root=DataRoot(root=str(tmp_path / "data")))
     assert not (tmp_path / "data/raw_scenes").exists() or not any(
         (tmp_path / "data/raw_scenes").rglob("*.zarr"))

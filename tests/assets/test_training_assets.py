@@ -253,8 +253,9 @@ def test_a_current_season_without_labels_is_the_normal_case(trained, tmp_path):
     (labels_dir / f"{current.id}.geojson").unlink()
     data = tmp_path / "data"
     shutil.copytree(root, data)
-    resources = build_resources() | {"data_root": DataRoot(root=str(data)),
-                                     "labels": ReferenceLabels(labels_dir=str(labels_dir))}
+    resources = build_resources() | {
+        "data_root": DataRoot(root=str(data)),
+        "reference_labels": ReferenceLabels(labels_dir=str(labels_dir))}
     weeks = [w.isoformat() for w in current.week_starts()]
     with DagsterInstance.ephemeral() as instance:
         def go(assets, key):
