@@ -79,7 +79,7 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac_catalog: StacC
         context.log.warning(f"{tile.id} {week.key}: made without radar ({radar})")
     ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.week_of_season,
                     radar=radar, skipped_scenes=len(skipped))
-    path = data_root.partition_path("raw_scenes", tile.id, week.key)
+    path = data_root.raw_scenes_path(tile.id, week.key)
     nbytes = write_zarr_atomic(ds, path, raw_scenes_encoding(ds))
     n_s2, n_s1 = ds.sizes["s2_time"], ds.sizes["s1_time"]
     scl = ds["scl"].values

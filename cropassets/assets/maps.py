@@ -70,7 +70,7 @@ def _ingest_attrs(data_root: DataRoot, tile_id: str, week_key: str) -> dict[str,
     """What ``raw_scenes`` recorded for a tile-week (radar status, skipped scenes)."""
     from cropassets.core.storage import open_zarr
 
-    path = data_root.partition_path("raw_scenes", tile_id, week_key)
+    path = data_root.raw_scenes_path(tile_id, week_key)
     try:
         return dict(open_zarr(path).attrs)
     except FileNotFoundError:
@@ -214,13 +214,13 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, reference_labe
         yield skipped_result("class_values", reason)
         return
     served = load_record_model(data_root.root, record)
-    cubes = [data_root.partition_path("weekly_cube", tile.id, w.key)
+    cubes = [data_root.weekly_cube_path(tile.id, w.key)
              for w in week.weeks_to_date()]
     t0 = time.perf_counter()
     cls, conf = predict_tile(cubes, served, device=torch_device.device)
     seconds = time.perf_counter() - t0
     legend = class_legend(record.class_codes, record.class_names)
-    path = data_root.partition_path("crop_map", tile.id, week.key, ".tif")
+    path = data_root.crop_map_path(tile.id, week.key)
     radar, no_radar = radar_weeks({w.key: _ingest_attrs(data_root, tile.id, w.key).get("radar")
                                    for w in week.weeks_to_date()})
     write_crop_cog(path, cls, conf, tile.crs, tile.transform, legend,
@@ -294,14 +294,14 @@ def _coverage_map(key: object, data_root: DataRoot) -> MaterializeResult:
     week = find_week(SEASONS, week_key)
     tile = TILES[tile_id]
     t0 = time.perf_counter()
-    cubes = [data_root.partition_path("weekly_cube", tile_id, w.key)
+    cubes = [data_root.weekly_cube_path(tile_id, w.key)
              for w in week.weeks_to_date()]
     missing = [str(c) for c in cubes if not c.exists()]
     if missing:
         raise FileNotFoundError(f"coverage of {tile_id} {week.key} needs the weekly cubes of "
                                 f"weeks 1..{week.week_of_season}; missing: {missing}")
     counts = coverage_counts([read_cube_counts(c) for c in cubes])
-    path = data_root.partition_path("coverage_map", tile_id, week.key, ".tif")
+    path = data_root.coverage_map_path(tile_id, week.key)
     write_coverage_cog(path, counts, tile.crs, tile.transform,
                        {"season": week.season.id, "week": week.key,
                         "week_of_season": week.week_of_season})

@@ -70,10 +70,10 @@ def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettin
                  dask_cluster: DaskCluster) -> MaterializeResult:
     """Composite one tile x week of raw scenes."""
     tile, week = split_tile_week(key)
-    raw = open_zarr(data_root.partition_path("raw_scenes", tile, week), dask=True)
+    raw = open_zarr(data_root.raw_scenes_path(tile, week), dask=True)
     cfg = series_settings
     t0 = time.perf_counter()
-    path = data_root.partition_path("weekly_cube", tile, week)
+    path = data_root.weekly_cube_path(tile, week)
     with dask_cluster.compute_context():  # blocks as dask tasks: threads, or the cluster
         nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
                                         cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
@@ -147,13 +147,13 @@ def _season_series(key: object, data_root: DataRoot, series_settings: SeriesSett
     week = find_week(SEASONS, week_key)
     expected = [w.key for w in week.weeks_to_date()]
     t0 = time.perf_counter()
-    paths = [data_root.partition_path("weekly_cube", tile, w) for w in expected]
+    paths = [data_root.weekly_cube_path(tile, w) for w in expected]
     cubes = stack_cubes(paths, expected, chunk=series_settings.chunk // 2)
     out, enc = build_series(cubes, series_settings.cutoff, series_settings.order)
     out.attrs.update(season=week.season.id, season_start=week.season.start.isoformat(),
                      week_of_season=week.week_of_season, cutoff=series_settings.cutoff,
                      order=series_settings.order)
-    path = data_root.partition_path("season_series", tile, week_key)
+    path = data_root.season_series_path(tile, week_key)
     nbytes = write_zarr_atomic(out, path, enc)
     written = open_zarr(path, dask=True)
     fill = quality.gap_fill_check(dataset_to_series(written), cubes["features"], cubes["n_obs"])

@@ -65,14 +65,14 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings
     tile, week_key = split_tile_week(key)
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
-    ds = open_zarr(data_root.partition_path("season_series", tile, week_key))
+    ds = open_zarr(data_root.season_series_path(tile, week_key))
     cfg = series_settings
     doy = start_of_season(dataset_to_series(ds).load(), week.season.start, cfg.sos_fraction,
                           cfg.sos_min_amplitude, clear_obs=ds["n_obs_s2"].values,
                           radar_min_amplitude_db=series_settings.sos_radar_min_amplitude_db)
     out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
     last_day = week.end - timedelta(days=1)
-    path = data_root.partition_path("sos_map", tile, week_key, ".tif")
+    path = data_root.sos_map_path(tile, week_key)
     write_cog(path, out, str(ds.rio.crs), ds.rio.transform(), SOS_NODATA,
               overview_resampling="nearest", band_descriptions=["sos_doy"],
               tags={"product": "start_of_season", "units": "day of year",

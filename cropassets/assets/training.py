@@ -107,7 +107,7 @@ def _scalograms(week_key: str, data_root: DataRoot, reference_labels: ReferenceL
     if label_file is None:
         label_file = reference_labels.path(week.season.id)  # raises: reference seasons need labels
     upto = [w.key for w in week.weeks_to_date()]
-    paths = {t: [data_root.partition_path("weekly_cube", t, w) for w in upto] for t in TILES}
+    paths = {t: [data_root.weekly_cube_path(t, w) for w in upto] for t in TILES}
     data = labelled_series(paths, TILES, label_file, reference_labels.per_field,
                            reference_labels.per_class, seed=0)
     nbytes = save_npz_atomic(path, **data, role=np.array(week.season.role),

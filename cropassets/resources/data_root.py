@@ -18,8 +18,35 @@ class DataRoot(ConfigurableResource):
     root: str
 
     def partition_path(self, asset: str, tile: str, week: str, suffix: str = ".zarr") -> Path:
-        """Path of one tile x week partition of ``asset``."""
+        """Path of one tile x week partition of ``asset``.
+
+        The rule behind the methods below, for code given an asset name (the COG checks).
+        """
         return partition_path(self.root, asset, tile, week, suffix)
+
+    def raw_scenes_path(self, tile: str, week: str) -> Path:
+        """``raw_scenes``: the week's scenes on the tile grid (Zarr)."""
+        return self.partition_path("raw_scenes", tile, week)
+
+    def weekly_cube_path(self, tile: str, week: str) -> Path:
+        """``weekly_cube``: the week's composite features and observation counts (Zarr)."""
+        return self.partition_path("weekly_cube", tile, week)
+
+    def season_series_path(self, tile: str, week: str) -> Path:
+        """``season_series``: the smoothed series of weeks 1..w (Zarr)."""
+        return self.partition_path("season_series", tile, week)
+
+    def sos_map_path(self, tile: str, week: str) -> Path:
+        """``sos_map``: Start of Season as day of year (COG)."""
+        return self.partition_path("sos_map", tile, week, ".tif")
+
+    def crop_map_path(self, tile: str, week: str) -> Path:
+        """``crop_map``: class code and confidence (COG)."""
+        return self.partition_path("crop_map", tile, week, ".tif")
+
+    def coverage_map_path(self, tile: str, week: str) -> Path:
+        """``coverage_map``: observation counts (COG)."""
+        return self.partition_path("coverage_map", tile, week, ".tif")
 
     def samples_path(self, week: str) -> Path:
         """``scalograms``: the labelled samples of one week (``.npz``)."""
