@@ -1,7 +1,8 @@
 """What the typed on-disk records share: a JSON object, its format version and its fields.
 
-The week manifest (:mod:`cropassets.core.publish.manifest_record`) and the week-model
-record (:mod:`cropassets.core.week_model_record`) read their files through these helpers,
+The week manifest (:mod:`cropassets.core.publish.manifest_record`), the week-model
+record (:mod:`cropassets.core.week_model_record`) and the knee report
+(:mod:`cropassets.core.knee_record`) read their files through these helpers,
 so every refusal is a :class:`ValueError` that names the file (``source``) and what is
 wrong with it.
 """

@@ -10,9 +10,11 @@ validation fields (``current`` ones: on the current season's labels, None withou
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from cropassets.core.json_records import VERSION_KEY, checked_version, json_object, take_fields
 
 FORMAT_VERSION = 1
 """Version of the layout; :meth:`KneeReport.from_json` refuses another (files written before
@@ -48,6 +50,10 @@ class KneeSummary:
     full_accuracy: float
 
 
+_ROW_FIELDS = tuple(f.name for f in fields(KneeRow))
+_KNEE_FIELDS = tuple(f.name for f in fields(KneeSummary))
+
+
 @dataclass(frozen=True)
 class KneeReport:
     """Accuracy against sequence length, the knee, and which model serves each length."""
@@ -78,28 +84,32 @@ class KneeReport:
             ValueError: Not JSON, another format version, or a missing field (named, with
                 ``source``).
         """
-        try:
-            d = json.loads(text)
-        except ValueError as err:
-            raise ValueError(f"{source} is not JSON: {err}") from None
-        version = d.get("format_version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{source} has format version {version}; this library reads "
-                             f"version {FORMAT_VERSION} (re-materialize knee_report)")
+        d = json_object(text, source, "knee report")
+        version = checked_version(d, source, "knee report", FORMAT_VERSION,
+                                  "re-materialize knee_report")
+        f = take_fields(d, source, "the knee report",
+                        required=("lengths_weeks", "rows", "knee", "baseline_wins_at_weeks",
+                                  "statement"),
+                        optional={"served": [], "served_statement": ""},
+                        ignored=(VERSION_KEY,))
+        if not isinstance(f["rows"], list):
+            raise ValueError(f"{source}: rows of the knee report must be a list")
+        rows = [take_fields(r, source, f"row {i}", _ROW_FIELDS) for i, r in enumerate(f["rows"])]
+        knee = take_fields(f["knee"], source, "knee", _KNEE_FIELDS)
         try:
             return cls(
-                lengths_weeks=[int(k) for k in d["lengths_weeks"]],
-                rows=[KneeRow(**r) for r in d["rows"]],
-                knee=KneeSummary(**d["knee"]),
-                baseline_wins_at_weeks=[int(k) for k in d["baseline_wins_at_weeks"]],
-                statement=str(d["statement"]),
-                served=list(d.get("served", [])),
-                served_statement=str(d.get("served_statement", "")),
-                format_version=int(version),
+                lengths_weeks=[int(k) for k in f["lengths_weeks"]],
+                rows=[KneeRow(**r) for r in rows],
+                knee=KneeSummary(**(knee | {"length_steps": int(knee["length_steps"])})),
+                baseline_wins_at_weeks=[int(k) for k in f["baseline_wins_at_weeks"]],
+                statement=str(f["statement"]),
+                served=list(f["served"]),
+                served_statement=str(f["served_statement"]),
+                format_version=version,
             )
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{source} lacks a field of the knee report layout or has an "
-                             f"unknown one: {err}") from None
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: a value of the knee report has the wrong type: "
+                             f"{err}") from None
 
     @classmethod
     def read(cls, path: str | Path) -> KneeReport:

@@ -45,9 +45,11 @@ def test_files_without_a_version_read_as_version_1():
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda d: d.update(format_version=2), "format version 2.*reads version 1"),
-    (lambda d: d.pop("knee"), "lacks a field"),
-    (lambda d: d["rows"][0].pop("cnn"), "lacks a field"),
-    (lambda d: d["rows"][0].update(colour="red"), "unknown one"),
+    (lambda d: d.pop("knee"), r"lacks field\(s\) \['knee'\] in the knee report"),
+    (lambda d: d["rows"][0].pop("cnn"), r"lacks field\(s\) \['cnn'\] in row 0"),
+    (lambda d: d["rows"][0].update(colour="red"), r"unknown field\(s\) \['colour'\] in row 0"),
+    (lambda d: d.update(colour="red"), r"unknown field\(s\) \['colour'\] in the knee report"),
+    (lambda d: d["knee"].update(length_steps="x"), "wrong type"),
 ])
 def test_bad_reports_are_refused_naming_the_file(edit, message):
     d = json.loads(_report().to_json())
