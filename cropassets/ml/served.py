@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cropassets.core.publish.week_layers import MODEL_TITLES
+from cropassets.core.week_model_record import MODEL_TITLES
 from cropassets.ml.baseline import DEFAULT_FOREST_BATCH, ForestModel
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.metrics import classification_metrics

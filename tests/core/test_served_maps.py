@@ -19,10 +19,10 @@ from cropassets.core.legend import CLASS_NODATA, class_legend
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.publish.crop_products import crop_cog_tags, write_crop_cog
 from cropassets.core.publish.manifest_record import WeekManifest
-from cropassets.core.publish.week_layers import MODEL_TITLES, model_summary, write_week_layer
+from cropassets.core.publish.week_layers import model_summary, write_week_layer
 from cropassets.core.seasons import Season, all_weeks
 from cropassets.core.storage import write_zarr_atomic
-from cropassets.core.week_model_record import WeekModelRecord
+from cropassets.core.week_model_record import MODEL_TITLES, WeekModelRecord
 from cropassets.ml import train
 from cropassets.ml.baseline import random_forest_baseline
 from cropassets.ml.served import KIND_TITLES, file_sha256, load_served, save_served, select_served
