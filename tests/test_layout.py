@@ -132,3 +132,20 @@ def test_no_module_over_500_lines():
     long = {str(p.relative_to(ROOT)): n for p in SOURCES
             if (n := len(p.read_text().splitlines())) > 500}
     assert not long, long
+
+
+def test_asset_modules_do_not_import_each_other():
+    """Asset modules share only the wiring (partitions, resources) and the private helpers
+    ``_steps`` / ``_ui``; lineage lives in ``partitions.py``, paths in ``DataRoot``."""
+    asset_modules = {m for m in MODULES if m.startswith("cropassets.assets.")
+                     and not m.rsplit(".", 1)[1].startswith("_")}
+    bad = sorted(f"{m} imports {i}" for m in asset_modules for i in GRAPH[m] if i in asset_modules)
+    assert len(asset_modules) >= 5
+    assert not bad, bad
+
+
+def test_every_partition_definition_and_mapping_is_in_partitions_py():
+    built = ("PartitionsDefinition(", "PartitionMapping(", "PartitionMapping[")
+    bad = sorted(str(p.relative_to(ROOT)) for p in SOURCES
+                 if p.name != "partitions.py" and any(b in p.read_text() for b in built))
+    assert not bad, bad
