@@ -9,6 +9,10 @@ each name is imported here and nowhere else in ``cropassets/``.
 - ``AssetGraphSubset``, ``AssetKeyPartitionKey``: the asset partitions a backfill targets
   (the new-week sensor asks which are already being backfilled).
 - ``BulkActionsFilter``, ``BulkActionStatus``: listing the instance's live backfills.
+- ``InstanceRef``, ``process_config``, ``resolve_to_config_type``: checking an instance
+  file (``deploy/k8s/dagster-instance.yaml``) against Dagster's schema and each configured
+  class's own (run launcher, storage, compute logs) without opening the instance, which
+  would connect to its database and cluster (``tests/test_deploy_config.py``).
 
 And :func:`quiet_dagster_warnings`, the one filter of Dagster's beta/preview notices.
 """
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import warnings
 
+from dagster._config import process_config, resolve_to_config_type
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -42,5 +48,8 @@ __all__ = [
     "AssetKeyPartitionKey",
     "BulkActionStatus",
     "BulkActionsFilter",
+    "InstanceRef",
+    "process_config",
     "quiet_dagster_warnings",
+    "resolve_to_config_type",
 ]

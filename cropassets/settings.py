@@ -19,6 +19,10 @@ CROPASSETS_DASK_SCHEDULER   where dask graphs run: empty =        (empty)
                             threads in the run process;
                             ``local`` = a LocalCluster per run;
                             else a scheduler ``tcp://host:8786``
+CROPASSETS_EXECUTOR         where a run's steps execute: empty =  (empty)
+                            Dagster's default executor; ``k8s`` =
+                            one Kubernetes Job per step
+                            (:mod:`cropassets.deployment`)
 CROPASSETS_TILER_URL        base URL of the tiler's web map, for  ``http://127.0.0.1:8080``
                             links in the Dagster UI
 CROPASSETS_DAGSTER_URL      Dagster webserver that ``cropassets   ``http://127.0.0.1:3000``
@@ -66,6 +70,7 @@ class Settings:
     catalog_profile: str
     max_cloud_cover: float
     dask_scheduler: str = ""
+    executor: str = ""
     tiler_url: str = "http://127.0.0.1:8080"
     dagster_url: str = "http://127.0.0.1:3000"
     train_max_steps: int | None = None
@@ -97,6 +102,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         catalog_profile=env.get("CROPASSETS_CATALOG_PROFILE", "demo"),
         max_cloud_cover=float(env.get("CROPASSETS_MAX_CLOUD", "90")),
         dask_scheduler=env.get("CROPASSETS_DASK_SCHEDULER", "").strip(),
+        executor=env.get("CROPASSETS_EXECUTOR", "").strip().lower(),
         tiler_url=(env.get("CROPASSETS_TILER_URL") or "http://127.0.0.1:8080").rstrip("/"),
         dagster_url=(env.get("CROPASSETS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
         train_max_steps=_positive_int(env, "CROPASSETS_TRAIN_MAX_STEPS"),

@@ -38,6 +38,7 @@ from cropassets.core.publish.week_layers import model_summary, radar_summary, wr
 from cropassets.core.reference.sampling import load_field_labels, rasterize_fields
 from cropassets.core.seasons import find_week
 from cropassets.core.storage import write_bytes_atomic
+from cropassets.deployment import GPU_OP_TAGS, GPU_POOL
 from cropassets.partitions import (
     BY_WEEK,
     MIN_WEEKS,
@@ -160,6 +161,8 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
 @asset(
     partitions_def=tile_week_partitions,
     group_name="maps",
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
     ins={"week_model": AssetIn(dagster_type=Nothing, partition_mapping=BY_WEEK),
          "weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
     output_required=False,

@@ -31,6 +31,7 @@ from cropassets.core.reference.training_data import labelled_series, load_npz, s
 from cropassets.core.seasons import find_week
 from cropassets.core.storage import write_bytes_atomic
 from cropassets.core.timeseries.smoothing import smooth_series
+from cropassets.deployment import GPU_OP_TAGS, GPU_POOL
 from cropassets.partitions import (
     BY_WEEK,
     MAX_WEEKS,
@@ -162,7 +163,8 @@ def _pool(files: list[Path]) -> dict[str, np.ndarray]:
 @asset(
     partitions_def=sequence_partitions,
     group_name="training",
-    pool="gpu",
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
     ins={"scalograms": AssetIn(dagster_type=Nothing, partition_mapping=WEEK_TO_SEQUENCE)},
     kinds={"pytorch"},
     check_specs=[check_spec("cnn2d_checkpoint", "accuracy_floor", (
