@@ -1,12 +1,13 @@
-"""Benchmark: weekly_cube + season_series of one large tile in chunks, peak memory vs area.
+"""Benchmark: weekly_cube + the season series of one large tile in chunks, peak memory vs area.
 
 Builds a raw-scenes partition of ``--size``² pixels by tiling a real demo partition (lazily,
 with dask), then in a fresh child process per size runs the same core calls the assets run
 (``write_weekly_composite`` -> Zarr for ``--weeks`` weeks, then ``stack_cubes`` +
-``season_series`` -> Zarr) and reports wall time and peak RSS growth (``VmHWM`` after a
-reset, minus RSS before). Memory must not grow with tile area: from 3072² on every size
-has interior blocks (whose halo touches 9 stored chunks), so 3072² and 4096² must match;
-1024² (one block, no halo) is the small-tile floor.
+``season_series`` -> Zarr; the pipeline no longer stores the series, ``sos_map`` computes
+it in memory, but writing it forces the same chunked computation) and reports wall time and
+peak RSS growth (``VmHWM`` after a reset, minus RSS before). Memory must not grow with
+tile area: from 3072² on every size has interior blocks (whose halo touches 9 stored
+chunks), so 3072² and 4096² must match; 1024² (one block, no halo) is the small-tile floor.
 
     .venv/bin/python bench/bench_tile_memory.py [--sizes 1024 4096] [--weeks 4] [--chunk 1024]
 """

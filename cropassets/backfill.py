@@ -75,7 +75,7 @@ def backfill_params(asset_keys: Sequence[str], partition_keys: Sequence[str] | N
     - ``partition_keys``: exactly these keys for every selected asset (one single-key range
       each, ``partitionsByAssets``). Unlike ``assetSelection`` + ``partitionNames``, which
       gives the keys to the root assets and lets Dagster follow partition mappings
-      downstream, nothing beyond the keys is targeted: with ``season_series`` (week w reads
+      downstream, nothing beyond the keys is targeted: with ``sos_map`` (week w reads
       weeks 1..w) the root keys of week 1 would otherwise pull in every later week.
     - ``all_partitions``: every partition of every selected asset.
 

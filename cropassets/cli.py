@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "some) on a running webserver + daemon; prints its id")
     bf.add_argument("assets", nargs="+",
                     help="asset names, upstream first, e.g. raw_scenes weekly_cube "
-                         "season_series sos_map")
+                         "sos_map")
     bf.add_argument("--weeks", default="current",
                     help="week range 'START...END', one week, a season id, or 'current' "
                          "(default)")

@@ -7,8 +7,7 @@ where ``week`` is the ISO date of the week's Monday.
 
 Partitions:
 
-- ``tile_week_partitions``: raw_scenes, weekly_cube, season_series, sos_map, coverage_map,
-  crop_map;
+- ``tile_week_partitions``: raw_scenes, weekly_cube, sos_map, coverage_map, crop_map;
 - ``week_partitions``: scalograms, week_model, week_layers;
 - ``sequence_partitions`` (week of season k = 03..N): cnn2d_checkpoint;
 - none: knee_report.
@@ -16,15 +15,15 @@ Partitions:
 Mappings (downstream <- upstream):
 
 - ``SEASON_TO_DATE``: a tile's week w <- the same tile's weeks 1..w of its season
-  (season_series, crop_map and coverage_map <- weekly_cube);
+  (sos_map, crop_map and coverage_map <- weekly_cube);
 - ``BY_WEEK``: between a week and its tile x week partitions, either way (scalograms <-
-  season_series and week_layers <- crop_map, sos_map, coverage_map: a week reads all its
+  weekly_cube and week_layers <- crop_map, sos_map, coverage_map: a week reads all its
   tiles; crop_map <- week_model: each tile reads its week's record);
 - ``WEEK_TO_SEQUENCE``: checkpoint k <- week k of every season (cnn2d_checkpoint <-
   scalograms);
 - ``SEQUENCE_TO_WEEKS``: week w <- the checkpoint of its week of season (week_model <-
   cnn2d_checkpoint);
-- identity (no mapping given): weekly_cube <- raw_scenes, sos_map <- season_series;
+- identity (no mapping given): weekly_cube <- raw_scenes;
   knee_report (unpartitioned) reads every checkpoint and week_model reads the report.
 """
 

@@ -10,7 +10,7 @@ ticks skip. When no new week is due, the most recent published weeks
 (``CROPASSETS_SENSOR_LOOKBACK``, 4) are checked at most hourly
 (``CROPASSETS_SENSOR_REFRESH`` s): a week ingested with skipped scenes, or whose catalog now
 lists more scenes than were ingested (late arrivals), is ingested again with the later
-weeks' series, maps, coverage and layers that read it (at most twice per week).
+weeks' SOS and crop maps, coverage and layers that read it (at most twice per week).
 """
 
 import json
@@ -44,7 +44,7 @@ from cropassets.settings import load_settings
 
 WEEK_TAG = "cropassets/week"
 """Tag of the backfills this sensor launches: the week key."""
-TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "season_series", "sos_map", "coverage_map")
+TILE_WEEK_CHAIN = ("raw_scenes", "weekly_cube", "sos_map", "coverage_map")
 """Tile x week assets every week gets (crop_map too from week 3 on)."""
 IN_FLIGHT = (BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING)
 _SETTINGS = load_settings()
@@ -56,7 +56,7 @@ REFRESH_S = _SETTINGS.sensor_refresh_s
 """Seconds between two late-arrival checks (each searches the catalog per tile and week)."""
 MAX_REFRESHES = 2
 """Times one week is ingested again before the sensor leaves it to a person."""
-REFRESH_CHAIN = ("season_series", "sos_map", "coverage_map", "crop_map")
+REFRESH_CHAIN = ("sos_map", "coverage_map", "crop_map")
 """Tile x week assets of later weeks that read a refreshed week's cube."""
 DEFAULT_STATUS = (DefaultSensorStatus.RUNNING if _SETTINGS.sensor_on
                   else DefaultSensorStatus.STOPPED)

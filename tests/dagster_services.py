@@ -25,7 +25,7 @@ re-exported here.
 
 Timing facts worth knowing (Dagster 1.13): the backfill daemon ticks every 30 s (fixed,
 ``DEFAULT_DAEMON_INTERVAL_SECONDS``), and an asset reached through a non-identity partition
-mapping (``season_series`` from ``weekly_cube``) is requested one tick after its parents are
+mapping (``sos_map`` from ``weekly_cube``) is requested one tick after its parents are
 materialized, so a backfill of a chain takes at least one tick per such edge plus one tick to
 be marked complete. The queued-run coordinator dequeues every 5 s.
 """

@@ -31,8 +31,7 @@ def test_code_location_imports_without_torch_sklearn_matplotlib():
 def test_coverage_map_is_a_tile_week_asset_week_layers_reads():
     """Lineage: coverage_map reads the weekly cubes of weeks 1..w; week_layers reads it."""
     from cropassets.assets.maps import BY_WEEK
-    from cropassets.assets.series import SEASON_TO_DATE
-    from cropassets.partitions import tile_week_partitions
+    from cropassets.partitions import SEASON_TO_DATE, tile_week_partitions
     from cropassets.sensors import new_week_sensor
 
     graph = defs.resolve_asset_graph()
@@ -55,3 +54,24 @@ def test_coverage_map_is_a_tile_week_asset_week_layers_reads():
     assert {p.partition_key for p in parents.parent_partitions} == {
         f"{tile}|{w.isoformat()}" for w in SEASONS[0].week_starts()[:3]}
     assert AssetKey("coverage_map") in new_week_sensor.asset_selection.resolve(graph)
+
+
+def test_no_season_series_sos_map_reads_the_cubes_of_weeks_1_to_w():
+    """Issue 16: the smoothed series is not stored; SOS reads weekly cubes 1..w itself."""
+    from cropassets.partitions import SEASON_TO_DATE, tile_week_partitions
+
+    graph = defs.resolve_asset_graph()
+    assert AssetKey("season_series") not in graph.get_all_asset_keys()
+    sos = defs.get_assets_def("sos_map")
+    assert sos.partitions_def == tile_week_partitions
+    assert graph.get(AssetKey("sos_map")).parent_keys == {AssetKey("weekly_cube")}
+    assert sos.get_partition_mapping(AssetKey("weekly_cube")) == SEASON_TO_DATE
+    assert {s.name: s.blocking for s in sos.check_specs}["gap_fill_complete"]
+    assert graph.get(AssetKey("scalograms")).parent_keys == {AssetKey("weekly_cube")}
+    tile = next(iter(TILES))
+    for season in SEASONS:
+        starts = [w.isoformat() for w in season.week_starts()]
+        for i, week in enumerate(starts):
+            parents = graph.get_parents_partitions(AssetKey("sos_map"), f"{tile}|{week}")
+            assert {p.partition_key for p in parents.parent_partitions} == {
+                f"{tile}|{w}" for w in starts[:i + 1]}

@@ -81,9 +81,10 @@ def test_sensor_requests_first_week_then_waits_for_scenes(catalog):
         assert request.tags[WEEK_TAG] == first.key
         subset = request.asset_graph_subset
         assert subset.get_partitions_subset(AssetKey("raw_scenes")).get_partition_keys() \
-            and set(subset.get_partitions_subset(AssetKey("season_series"))
+            and set(subset.get_partitions_subset(AssetKey("sos_map"))
                     .get_partition_keys()) == {f"{t}|{first.key}" for t in TILES}
         assert AssetKey("crop_map") not in subset.asset_keys
+        assert AssetKey("season_series") not in subset.asset_keys
         assert set(subset.get_partitions_subset(AssetKey("coverage_map"))
                    .get_partition_keys()) == {f"{t}|{first.key}" for t in TILES}
 
@@ -149,7 +150,8 @@ def test_refresh_partitions_redo_what_later_weeks_read():
              for k in refresh_partitions(WEEKS[1], [WEEKS[2], WEEKS[3]])}
     assert ("raw_scenes", f"T00|{WEEKS[1].key}") in parts
     assert ("raw_scenes", f"T00|{WEEKS[2].key}") not in parts  # later cubes stay
-    assert {("season_series", f"T00|{WEEKS[3].key}"), ("crop_map", f"T00|{WEEKS[2].key}"),
+    assert {("sos_map", f"T00|{WEEKS[3].key}"), ("crop_map", f"T00|{WEEKS[2].key}"),
             ("week_layers", WEEKS[3].key)} <= parts
+    assert not any(a == "season_series" for a, _ in parts)
     # coverage of later weeks counts the refreshed cube: counted again, then republished
     assert {("coverage_map", f"{t}|{w.key}") for t in TILES for w in WEEKS[1:4]} <= parts

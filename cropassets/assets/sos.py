@@ -1,11 +1,18 @@
-"""Start-of-Season maps per tile and week, written as COGs."""
+"""Start-of-Season maps per tile and week, written as COGs.
+
+The smoothed season series is computed here from the weekly cubes of weeks 1..w (lazily,
+chunk by chunk) and not stored: a new week stores its cube and its maps, nothing that grows
+with the season (issue 16).
+"""
 
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -19,10 +26,12 @@ from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec, cogs_on_disk_check, tiler_link
 from cropassets.core import quality
 from cropassets.core.publish.cog import write_cog
-from cropassets.core.seasons import find_week
-from cropassets.core.storage import dataset_to_series, open_zarr
+from cropassets.core.seasons import SeasonWeek, find_week
+from cropassets.core.storage import dataset_to_series
+from cropassets.core.timeseries.season_series import season_series_as_stored, stack_cubes
 from cropassets.core.timeseries.start_of_season import start_of_season
-from cropassets.partitions import SEASONS, split_tile_week, tile_week_partitions
+from cropassets.partitions import SEASON_TO_DATE, SEASONS, split_tile_week, tile_week_partitions
+from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.data_root import DataRoot
 from cropassets.resources.series_settings import SeriesSettings
 
@@ -35,9 +44,20 @@ SOS_NODATA = 0
     group_name="maps",
     backfill_policy=SINGLE_RUN,
     dagster_type=Nothing,
-    ins={"season_series": AssetIn(dagster_type=Nothing)},
+    ins={"weekly_cube": AssetIn(dagster_type=Nothing, partition_mapping=SEASON_TO_DATE)},
     kinds={"cog"},
     check_specs=[
+        check_spec("sos_map", "gap_fill_complete", (
+            "After gap-fill, a (feature, pixel) series of weeks 1..w (computed here from "
+            "the weekly cubes, not stored) is NaN-free exactly where the season so far was "
+            "observed: the weekly composites of weeks 1..w hold a value of the feature, or "
+            "count a valid observation of its sensor, in at least one week. A series still "
+            "NaN there (the fill failed, or a composite lost the values its counts record), "
+            "or a value where nothing was ever observed, fails; pixels never observed this "
+            "season are legitimately NaN. Blocking: the SOS written from that series, and "
+            "the week layers that publish it, would read the holes. Metadata: failed share "
+            "of the observed series, never-observed share, NaN share."),
+            partitions_def=tile_week_partitions, blocking=True),
         check_spec("sos_map", "cog_valid", (
             "The file on disk is a valid COG (rio-cogeo cog_validate), every block decodes, "
             "uint16 with nodata 0, one band (docs/CONTRACTS.md). Blocking: week_layers "
@@ -47,41 +67,50 @@ SOS_NODATA = 0
             partitions_def=tile_week_partitions, blocking=True),
     ],
     description=(
-        "Start of Season per pixel from the smoothed series up to this week: the day of year "
+        "Start of Season per pixel from the season's series up to this week, computed here "
+        "from the weekly cubes of weeks 1..w (gap-filled linearly along time, edges taking "
+        "the nearest observation, smoothed with a zero-phase 3rd-order Butterworth low-pass, "
+        "rounded as the int16 series store did; not stored): the day of year "
         "NDVI first crosses base + fraction x amplitude (TIMESAT rule), with the radar/water "
         "transplanting signal of flooded rice. uint16 day of year, nodata 0 where the season "
         "has not started by this week. <data>/sos_map/<tile>/<week>.tif"
     ),
 )
 def sos_map(context: AssetExecutionContext, data_root: DataRoot,
-            series_settings: SeriesSettings) -> Iterator[Any]:
+            series_settings: SeriesSettings, dask_cluster: DaskCluster) -> Iterator[Any]:
     """Compute and write the SOS COG of each tile x week of the step."""
-    yield from each_partition(context, lambda key: _sos_map(key, data_root, series_settings))
+    if not context.has_partition_key_range:  # the mapping must name exactly weeks 1..w
+        _, week_key = split_tile_week(context.partition_key)
+        upstream = sorted({k.keys_by_dimension["week"]
+                           for k in context.asset_partition_keys_for_input("weekly_cube")})
+        expected = [w.key for w in find_week(SEASONS, week_key).weeks_to_date()]
+        if upstream != expected:
+            raise RuntimeError(f"partition mapping gave weeks {upstream}, expected {expected}")
+    with dask_cluster.compute_context():  # every dask compute below: threads, or the cluster
+        yield from each_partition(context, lambda key: _sos_map(
+            key, data_root, series_settings, dask_cluster))
 
 
-def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings
-             ) -> MaterializeResult:
-    """Compute and write the SOS COG of one tile x week."""
+def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
+             dask_cluster: DaskCluster) -> MaterializeResult:
+    """Compute and write the SOS COG of one tile x week from its cubes of weeks 1..w."""
     tile, week_key = split_tile_week(key)
     week = find_week(SEASONS, week_key)
     t0 = time.perf_counter()
-    ds = open_zarr(data_root.season_series_path(tile, week_key))
     cfg = series_settings
-    doy = start_of_season(dataset_to_series(ds).load(), week.season.start, cfg.sos_fraction,
-                          cfg.sos_min_amplitude, clear_obs=ds["n_obs_s2"].values,
-                          radar_min_amplitude_db=series_settings.sos_radar_min_amplitude_db)
-    out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
-    last_day = week.end - timedelta(days=1)
+    weeks = [w.key for w in week.weeks_to_date()]
+    cubes = stack_cubes([data_root.weekly_cube_path(tile, w) for w in weeks], weeks,
+                        chunk=cfg.chunk // 2)
+    ds = season_series_as_stored(cubes, cfg.cutoff, cfg.order)
+    series = dataset_to_series(ds).load()  # one dask graph: read, fill, smooth, round
+    clear_obs = ds["n_obs_s2"].values
+    fill = quality.gap_fill_check(series, cubes["features"], cubes["n_obs"])
     path = data_root.sos_map_path(tile, week_key)
-    write_cog(path, out, str(ds.rio.crs), ds.rio.transform(), SOS_NODATA,
-              overview_resampling="nearest", band_descriptions=["sos_doy"],
-              tags={"product": "start_of_season", "units": "day of year",
-                    "season": week.season.id, "season_start": week.season.start.isoformat(),
-                    "week_of_season": week.week_of_season,
-                    "last_observation_date": last_day.isoformat(),
-                    "sos_fraction": series_settings.sos_fraction})
+    out = write_sos(path, ds, series, clear_obs, week, cfg)
+    last_day = week.end - timedelta(days=1)
     started = out != SOS_NODATA
-    checks = [check_result("cog_valid", quality.cog_check(path, quality.SOS_COG)),
+    checks = [check_result("gap_fill_complete", fill),
+              check_result("cog_valid", quality.cog_check(path, quality.SOS_COG)),
               check_result("sos_within_season", quality.sos_in_season(
                   out, SOS_NODATA, week.season.start, last_day))]
     return MaterializeResult(check_results=checks, metadata={
@@ -89,8 +118,35 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings
         "started_share": float(started.mean()),
         "median_sos_doy": float(np.median(out[started])) if started.any() else float("nan"),
         "map": tiler_link(week.season.id, week.key, "sos"),
+        "weeks": week.week_of_season,
+        "cubes_read": len(weeks),
+        "no_clear_s2_share": float((clear_obs == 0).mean()),
+        "nan_share_after_fill": fill.metadata["nan_share_after_fill"],
+        "never_observed_share": fill.metadata["legit_nan_share"],
         "seconds": round(time.perf_counter() - t0, 2),
+        "dask": MetadataValue.json(dask_cluster.describe()),
     })
+
+
+def write_sos(path: Path, ds: xr.Dataset, series: xr.DataArray, clear_obs: np.ndarray,
+              week: SeasonWeek, cfg: SeriesSettings) -> np.ndarray:
+    """Write the SOS COG of one tile x week at ``path``; returns the uint16 day of year.
+
+    ``ds`` gives the grid, ``series`` the loaded season series (feature, week, y, x).
+    """
+    doy = start_of_season(series, week.season.start, cfg.sos_fraction,
+                          cfg.sos_min_amplitude, clear_obs=clear_obs,
+                          radar_min_amplitude_db=cfg.sos_radar_min_amplitude_db)
+    out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
+    last_day = week.end - timedelta(days=1)
+    write_cog(path, out, str(ds.rio.crs), ds.rio.transform(), SOS_NODATA,
+              overview_resampling="nearest", band_descriptions=["sos_doy"],
+              tags={"product": "start_of_season", "units": "day of year",
+                    "season": week.season.id, "season_start": week.season.start.isoformat(),
+                    "week_of_season": week.week_of_season,
+                    "last_observation_date": last_day.isoformat(),
+                    "sos_fraction": cfg.sos_fraction})
+    return out
 
 
 sos_cogs_on_disk = cogs_on_disk_check(sos_map, "sos_map", quality.SOS_COG,

@@ -52,7 +52,7 @@ from cropassets.resources.torch_device import TorchDevice
     group_name="training",
     backfill_policy=SINGLE_RUN,
     dagster_type=Nothing,
-    ins={"season_series": AssetIn(
+    ins={"weekly_cube": AssetIn(
         dagster_type=Nothing,
         partition_mapping=BY_WEEK)},
     kinds={"numpy"},
@@ -63,8 +63,8 @@ from cropassets.resources.torch_device import TorchDevice
     description=(
         "Labelled pixels of this week's season, sampled per field (interior pixels, at most "
         "`per_field` per field and `per_class` per class, whole fields kept), with their "
-        "weekly composites up to this week (sample, feature, week; the cubes behind "
-        "season_series of this week), class codes and field ids for splitting by field. "
+        "weekly composites of weeks 1..w of every tile (sample, feature, week; lineage "
+        "draws the cubes of week w only), class codes and field ids for splitting by field. "
         "Reference seasons train; the current season's held-back "
         "labels only evaluate. Metadata shows example CWT scalograms and the median NDVI "
         "profile of each class (with its inter-quartile band); the CNN "

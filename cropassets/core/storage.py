@@ -183,6 +183,29 @@ def series_to_dataset(series: xr.DataArray) -> tuple[xr.Dataset, dict[str, dict]
     return ds, enc
 
 
+def as_stored(ds: xr.Dataset, encoding: dict[str, dict]) -> xr.Dataset:
+    """The values a reader would get back from ``write_zarr_atomic(ds, path, encoding)``.
+
+    Each encoded variable goes through xarray's own CF encoding (e.g. int16
+    ``round(value / scale)``, NaN as the fill value) and decoding with the attributes as
+    Zarr's JSON gives them back (float64), then float64 is narrowed to float32 as
+    :func:`open_zarr` does, so a computation on the result equals one on the stored
+    partition, bit for bit. Nothing is written; dask-backed inputs stay lazy.
+    """
+    out = ds.copy()
+    for name, enc in encoding.items():
+        var = ds[name].variable.copy(deep=False)
+        var.encoding = dict(enc)
+        coded = xr.conventions.encode_cf_variable(var, name=name)
+        coded.attrs = {k: float(v) if isinstance(v, np.floating) else v
+                       for k, v in coded.attrs.items()}
+        decoded = xr.conventions.decode_cf_variable(name, coded)
+        if decoded.dtype == np.float64:
+            decoded = decoded.astype(np.float32)
+        out[name] = xr.DataArray(decoded, coords=ds[name].coords)
+    return out
+
+
 def dataset_to_series(ds: xr.Dataset) -> xr.DataArray:
     """Inverse of :func:`series_to_dataset`: stack ``series_<feature>`` into (feature, ...)."""
     feats = list(ds.attrs["features"])

@@ -149,9 +149,10 @@ def smoothed_prefix(
             no observation in any pixel gets a zero curve (it then carries no information,
             identically in training and inference) and a warning is logged.
         presmoothed: The caller guarantees that ``series_raw`` was already gap-filled and
-            smoothed on exactly its first ``n_steps`` steps (e.g. the season_series of week
-            k, produced by :func:`~cropassets.core.timeseries.smoothing.smooth_series` on that
-            prefix): smoothing is skipped (remaining interior NaN are gap-filled linearly). A
+            smoothed on exactly its first ``n_steps`` steps (e.g. the season series of week
+            k that sos_map computes, produced by
+            :func:`~cropassets.core.timeseries.smoothing.smooth_series` on that prefix):
+            smoothing is skipped (remaining interior NaN are gap-filled linearly). A
             full-season smoothed series truncated to k does NOT qualify: the zero-phase
             filter has already looked past step k (rule 1).
 

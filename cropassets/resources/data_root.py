@@ -32,10 +32,6 @@ class DataRoot(ConfigurableResource):
         """``weekly_cube``: the week's composite features and observation counts (Zarr)."""
         return self.partition_path("weekly_cube", tile, week)
 
-    def season_series_path(self, tile: str, week: str) -> Path:
-        """``season_series``: the smoothed series of weeks 1..w (Zarr)."""
-        return self.partition_path("season_series", tile, week)
-
     def sos_map_path(self, tile: str, week: str) -> Path:
         """``sos_map``: Start of Season as day of year (COG)."""
         return self.partition_path("sos_map", tile, week, ".tif")

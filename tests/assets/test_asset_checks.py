@@ -15,16 +15,16 @@ from dagster import (
 
 from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.maps import coverage_cogs_on_disk, coverage_map, week_layers
-from cropassets.assets.series import season_series, weekly_cube
+from cropassets.assets.series import weekly_cube
 from cropassets.assets.sos import sos_cogs_on_disk, sos_map
 from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.storage import open_zarr
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DataRoot, build_resources
 
-ASSETS = [raw_scenes, weekly_cube, season_series, sos_map, coverage_map, week_layers,
+ASSETS = [raw_scenes, weekly_cube, sos_map, coverage_map, week_layers,
           sos_cogs_on_disk, coverage_cogs_on_disk]
-CHAIN = [raw_scenes, weekly_cube, season_series, sos_map]
+CHAIN = [raw_scenes, weekly_cube, sos_map]
 T0, T1 = list(TILES)[:2]
 REF = [w.isoformat() for w in SEASONS[0].week_starts()]
 
@@ -41,7 +41,7 @@ def env(tmp_path_factory):
                                instance=instance, resources=res, **kw)
 
         assert go([raw_scenes, weekly_cube], f"{T0}|{REF[0]}").success
-        normal = go(CHAIN, f"{T0}|{REF[1]}")  # the series reads the cubes of weeks 1 and 2
+        normal = go(CHAIN, f"{T0}|{REF[1]}")  # SOS reads the cubes of weeks 1 and 2
         yield {"root": root, "go": go, "normal": normal}
 
 
@@ -57,7 +57,7 @@ def test_checks_pass_on_a_normal_partition(env):
     assert set(checks) == {
         ("raw_scenes", "scene_count"), ("raw_scenes", "cloud_free_share"),
         ("weekly_cube", "clear_observation_share"), ("weekly_cube", "value_ranges"),
-        ("season_series", "gap_fill_complete"), ("sos_map", "cog_valid"),
+        ("sos_map", "gap_fill_complete"), ("sos_map", "cog_valid"),
         ("sos_map", "sos_within_season"), ("sos_map", "sos_cogs_on_disk")}
     on_disk = checks.pop(("sos_map", "sos_cogs_on_disk"))  # standalone: runs with its asset
     assert on_disk.passed and on_disk.partition is None and on_disk.metadata["files"].value == 1
@@ -71,20 +71,20 @@ def test_checks_pass_on_a_normal_partition(env):
     ranges = md[("weekly_cube", "value_ranges")]["features"]
     assert -1 <= ranges["ndvi"]["min"] <= ranges["ndvi"]["max"] <= 1
     assert -40 <= ranges["vh"]["min"] <= ranges["vh"]["max"] <= 10
-    fill = md[("season_series", "gap_fill_complete")]
+    fill = md[("sos_map", "gap_fill_complete")]
     assert fill["failed_share"] == 0 and fill["weeks"] == 2
     assert 0 < fill["observed_share"] <= 1
     assert fill["legit_nan_share"] == pytest.approx(1 - fill["observed_share"])
     cog = md[("sos_map", "cog_valid")]
     assert cog["valid_cog"] and cog["dtypes"] == ["uint16"] and cog["nodata"] == [0.0]
     # blocking where downstream would be garbage
-    assert {s.name: s.blocking for s in season_series.check_specs}["gap_fill_complete"]
+    assert {s.name: s.blocking for s in sos_map.check_specs}["gap_fill_complete"]
     assert {s.name: s.blocking for s in weekly_cube.check_specs}["value_ranges"]
 
 
 def test_ui_metadata_timings_and_tiler_link(env):
     result = env["normal"]
-    for asset in ("weekly_cube", "season_series", "sos_map"):
+    for asset in ("weekly_cube", "sos_map"):
         md = result.asset_materializations_for_node(asset)[0].metadata
         assert md["seconds"].value >= 0, asset
     link = result.asset_materializations_for_node("sos_map")[0].metadata["map"].value
@@ -108,29 +108,49 @@ def _broken_cube(env, tmp_path, zero_counts: bool):
     return root
 
 
-def test_all_nan_cube_fails_gap_fill_and_blocks_sos(env, tmp_path):
-    """A composite that lost its values (its counts say observed) -> series NaN -> blocked."""
+def test_all_nan_cube_fails_gap_fill_and_blocks(env, tmp_path):
+    """A composite that lost its values (its counts say observed) -> series NaN -> blocked.
+
+    The series is computed inside sos_map (not stored), so the check is sos_map's: the SOS
+    is reported, the step fails, and nothing downstream of it in the run reads it.
+    """
     root = _broken_cube(env, tmp_path, zero_counts=False)
     assert (open_zarr(root / "weekly_cube" / T0 / f"{REF[0]}.zarr")["n_obs"].values > 0).any()
-    result = env["go"]([season_series, sos_map], f"{T0}|{REF[0]}", data_root=root,
-                       raise_on_error=False)
+    result = env["go"]([sos_map], f"{T0}|{REF[0]}", data_root=root, raise_on_error=False)
     assert not result.success
-    fill = _checks(result)[("season_series", "gap_fill_complete")]
+    fill = _checks(result)[("sos_map", "gap_fill_complete")]
     assert not fill.passed and fill.blocking and fill.severity == AssetCheckSeverity.ERROR
     assert fill.metadata["failed_share"].value == 1.0
     assert fill.metadata["unfilled_pairs"].value == fill.metadata["observed_pairs"].value > 0
-    # the series was written (and reported), but sos_map of the same run never ran
-    assert result.asset_materializations_for_node("season_series")
-    assert result.is_node_failed("season_series") and not result.is_node_success("sos_map")
-    assert not result.asset_materializations_for_node("sos_map")
-    assert not (root / "sos_map").exists()
+    assert result.asset_materializations_for_node("sos_map")
+    assert result.is_node_failed("sos_map")
+
+
+def test_series_value_where_nothing_was_observed_fails_gap_fill(env, tmp_path, monkeypatch):
+    """A series value where the cubes saw nothing (an invented value) fails the check."""
+    import cropassets.assets.sos as sos_module
+
+    root = _broken_cube(env, tmp_path, zero_counts=True)  # nothing observed in week 1
+    real = sos_module.season_series_as_stored
+
+    def inventing(cubes, cutoff, order=3):
+        ds = real(cubes, cutoff, order)
+        return ds.assign(series_ndvi=ds["series_ndvi"].fillna(0.5))
+
+    monkeypatch.setattr(sos_module, "season_series_as_stored", inventing)
+    result = env["go"]([sos_map], f"{T0}|{REF[0]}", data_root=root, raise_on_error=False)
+    assert not result.success and result.is_node_failed("sos_map")
+    fill = _checks(result)[("sos_map", "gap_fill_complete")]
+    assert not fill.passed and fill.blocking
+    assert fill.metadata["invented_pairs"].value == open_zarr(
+        root / "weekly_cube" / T0 / f"{REF[0]}.zarr").sizes["y"] ** 2
 
 
 def test_all_clouded_first_week_is_legitimately_nan(env, tmp_path):
     """A week with nothing observed (NaN and zero counts) passes and SOS still runs."""
     root = _broken_cube(env, tmp_path, zero_counts=True)
-    result = env["go"]([season_series, sos_map], f"{T0}|{REF[0]}", data_root=root)
-    fill = _checks(result)[("season_series", "gap_fill_complete")]
+    result = env["go"]([sos_map], f"{T0}|{REF[0]}", data_root=root)
+    fill = _checks(result)[("sos_map", "gap_fill_complete")]
     assert fill.passed and fill.metadata["legit_nan_share"].value == 1.0
     assert fill.metadata["nan_share_after_fill"].value == 1.0
     assert result.asset_materializations_for_node("sos_map")
@@ -218,8 +238,9 @@ def test_blocking_cog_check_on_a_plain_geotiff(env, monkeypatch, tmp_path):
     import cropassets.assets.sos as sos_module
 
     root = tmp_path / "data"
-    series = f"season_series/{T0}/{REF[1]}.zarr"
-    shutil.copytree(env["root"] / series, root / series)
+    for week in REF[:2]:  # SOS of week 2 reads the cubes of weeks 1 and 2
+        cube = f"weekly_cube/{T0}/{week}.zarr"
+        shutil.copytree(env["root"] / cube, root / cube)
 
     def plain_tiff(path, data, crs, transform, nodata, **_):
         """A GeoTIFF with overviews appended after the image data: not a COG layout."""

@@ -1,6 +1,6 @@
 """Single-run steps: one Dagster run over a range of weeks equals one run per partition.
 
-The chain assets (raw_scenes -> weekly_cube -> season_series -> sos_map) carry a single-run
+The chain assets (raw_scenes -> weekly_cube -> sos_map) carry a single-run
 backfill policy: a backfill gives them one run per tile for a whole week range. Here the
 range run (the partition-range tags a backfill run carries) is compared with the same weeks
 materialized one partition per run: same files, one materialization and one evaluation of
@@ -16,7 +16,7 @@ from dagster import DagsterInstance, materialize
 from cropassets.assets._steps import SINGLE_RUN
 from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.maps import coverage_map, week_layers, week_model
-from cropassets.assets.series import season_series, weekly_cube
+from cropassets.assets.series import weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import scalograms
 from cropassets.dagster_internals import (
@@ -26,7 +26,7 @@ from cropassets.dagster_internals import (
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DataRoot, build_resources
 
-CHAIN = [raw_scenes, weekly_cube, season_series, sos_map]
+CHAIN = [raw_scenes, weekly_cube, sos_map]
 TILE = sorted(TILES)[0]
 WEEKS = [w.isoformat() for w in SEASONS[-1].week_starts()[:3]]
 KEYS = [f"{TILE}|{w}" for w in WEEKS]
@@ -70,7 +70,8 @@ def test_range_run_metadata_is_per_partition(runs):
     by_key = {(e.materialization.asset_key.to_user_string(), e.materialization.partition):
               e.materialization.metadata for e in runs["range"].get_asset_materialization_events()}
     for i, key in enumerate(KEYS):
-        assert by_key[("season_series", key)]["weeks"].value == i + 1
+        assert by_key[("sos_map", key)]["weeks"].value == i + 1
+        assert by_key[("sos_map", key)]["cubes_read"].value == i + 1
         tile, week = key.split("|")
         assert by_key[("sos_map", key)]["path"].value.endswith(f"{tile}/{week}.tif")
         assert by_key[("raw_scenes", key)]["week_of_season"].value == i + 1
@@ -89,7 +90,7 @@ def test_range_run_evaluates_every_check_per_partition(runs):
         assert ranged[k].severity == e.severity, k
         blocking = {s.name: s.blocking for a in CHAIN for s in a.check_specs}
         assert ranged[k].blocking == blocking[k[1]], k
-    fill = ranged[("season_series", "gap_fill_complete", KEYS[-1])].metadata
+    fill = ranged[("sos_map", "gap_fill_complete", KEYS[-1])].metadata
     assert fill["weeks"].value == len(KEYS)
 
 
@@ -99,7 +100,7 @@ def test_range_run_writes_the_same_files_as_partition_runs(runs):
         tile, week = key.split("|")
         cog_a, cog_b = (r / "sos_map" / tile / f"{week}.tif" for r in (a, b))
         assert cog_a.is_file() and filecmp.cmp(cog_a, cog_b, shallow=False), key
-        for asset in ("weekly_cube", "season_series"):
+        for asset in ("weekly_cube",):
             za, zb = (r / asset / tile / f"{week}.zarr" for r in (a, b))
             files = sorted(p.relative_to(za) for p in za.rglob("*") if p.is_file())
             assert files, za

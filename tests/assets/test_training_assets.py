@@ -10,7 +10,7 @@ from dagster import DagsterInstance, materialize
 
 from cropassets.assets.ingest import raw_scenes
 from cropassets.assets.maps import coverage_map, crop_map, week_layers, week_model
-from cropassets.assets.series import season_series, weekly_cube
+from cropassets.assets.series import weekly_cube
 from cropassets.assets.sos import sos_map
 from cropassets.assets.training import cnn2d_checkpoint, knee_report, scalograms
 from cropassets.core.publish.manifest_record import WeekManifest
@@ -28,7 +28,7 @@ from cropassets.resources import DataRoot, build_resources
 
 pytestmark = pytest.mark.slow  # trains four CNNs on the test world (about 1-2 min)
 
-ALL = [raw_scenes, weekly_cube, season_series, scalograms, cnn2d_checkpoint, knee_report,
+ALL = [raw_scenes, weekly_cube, scalograms, cnn2d_checkpoint, knee_report,
        sos_map, coverage_map, week_model, crop_map, week_layers]
 
 
@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
         for season in SEASONS:
             for w in season.week_starts():
                 for tile in TILES:
-                    go([raw_scenes, weekly_cube, season_series], f"{tile}|{w.isoformat()}")
+                    go([raw_scenes, weekly_cube], f"{tile}|{w.isoformat()}")
                 maps[("scalograms", w.isoformat())] = go([scalograms], w.isoformat())
         results = {k: go([cnn2d_checkpoint], k) for k in ("03", "04", "05", "06")}
         knee = go([knee_report])

@@ -2,12 +2,12 @@
 
 A fresh SQLite instance (``deploy/dagster.yaml``) and a fresh data root; ``dagster-webserver``
 and ``dagster-daemon`` run the code location on the test world. One backfill over the first
-two weeks of the current season, every tile, for raw_scenes -> weekly_cube ->
-season_series -> sos_map, launched through GraphQL; then the same backfill again, launched
+two weeks of the current season, every tile, for raw_scenes -> weekly_cube -> sos_map,
+launched through GraphQL; then the same backfill again, launched
 with the ``cropassets backfill`` command, which must rewrite identical COGs.
 
 The chain assets carry a single-run backfill policy, so Dagster runs the whole chain of one
-tile for the week range in ONE run (raw_scenes, weekly_cube, season_series, sos_map over
+tile for the week range in ONE run (raw_scenes, weekly_cube, sos_map over
 partition range ``<tile>|<week 1>...<tile>|<week 2>``): 2 runs per backfill here, where one
 run per partition made 8 (the season-to-date mapping split the chain in two). Each run is
 a subprocess that imports the code location; the backfill daemon ticks every 30 s (fixed).
@@ -37,7 +37,7 @@ from cropassets.settings import REPO_ROOT, load_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
-CHAIN = ["raw_scenes", "weekly_cube", "season_series", "sos_map"]
+CHAIN = ["raw_scenes", "weekly_cube", "sos_map"]
 CURRENT = next(s for s in SEASONS if s.role == "current")
 WEEKS = [w.isoformat() for w in CURRENT.week_starts()[:2]]
 TILE_IDS = sorted(TILES)
@@ -136,11 +136,10 @@ def _assert_dependency_order(records: dict) -> None:
         for i, week in enumerate(WEEKS):
             key = f"{tile}|{week}"
             assert sid["weekly_cube"][key] > sid["raw_scenes"][key], key
-            # season_series of week w reads the cubes of weeks 1..w of its tile
+            # sos_map of week w reads the cubes of weeks 1..w of its tile
             for earlier in WEEKS[:i + 1]:
-                assert sid["season_series"][key] > sid["weekly_cube"][f"{tile}|{earlier}"], \
+                assert sid["sos_map"][key] > sid["weekly_cube"][f"{tile}|{earlier}"], \
                     (key, earlier)
-            assert sid["sos_map"][key] > sid["season_series"][key], key
 
 
 def test_runs_ran_in_dependency_order(first):

@@ -1,4 +1,5 @@
-"""weekly_cube and season_series on a dask.distributed cluster equal the threaded run.
+"""weekly_cube and sos_map (its in-memory season series) on a dask.distributed cluster equal
+the threaded run.
 
 A LocalCluster of 2 worker processes on 127.0.0.1 stands in for a multi-node cluster: the
 resource connects to it by address, as it would to a remote scheduler.
@@ -14,12 +15,13 @@ from distributed import Client, LocalCluster, get_task_stream
 from distributed.utils import key_split
 
 from cropassets.assets.ingest import raw_scenes
-from cropassets.assets.series import season_series, weekly_cube
+from cropassets.assets.series import weekly_cube
+from cropassets.assets.sos import sos_map
 from cropassets.core.storage import open_zarr
 from cropassets.partitions import SEASONS, TILES
 from cropassets.resources import DaskCluster, DataRoot, SeriesSettings, build_resources
 
-ASSETS = [raw_scenes, weekly_cube, season_series]
+ASSETS = [raw_scenes, weekly_cube, sos_map]
 TILE = next(iter(TILES))
 WEEKS = [w.isoformat() for w in SEASONS[0].week_starts()][:2]
 SETTINGS = SeriesSettings(chunk=64)
@@ -42,16 +44,17 @@ def _materialize(root, selection, dask_cluster):
 
 
 def _assert_same_outputs(root_a, root_b, weeks=WEEKS):
-    for asset in ("weekly_cube", "season_series"):
-        for week in weeks:
-            a = open_zarr(root_a / asset / TILE / f"{week}.zarr").load()
-            b = open_zarr(root_b / asset / TILE / f"{week}.zarr").load()
-            xr.testing.assert_identical(a, b)
+    for week in weeks:
+        a = open_zarr(root_a / "weekly_cube" / TILE / f"{week}.zarr").load()
+        b = open_zarr(root_b / "weekly_cube" / TILE / f"{week}.zarr").load()
+        xr.testing.assert_identical(a, b)
+        sos_a, sos_b = (r / "sos_map" / TILE / f"{week}.tif" for r in (root_a, root_b))
+        assert sos_a.read_bytes() == sos_b.read_bytes(), week
 
 
 @pytest.fixture(scope="module")
 def threaded(tmp_path_factory):
-    """raw_scenes, weekly_cube and season_series of weeks 1..2, dask on threads."""
+    """raw_scenes, weekly_cube and sos_map of weeks 1..2, dask on threads."""
     root = tmp_path_factory.mktemp("threads")
     meta = _materialize(root, ASSETS, DaskCluster())
     assert all(m == {"mode": "threads"} for m in meta.values())
@@ -71,7 +74,7 @@ def test_cluster_by_address_runs_the_work_and_matches_threads(threaded, cluster,
     shutil.copytree(threaded / "raw_scenes", tmp_path / "raw_scenes")
     workers = set(cluster.scheduler_info()["workers"])
     with get_task_stream(cluster) as stream:
-        meta = _materialize(tmp_path, [weekly_cube, season_series],
+        meta = _materialize(tmp_path, [weekly_cube, sos_map],
                             DaskCluster(scheduler_address=cluster.scheduler.address))
     ran = [(str(task["key"]), task["worker"]) for task in stream.data]
     blocks = {worker for key, worker in ran if "_composite_block" in key}
@@ -84,12 +87,12 @@ def test_cluster_by_address_runs_the_work_and_matches_threads(threaded, cluster,
 
 
 def test_local_cluster_per_run_is_closed_after_the_run(threaded, tmp_path):
-    for asset in ("raw_scenes", "weekly_cube"):  # week 2's series reads the cubes of 1..2
+    for asset in ("raw_scenes", "weekly_cube"):  # week 2's SOS reads the cubes of 1..2
         shutil.copytree(threaded / asset, tmp_path / asset)
     resources = build_resources() | {
         "data_root": DataRoot(root=str(tmp_path)), "series_settings": SETTINGS,
         "dask_cluster": DaskCluster(scheduler_address="local", n_workers=1)}
-    result = materialize(ASSETS, selection=[weekly_cube, season_series],
+    result = materialize(ASSETS, selection=[weekly_cube, sos_map],
                          partition_key=f"{TILE}|{WEEKS[-1]}", resources=resources)
     assert result.success
     meta = [m.materialization.metadata["dask"].value

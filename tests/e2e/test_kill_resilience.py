@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 CURRENT = next(s for s in SEASONS if s.role == "current")
 WEEKS = [w.isoformat() for w in CURRENT.week_starts()[:2]]
-CHAIN = ["raw_scenes", "weekly_cube", "season_series", "sos_map", "coverage_map"]
+CHAIN = ["raw_scenes", "weekly_cube", "sos_map", "coverage_map"]
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -133,7 +133,7 @@ def test_killed_run_relaunched_is_identical_and_tiler_never_serves_partial(tmp_p
             _run(root, *CHAIN)  # relaunch: completes
             _run(root, "week_layers")
             # two processes materializing the same partitions at once
-            twins = [subprocess.Popen(_cmd("season_series", "sos_map"), env=_env(root),
+            twins = [subprocess.Popen(_cmd("sos_map", "coverage_map"), env=_env(root),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True) for _ in range(2)]
             for p in twins:

@@ -47,7 +47,7 @@ def test_new_week_scenes_become_a_served_crop_map(tmp_path):
     # the season so far, as cheaply as the new week allows: the reference season's samples
     # and models, the current season's weeks 1-5 published (SOS only: no crop maps needed)
     ref = REFERENCE.week_starts()
-    _materialize(env, "raw_scenes", "weekly_cube", "season_series", "sos_map", "--weeks",
+    _materialize(env, "raw_scenes", "weekly_cube", "sos_map", "--weeks",
                  f"{ref[0].isoformat()}...{BEFORE.isoformat()}")
     _materialize(env, "scalograms", "--weeks", REFERENCE.id)
     _materialize(env, "cnn2d_checkpoint")

@@ -93,7 +93,7 @@ def test_bad_lengths(weekly, k):
 
 
 def test_presmoothed_prefix_gives_the_same_inputs(weekly):
-    """Series smoothed on exactly the k-step prefix (as season_series stores them)."""
+    """Series smoothed on exactly the k-step prefix (as sos_map computes them)."""
     from cropassets.core.timeseries.smoothing import smooth_series
 
     k = 11

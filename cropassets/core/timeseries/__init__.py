@@ -7,7 +7,11 @@ series from weekly cubes and Start of Season.
 from __future__ import annotations
 
 from cropassets.core.timeseries.gapfill import gapfill_linear
-from cropassets.core.timeseries.season_series import season_series, stack_cubes
+from cropassets.core.timeseries.season_series import (
+    season_series,
+    season_series_as_stored,
+    stack_cubes,
+)
 from cropassets.core.timeseries.smoothing import (
     butterworth_coefficients,
     butterworth_matrix,
@@ -44,6 +48,7 @@ __all__ = [
     "regular_grid",
     "resample_matrix",
     "season_series",
+    "season_series_as_stored",
     "smooth_dataarray",
     "smooth_series",
     "stack_cubes",

@@ -1,4 +1,8 @@
-"""Season series: weekly cubes of weeks 1..w stacked, gap-filled and smoothed, chunk by chunk."""
+"""Season series: weekly cubes of weeks 1..w stacked, gap-filled and smoothed, chunk by chunk.
+
+Not stored: ``sos_map`` computes the series of its week from the cubes where it is used
+(:func:`season_series_as_stored`), so a new week costs one week of storage.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from cropassets.core.storage import open_zarr, series_to_dataset
+from cropassets.core.storage import as_stored, open_zarr, series_to_dataset
 from cropassets.core.timeseries.smoothing import smooth_dataarray
 
 
@@ -49,3 +53,13 @@ def season_series(cubes: xr.Dataset, cutoff: float, order: int = 3
     if crs is not None:
         out = out.rio.write_crs(crs).rio.write_transform(cubes.rio.transform())
     return out, enc
+
+
+def season_series_as_stored(cubes: xr.Dataset, cutoff: float, order: int = 3) -> xr.Dataset:
+    """:func:`season_series` with the values the int16 Zarr encoding would keep (lazy).
+
+    The series used to be stored as int16 (``series_to_dataset``) and SOS read it back;
+    rounding the same way in memory keeps every SOS computed from it identical.
+    """
+    out, enc = season_series(cubes, cutoff, order)
+    return as_stored(out, enc)
