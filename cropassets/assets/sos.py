@@ -23,7 +23,13 @@ from dagster import (
 )
 
 from cropassets.assets._steps import SINGLE_RUN, each_partition
-from cropassets.assets._ui import check_result, check_spec, cogs_on_disk_check, tiler_link
+from cropassets.assets._ui import (
+    check_result,
+    check_spec,
+    cogs_on_disk_check,
+    skipped_result,
+    tiler_link,
+)
 from cropassets.core import quality
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.seasons import SeasonWeek, find_week
@@ -54,9 +60,10 @@ SOS_NODATA = 0
             "count a valid observation of its sensor, in at least one week. A series still "
             "NaN there (the fill failed, or a composite lost the values its counts record), "
             "or a value where nothing was ever observed, fails; pixels never observed this "
-            "season are legitimately NaN. Blocking: the SOS written from that series, and "
-            "the week layers that publish it, would read the holes. Metadata: failed share "
-            "of the observed series, never-observed share, NaN share."),
+            "season are legitimately NaN. Blocking: on failure no SOS is written (a COG "
+            "of an earlier run stays as it was) and the step fails, so nothing downstream "
+            "reads the holes. Metadata: failed share of the observed series, "
+            "never-observed share, NaN share."),
             partitions_def=tile_week_partitions, blocking=True),
         check_spec("sos_map", "cog_valid", (
             "The file on disk is a valid COG (rio-cogeo cog_validate), every block decodes, "
@@ -106,6 +113,17 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
     clear_obs = ds["n_obs_s2"].values
     fill = quality.gap_fill_check(series, cubes["features"], cubes["n_obs"])
     path = data_root.sos_map_path(tile, week_key)
+    fill_metadata = {
+        "cubes_read": len(weeks),
+        "nan_share_after_fill": fill.metadata["nan_share_after_fill"],
+        "never_observed_share": fill.metadata["legit_nan_share"],
+    }
+    if not fill.passed:  # a broken series: write nothing (a COG already there stays as it was)
+        reason = "the season series failed gap_fill_complete: no SOS written"
+        return MaterializeResult(check_results=[
+            check_result("gap_fill_complete", fill), skipped_result("cog_valid", reason),
+            skipped_result("sos_within_season", reason)], metadata=fill_metadata | {
+                "written": False, "seconds": round(time.perf_counter() - t0, 2)})
     out = write_sos(path, ds, series, clear_obs, week, cfg)
     last_day = week.end - timedelta(days=1)
     started = out != SOS_NODATA
@@ -119,10 +137,8 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
         "median_sos_doy": float(np.median(out[started])) if started.any() else float("nan"),
         "map": tiler_link(week.season.id, week.key, "sos"),
         "weeks": week.week_of_season,
-        "cubes_read": len(weeks),
         "no_clear_s2_share": float((clear_obs == 0).mean()),
-        "nan_share_after_fill": fill.metadata["nan_share_after_fill"],
-        "never_observed_share": fill.metadata["legit_nan_share"],
+        **fill_metadata,
         "seconds": round(time.perf_counter() - t0, 2),
         "dask": MetadataValue.json(dask_cluster.describe()),
     })

@@ -111,8 +111,8 @@ def _broken_cube(env, tmp_path, zero_counts: bool):
 def test_all_nan_cube_fails_gap_fill_and_blocks(env, tmp_path):
     """A composite that lost its values (its counts say observed) -> series NaN -> blocked.
 
-    The series is computed inside sos_map (not stored), so the check is sos_map's: the SOS
-    is reported, the step fails, and nothing downstream of it in the run reads it.
+    The series is computed inside sos_map (not stored), so the check is sos_map's: the step
+    fails and no SOS COG is written (a broken series never reaches a published product).
     """
     root = _broken_cube(env, tmp_path, zero_counts=False)
     assert (open_zarr(root / "weekly_cube" / T0 / f"{REF[0]}.zarr")["n_obs"].values > 0).any()
@@ -122,8 +122,8 @@ def test_all_nan_cube_fails_gap_fill_and_blocks(env, tmp_path):
     assert not fill.passed and fill.blocking and fill.severity == AssetCheckSeverity.ERROR
     assert fill.metadata["failed_share"].value == 1.0
     assert fill.metadata["unfilled_pairs"].value == fill.metadata["observed_pairs"].value > 0
-    assert result.asset_materializations_for_node("sos_map")
     assert result.is_node_failed("sos_map")
+    assert not (root / "sos_map" / T0 / f"{REF[0]}.tif").exists()
 
 
 def test_series_value_where_nothing_was_observed_fails_gap_fill(env, tmp_path, monkeypatch):
@@ -144,6 +144,7 @@ def test_series_value_where_nothing_was_observed_fails_gap_fill(env, tmp_path, m
     assert not fill.passed and fill.blocking
     assert fill.metadata["invented_pairs"].value == open_zarr(
         root / "weekly_cube" / T0 / f"{REF[0]}.zarr").sizes["y"] ** 2
+    assert not (root / "sos_map" / T0 / f"{REF[0]}.tif").exists()
 
 
 def test_all_clouded_first_week_is_legitimately_nan(env, tmp_path):
