@@ -395,3 +395,57 @@ def test_a_link_opens_its_week_layer_and_view(site):
         assert page.locator("input[name='layer'][value='confidence']").is_checked()
     finally:
         page.close()
+
+
+def _open(site, base: str, query: str = "?poll=1"):
+    """A second page of the same browser on another tiler, with its errors collected."""
+    page = site.page.context.browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+    page.goto(f"{base.rstrip('/')}/{query}")
+    return page, errors
+
+
+def _weeks_shown(page) -> list[str]:
+    return page.evaluate("cropmap.state.weeks")
+
+
+def test_weeks_published_while_the_page_is_open_appear(site, tmp_path):
+    """The slider grows as weeks are published; a viewer on the newest week follows it, one
+    on an older week stays there; a page opened before any week shows the first one."""
+    from tiler_server import running_tiler
+
+    root = tmp_path / "data"
+    maps = publish_truth_maps(Path(os.environ["CROPASSETS_WORLD"]), root)
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    manifests = {w: root / "week_layers" / f"{w}.json" for w in maps.weeks}
+    for w in maps.weeks:
+        manifests[w].rename(hidden / f"{w}.json")
+    with running_tiler(root) as base:
+        page, errors = _open(site, base)
+        try:
+            page.wait_for_function("document.getElementById('map').dataset.state === 'empty'")
+            for w in maps.weeks[:-2]:  # weeks arrive while the page waits for the first
+                (hidden / f"{w}.json").rename(manifests[w])
+            page.evaluate("cropmap.ready")
+            assert _weeks_shown(page) == maps.weeks[:-2]
+            assert page.evaluate("cropmap.state.week") == maps.weeks[-3]  # the newest
+            assert page.locator("#week-slider").get_attribute("max") == str(len(maps.weeks) - 3)
+
+            (hidden / f"{maps.weeks[-2]}.json").rename(manifests[maps.weeks[-2]])
+            page.wait_for_function(f"cropmap.state.weeks.length === {len(maps.weeks) - 1}",
+                                   timeout=15_000)
+            page.wait_for_function(f"cropmap.state.week === '{maps.weeks[-2]}'")  # followed
+            assert page.locator("#week-slider").get_attribute("max") == str(len(maps.weeks) - 2)
+
+            page.evaluate("cropmap.setWeek(0)")  # a viewer on an older week stays there
+            (hidden / f"{maps.weeks[-1]}.json").rename(manifests[maps.weeks[-1]])
+            page.wait_for_function(f"cropmap.state.weeks.length === {len(maps.weeks)}",
+                                   timeout=15_000)
+            assert page.evaluate("cropmap.state.week") == maps.weeks[0]
+            assert page.evaluate("cropmap.refreshWeeks()") is False  # nothing new
+            assert errors == []
+        finally:
+            page.close()

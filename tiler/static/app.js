@@ -609,20 +609,69 @@ async function showPoint(lngLat) {
 
 // ---------------------------------------------------------------- start-up
 
-async function start() {
-  const [weeksDoc, legend] = await Promise.all([getJSON(apiUrl("api/weeks")), getJSON(apiUrl("api/legend"))]);
-  state.weeksDoc = weeksDoc;
-  state.legend = legend;
-  state.seasons = (weeksDoc.seasons || []).map((s) => {
+/** Seasons with at least one published week, from an /api/weeks document. */
+function seasonsOf(weeksDoc) {
+  return (weeksDoc.seasons || []).map((s) => {
     const season = { id: String(s.id), start: s.start || "", role: s.role || "", knee_week: weeksDoc.knee_week };
     season.weeks = (s.weeks || []).map((w) => normWeek(w, season));
     return season;
   }).filter((s) => s.weeks.length);
-  if (!state.seasons.length) {
-    setStatus("No week has been published yet.", "error");
-    $("map").dataset.state = "empty";
-    return;
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// Seconds between two reads of /api/weeks (weeks published while the page is open appear;
+// a republished week's new tile URLs are picked up); ``?poll=N`` in the address sets it.
+const POLL_SECONDS = Math.max(1, Number(new URLSearchParams(window.location.search).get("poll")) || 30);
+
+/**
+ * Read /api/weeks again; when it changed, keep the season and week shown (a viewer on the
+ * newest week follows to the new newest week) and redraw. A failed read waits for the next.
+ */
+async function refreshWeeks() {
+  let doc;
+  try { doc = await getJSON(apiUrl("api/weeks")); } catch { return false; }
+  if (JSON.stringify(doc) === JSON.stringify(state.weeksDoc)) return false;
+  const seasons = seasonsOf(doc);
+  if (!seasons.length) return false;
+  const season = currentSeason();
+  const week = currentWeek();
+  const onNewest = state.weekIndex === season.weeks.length - 1;
+  state.weeksDoc = doc;
+  state.seasons = seasons;
+  let si = seasons.findIndex((s) => s.id === season.id);
+  if (si < 0) si = Math.max(0, seasons.findIndex((s) => s.role === "current"));
+  state.seasonIndex = si;
+  const weeks = seasons[si].weeks;
+  let wi = onNewest ? weeks.length - 1 : weeks.findIndex((w) => w.key === week.key);
+  if (wi < 0) wi = weeks.length - 1;
+  state.weekIndex = wi;
+  fillSeasons();
+  fillWeekSlider();
+  await render("replace");
+  return true;
+}
+
+async function pollWeeks() {
+  for (;;) {
+    await sleep(POLL_SECONDS * 1000);
+    await refreshWeeks().catch((err) => setStatus(`Could not refresh the weeks: ${err.message}`, "error"));
   }
+}
+
+async function start() {
+  let [weeksDoc, legend] = await Promise.all([getJSON(apiUrl("api/weeks")), getJSON(apiUrl("api/legend"))]);
+  state.legend = legend;
+  state.seasons = seasonsOf(weeksDoc);
+  while (!state.seasons.length) {  // nothing published yet: wait for the first week
+    setStatus("No week has been published yet; the map appears with the first one.", "error");
+    $("map").dataset.state = "empty";
+    await sleep(POLL_SECONDS * 1000);
+    weeksDoc = await getJSON(apiUrl("api/weeks")).catch(() => weeksDoc);
+    state.seasons = seasonsOf(weeksDoc);
+    if (state.seasons.length) setStatus("");
+  }
+  state.weeksDoc = weeksDoc;
   const hash = readHash();
   let { si, wi } = locateWeek(hash);
   if (si < 0) si = state.seasons.findIndex((s) => s.role === "current");
@@ -687,6 +736,7 @@ async function start() {
     }
   });
   await render("replace");
+  pollWeeks();
 }
 
 const ready = start().catch((err) => {
@@ -721,6 +771,8 @@ window.cropmap = {
     for (const r of document.querySelectorAll('input[name="layer"]')) r.checked = r.value === name;
     return render();
   },
+  /** Read /api/weeks now, as the poll does; resolves true when the weeks changed. */
+  refreshWeeks,
   /** Resolves when the map has no pending tiles or transitions. */
   idle: () => state.rendering.then(() => waitIdle()),
 };
