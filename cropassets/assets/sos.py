@@ -106,8 +106,9 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
     t0 = time.perf_counter()
     cfg = series_settings
     weeks = [w.key for w in week.weeks_to_date()]
+    # read once, same chunks: the series, the clear counts and the gap-fill check all use it
     cubes = stack_cubes([data_root.weekly_cube_path(tile, w) for w in weeks], weeks,
-                        chunk=cfg.chunk // 2)
+                        chunk=cfg.chunk // 2).persist()
     ds = season_series_as_stored(cubes, cfg.cutoff, cfg.order)
     series = dataset_to_series(ds).load()  # one dask graph: read, fill, smooth, round
     clear_obs = ds["n_obs_s2"].values
