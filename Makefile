@@ -40,19 +40,14 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 
 demo: install web $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/cropassets demo-world --out $(WORLD)
-	$(BIN)/cropassets materialize raw_scenes weekly_cube sos_map --missing --workers 2
-	$(BIN)/cropassets materialize scalograms --missing
-	$(BIN)/cropassets materialize cnn2d_checkpoint --missing
-	$(BIN)/cropassets materialize knee_report
-	$(MAKE) --no-print-directory maps
-	@echo
 	@echo "Demo world:        $(abspath $(WORLD))  (STAC catalog in $(WORLD)/stac)"
 	@echo "Assets:            $(abspath data)/{raw_scenes,weekly_cube}/<tile>/<week>.zarr"
 	@echo "Maps (COG):        $(abspath data)/{crop_map,sos_map,coverage_map}/<tile>/<week>.tif"
 	@echo "Checkpoints:       $(abspath data)/cnn2d_checkpoint/k<week>.pt"
 	@echo "Knee report:       $(abspath data)/knee_report/knee.json (+ knee.png)"
 	@echo "Dagster instance:  $(DAGSTER_HOME)"
-	$(MAKE) --no-print-directory serve
+	@# serves the web map and the UI first, then materializes the season week by week
+	$(BIN)/cropassets demo --host $(HOST) --ui-port $(UI_PORT) --map-port $(MAP_PORT)
 
 # Crop and coverage maps of the current season and the week layers the tiler serves.
 maps: install $(DAGSTER_HOME)/dagster.yaml

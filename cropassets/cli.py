@@ -1,6 +1,7 @@
 """Command line of cropassets.
 
-``cropassets demo-world | init-region | import-labels | serve-stac | materialize | backfill``.
+``cropassets demo-world | init-region | import-labels | serve-stac | materialize | demo |
+backfill``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,13 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     failed = materialize_partitions(args.assets, tiles=args.tiles, weeks=args.weeks,
                                     missing_only=args.missing, workers=args.workers)
     return 1 if failed else 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cropassets.demo import run_demo
+
+    return run_demo(args.host, args.map_port, None if args.no_ui else args.ui_port,
+                    exit_when_done=args.exit_when_done, poll_s=args.poll)
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
@@ -186,6 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--workers", type=int, default=1,
                      help="processes to spread tiles over (each tile runs in week order)")
     mat.set_defaults(func=_cmd_materialize)
+
+    demo = sub.add_parser(
+        "demo", help="serve the web map and the Dagster UI, then materialize the demo season "
+                     "week by week (each week appears on the map when it is published)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--map-port", type=int, default=8080, help="web map (tiler) port")
+    demo.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port")
+    demo.add_argument("--no-ui", action="store_true", help="do not start the Dagster UI")
+    demo.add_argument("--poll", type=int, default=10,
+                      help="seconds between the web map's looks for new weeks (default 10)")
+    demo.add_argument("--exit-when-done", action="store_true",
+                      help="stop the servers when everything is materialized")
+    demo.set_defaults(func=_cmd_demo)
 
     bf = sub.add_parser("backfill",
                         help="launch a Dagster backfill over a week range (all tiles, or "
