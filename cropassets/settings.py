@@ -36,6 +36,14 @@ CROPASSETS_SENSOR           ``off`` (or 0, false): the new-week   ``on``
 CROPASSETS_SENSOR_INTERVAL  seconds between the sensor's ticks    ``120``
 CROPASSETS_SENSOR_LOOKBACK  recent published weeks it re-checks   ``4``
 CROPASSETS_SENSOR_REFRESH   seconds between late-arrival checks   ``3600``
+CROPASSETS_S3_RETRIES       retries of a transient object-store   ``5``
+                            failure (core.objstore)
+CROPASSETS_S3_RETRY_TIMEOUT seconds one object-store request may  ``30``
+                            spend retrying
+AWS_ENDPOINT_URL,           S3-compatible endpoint (``http://``   (AWS)
+AWS_REGION,                 allowed for it), region, credentials
+AWS_ACCESS_KEY_ID,          of an ``s3://`` URL (unset keys:
+AWS_SECRET_ACCESS_KEY       anonymous requests)
 CROPASSETS_GDAL_<OPTION>    GDAL option <OPTION> for reading      (none)
                             catalog assets, over the profile's
                             (e.g. ``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester``)
@@ -52,6 +60,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cropassets.core.objstore.objects import S3Options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDAL_PREFIX = "CROPASSETS_GDAL_"
@@ -92,7 +102,13 @@ class Settings:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
     env = dict(os.environ if env is None else env)
-    data_root = Path(env.get("CROPASSETS_DATA") or REPO_ROOT / "data").resolve()
+    raw_root = env.get("CROPASSETS_DATA", "").strip()
+    if raw_root.startswith("s3://"):  # never let Path() turn it into a local folder "s3:"
+        raise ValueError(
+            f"CROPASSETS_DATA={raw_root}: the pipeline's assets and the tiler read and write "
+            "a local (or mounted) folder only so far; object storage is implemented in "
+            "cropassets.core.objstore but not yet wired into the data root (issue 16)")
+    data_root = Path(raw_root or REPO_ROOT / "data").resolve()
     return Settings(
         data_root=data_root,
         world_dir=Path(env.get("CROPASSETS_WORLD") or data_root / "demo").resolve(),
@@ -118,6 +134,35 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sensor_lookback_weeks=int(env.get("CROPASSETS_SENSOR_LOOKBACK", "4")),
         sensor_refresh_s=int(env.get("CROPASSETS_SENSOR_REFRESH", "3600")),
     )
+
+
+def s3_options(env: Mapping[str, str] | None = None) -> S3Options:
+    """How to reach an ``s3://`` URL: endpoint, region, credentials and retry budget.
+
+    Read from the standard AWS variables (``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL_S3``,
+    ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``) and ``CROPASSETS_S3_RETRIES`` / ``CROPASSETS_S3_RETRY_TIMEOUT``.
+    A plain ``http://`` endpoint (a local S3-compatible server) is allowed when named.
+    """
+    env = os.environ if env is None else env
+    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    retries = env.get("CROPASSETS_S3_RETRIES", "5").strip() or "5"
+    timeout = env.get("CROPASSETS_S3_RETRY_TIMEOUT", "30").strip() or "30"
+    if not retries.isdigit():
+        raise ValueError(f"CROPASSETS_S3_RETRIES must be an integer, 0 or more, got {retries!r}")
+    try:
+        timeout_s = float(timeout)
+    except ValueError:
+        timeout_s = -1.0
+    if not timeout_s > 0:
+        raise ValueError(f"CROPASSETS_S3_RETRY_TIMEOUT must be seconds > 0, got {timeout!r}")
+    return S3Options(
+        endpoint=endpoint.rstrip("/"),
+        region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1").strip(),
+        access_key_id=env.get("AWS_ACCESS_KEY_ID", "").strip(),
+        secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "").strip(),
+        allow_http=endpoint.startswith("http://"),
+        max_retries=int(retries), retry_timeout_s=timeout_s)
 
 
 def cache_root(env: Mapping[str, str] | None = None) -> Path:
