@@ -263,3 +263,30 @@ def test_dask_workers_in_other_processes_write_and_read_a_partition(s3_server):
     assert os.getpid() not in workers.values()  # the work ran in another process
     np.testing.assert_allclose(float(total), float(ds["vv"].sum()), rtol=1e-6)
     xr.testing.assert_identical(open_zarr_versioned(url, opts).load()["vv"], ds["vv"].load())
+
+
+def test_a_cog_published_there_is_read_through_gdal_vsis3(s3_server, tmp_path, monkeypatch):
+    import rasterio
+    from rasterio.transform import from_origin
+    from rio_cogeo.cogeo import cog_validate
+
+    from cropassets.core.objstore import gdal_env, put_file
+    from cropassets.core.publish.cog import write_cog
+
+    _, opts = s3_server
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", opts.access_key_id)  # where GDAL reads them
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", opts.secret_access_key)
+    classes = np.random.default_rng(3).integers(1, 6, (2, 300, 300)).astype(np.uint8)
+    local = write_cog(tmp_path / "2025-05-19.tif", classes, "EPSG:32647",
+                      from_origin(600000, 1700000, 10, 10), 255, overview_resampling="mode",
+                      tags={"model_week": 3})
+    url = f"{BUCKET}/data/crop_map/T00/2025-05-19.tif"
+    assert put_file(local, url, opts) == local.stat().st_size
+    with rasterio.Env(**gdal_env(opts)):
+        with rasterio.open(url) as src:
+            assert (src.crs.to_epsg(), src.transform, src.nodata) == (
+                32647, from_origin(600000, 1700000, 10, 10), 255)
+            np.testing.assert_array_equal(src.read(), classes)
+            assert src.tags()["model_week"] == "3" and src.overviews(1)
+        valid, errors, _ = cog_validate(url, quiet=True)
+    assert valid, errors

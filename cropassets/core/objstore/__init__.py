@@ -13,11 +13,13 @@ from cropassets.core.objstore.objects import (
     S3Options,
     delete_prefix,
     exists,
+    gdal_env,
     get_bytes,
     is_object_url,
     join_url,
     list_keys,
     put_bytes,
+    put_file,
     split_url,
 )
 from cropassets.core.objstore.zarr_versions import (
@@ -33,6 +35,7 @@ __all__ = [
     "current_version",
     "delete_prefix",
     "exists",
+    "gdal_env",
     "get_bytes",
     "is_object_url",
     "join_url",
@@ -40,6 +43,7 @@ __all__ = [
     "open_zarr_versioned",
     "partition_exists",
     "put_bytes",
+    "put_file",
     "split_url",
     "write_zarr_versioned",
 ]

@@ -12,6 +12,7 @@ and missing-bucket errors at once, :class:`ObjectStoreError` names the URL and t
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,3 +199,39 @@ def delete_prefix(url: str, options: S3Options) -> int:
     for i in range(0, len(keys), 1000):
         _call(url, options, obstore.delete, bucket_store(bucket, options), keys[i:i + 1000])
     return len(keys)
+
+
+def put_file(path: str | os.PathLike[str], url: str, options: S3Options) -> int:
+    """Upload a finished local file (e.g. a validated COG) as one object; returns its bytes.
+
+    One PUT (multipart for large files, completed in one step), so readers of ``url`` see
+    the old object or this one, never a part: write and validate locally, then publish.
+    """
+    import obstore
+
+    bucket, key = split_url(url)
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        _call(url, options, obstore.put, bucket_store(bucket, options), key, fh)
+    return size
+
+
+def gdal_env(options: S3Options) -> dict[str, str]:
+    """GDAL configuration that lets rasterio open ``s3://`` URLs (``/vsis3/``) of this store.
+
+    For ``rasterio.Env(**gdal_env(options))``: endpoint without scheme and path-style
+    addressing for an S3-compatible server, HTTPS unless the endpoint is ``http://``,
+    unsigned requests when no key is set, and no directory listing on open. The keys
+    themselves are not in it (rasterio refuses them as options): GDAL (or rasterio's boto3
+    session) reads ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` from the process
+    environment, where :func:`cropassets.settings.s3_options` read them too.
+    """
+    env = {"AWS_REGION": options.region, "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+           "GDAL_HTTP_MAX_RETRY": str(options.max_retries), "GDAL_HTTP_RETRY_DELAY": "0.5"}
+    if options.endpoint:
+        scheme, _, host = options.endpoint.partition("://")
+        env |= {"AWS_S3_ENDPOINT": host or scheme, "AWS_VIRTUAL_HOSTING": "FALSE",
+                "AWS_HTTPS": "NO" if scheme == "http" else "YES"}
+    if not options.access_key_id:
+        env["AWS_NO_SIGN_REQUEST"] = "YES"
+    return env
