@@ -185,6 +185,10 @@ def run_demo(host: str = "127.0.0.1", map_port: int = 8080, ui_port: int | None 
     from cropassets.partitions import MIN_WEEKS, SEASONS, TILES
     from cropassets.settings import load_settings
 
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the loop and the servers as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, _terminate)
     timeline = Timeline()
     data = load_settings().data_root
     url = f"http://{host}:{map_port}/?poll={poll_s}"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,8 +65,20 @@ def test_demo_serves_first_and_publishes_week_by_week(tmp_path):
         tmp_path / "data" / "week_layers" / f"{w}.json").layers.crop]
     assert crop_weeks == current[2:]  # weeks 1-2 have no model
 
-    # a second demo finds everything materialized: it only serves
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
-    steps = [ln for ln in again.stdout.splitlines() if "partitions)" in ln]
-    assert steps == [], steps
+    # a second demo finds everything materialized: it only serves, until SIGTERM stops it
+    again = subprocess.Popen(cmd[:-3] + ["--map-port", str(port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        out = []
+        for line in again.stdout:
+            out.append(line)
+            if "serving; Ctrl-C stops" in line:
+                assert _weeks(port) == current  # the finished season is served at once
+                again.send_signal(signal.SIGTERM)
+        assert again.wait(60) == 0, "".join(out[-20:])
+    finally:
+        if again.poll() is None:
+            again.kill()
+    assert not [ln for ln in out if "partitions)" in ln], out  # nothing was materialized
+    assert any("serving; Ctrl-C stops" in ln for ln in out) and "[demo] stopping" in out[-1]
+    assert _port_closed(port)  # the tiler was stopped with the loop
