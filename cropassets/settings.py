@@ -3,8 +3,28 @@
 =========================== ===================================== ==============================
 variable                    meaning                               default
 =========================== ===================================== ==============================
-CROPASSETS_DATA             data root for every asset's output    ``<repo>/data``
+CROPASSETS_DATA             data root for every asset's output:   ``<repo>/data``
+                            a folder, or ``s3://bucket/prefix``
+                            (an S3-compatible object store)
 CROPASSETS_WORLD            demo world folder (generated)         ``$CROPASSETS_DATA/demo``
+                                                                  (``<repo>/data/demo`` when
+                                                                  the data root is s3://)
+AWS_ENDPOINT_URL_S3,        endpoint of the object store; an      (AWS)
+AWS_ENDPOINT_URL            ``http://`` one is spoken to in plain
+                            HTTP (a local test server)
+AWS_REGION,                 region of the bucket                  ``us-east-1``
+AWS_DEFAULT_REGION
+AWS_ACCESS_KEY_ID,          static credentials (or                (none: an s3:// root
+AWS_SECRET_ACCESS_KEY,      AWS_WEB_IDENTITY_TOKEN_FILE,          without any credential
+AWS_SESSION_TOKEN           AWS_CONTAINER_CREDENTIALS_*_URI,      source is refused)
+                            AWS_SKIP_SIGNATURE=true)
+CROPASSETS_S3_RETRIES       retries of a transient object-store   ``5``
+                            error (refused, timeout, 5xx)
+CROPASSETS_S3_RETRY_TIMEOUT seconds after which retrying stops    ``60``
+CROPASSETS_S3_TIMEOUT       connect, total seconds per request    ``5,300``
+CROPASSETS_S3_ORPHAN_GRACE  seconds before an unpublished Zarr    ``3600``
+                            version (killed writer) is deleted by
+                            the next write of its partition
 CROPASSETS_TILES            tile-grid JSON file                   ``<repo>/config/tiles.json``
 CROPASSETS_SEASONS          seasons JSON file                     ``<repo>/config/seasons.json``
 CROPASSETS_LABELS           folder of the per-season label files  ``$CROPASSETS_WORLD/labels``
@@ -53,6 +73,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cropassets.core.objstore.objpath import ObjPath
+from cropassets.core.objstore.store_options import StoreOptions
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDAL_PREFIX = "CROPASSETS_GDAL_"
 """Environment variables ``CROPASSETS_GDAL_<OPTION>`` set GDAL option ``<OPTION>``."""
@@ -62,7 +85,7 @@ GDAL_PREFIX = "CROPASSETS_GDAL_"
 class Settings:
     """Resolved settings (paths absolute)."""
 
-    data_root: Path
+    data_root: Path | ObjPath
     world_dir: Path
     tiles_file: Path
     seasons_file: Path
@@ -82,6 +105,7 @@ class Settings:
     sensor_interval_s: int = 120
     sensor_lookback_weeks: int = 4
     sensor_refresh_s: int = 3600
+    object_store: StoreOptions = field(default_factory=StoreOptions)
 
     @property
     def labels(self) -> Path:
@@ -92,10 +116,21 @@ class Settings:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
     env = dict(os.environ if env is None else env)
-    data_root = Path(env.get("CROPASSETS_DATA") or REPO_ROOT / "data").resolve()
+    store = object_store_options(env)
+    raw_root = env.get("CROPASSETS_DATA", "").strip()
+    data_root: Path | ObjPath
+    if raw_root.startswith("s3://"):
+        data_root = ObjPath.from_url(raw_root, store)
+        local_root = REPO_ROOT / "data"
+    elif "://" in raw_root:
+        raise ValueError(f"CROPASSETS_DATA={raw_root!r}: a folder or an s3://bucket/prefix "
+                         "URL is supported")
+    else:
+        data_root = local_root = Path(raw_root or REPO_ROOT / "data").resolve()
     return Settings(
         data_root=data_root,
-        world_dir=Path(env.get("CROPASSETS_WORLD") or data_root / "demo").resolve(),
+        object_store=store,
+        world_dir=Path(env.get("CROPASSETS_WORLD") or local_root / "demo").resolve(),
         tiles_file=Path(env.get("CROPASSETS_TILES") or REPO_ROOT / "config/tiles.json"),
         seasons_file=Path(env.get("CROPASSETS_SEASONS") or REPO_ROOT / "config/seasons.json"),
         stac_url=env.get("CROPASSETS_STAC_URL", ""),
@@ -118,6 +153,48 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sensor_lookback_weeks=int(env.get("CROPASSETS_SENSOR_LOOKBACK", "4")),
         sensor_refresh_s=int(env.get("CROPASSETS_SENSOR_REFRESH", "3600")),
     )
+
+
+def object_store_options(env: Mapping[str, str]) -> StoreOptions:
+    """How to reach an ``s3://`` data root: the standard AWS variables and ``CROPASSETS_S3_*``.
+
+    Raises:
+        ValueError: A ``CROPASSETS_S3_*`` value is not a number of the right range.
+    """
+    connect, _, total = env.get("CROPASSETS_S3_TIMEOUT", "").partition(",")
+    return StoreOptions(
+        endpoint=(env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip(),
+        region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
+        access_key_id=env.get("AWS_ACCESS_KEY_ID", "").strip(),
+        secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "").strip(),
+        session_token=env.get("AWS_SESSION_TOKEN", "").strip(),
+        other_credentials=bool(
+            env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get(
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI") or env.get(
+                "AWS_SKIP_SIGNATURE", "").lower() in ("1", "true", "yes")),
+        max_retries=int(_number(env, "CROPASSETS_S3_RETRIES", 5, whole=True)),
+        retry_timeout_s=_number(env, "CROPASSETS_S3_RETRY_TIMEOUT", 60.0),
+        connect_timeout_s=_number({"t": connect}, "t", 5.0, name="CROPASSETS_S3_TIMEOUT"),
+        timeout_s=_number({"t": total}, "t", 300.0, name="CROPASSETS_S3_TIMEOUT"),
+        orphan_grace_s=_number(env, "CROPASSETS_S3_ORPHAN_GRACE", 3600.0),
+    )
+
+
+def _number(env: Mapping[str, str], key: str, default: float, whole: bool = False,
+            name: str | None = None) -> float:
+    """A number >= 0 from ``env[key]`` (unset or empty: ``default``)."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(int(raw)) if whole else float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name or key} must be {kind}, 0 or more, got {raw!r}")
+    return value
 
 
 def cache_root(env: Mapping[str, str] | None = None) -> Path:
