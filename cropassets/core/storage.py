@@ -31,6 +31,7 @@ from cropassets.core.objstore import (
     Location,
     ObjPath,
     location,
+    open_store_error,
     prefix_lock,
     prefix_size,
     resolve_zarr,
@@ -216,8 +217,13 @@ def open_zarr(path: str | Path | ObjPath, dask: bool = False) -> xr.Dataset:
         raise FileNotFoundError(f"partition {loc} has not been written")
     else:
         store = loc
-    ds = xr.open_zarr(store, consolidated=True, zarr_format=2, decode_coords="all",
-                      chunks={} if dask else None)
+    try:
+        ds = xr.open_zarr(store, consolidated=True, zarr_format=2, decode_coords="all",
+                          chunks={} if dask else None)
+    except Exception as err:
+        if isinstance(loc, ObjPath):
+            raise open_store_error(err, loc) from err
+        raise
     # CF-decoding of scaled uint16 gives float64; the pipeline works in float32.
     for name, var in ds.data_vars.items():
         if var.dtype == np.float64:

@@ -72,8 +72,8 @@ def translate(err: BaseException, bucket: str, key: str, action: str) -> BaseExc
     url = url_of(bucket, key)
     text = str(err)
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    if isinstance(err, ObjectStoreError):
-        return err
+    if isinstance(err, ObjectStoreError):  # e.g. no credentials: name the object asked for
+        return ObjectStoreError(url, err.kind, err.detail)
     if "NoSuchBucket" in text:
         return ObjectStoreError(url, "no-bucket", f"{action} failed: bucket {bucket!r} does "
                                                   "not exist")
@@ -88,6 +88,12 @@ def translate(err: BaseException, bucket: str, key: str, action: str) -> BaseExc
         return ObjectStoreError(url, "unreachable", f"{action} failed, object store "
                                                     f"unreachable: {first[:300]}")
     return ObjectStoreError(url, "error", f"{action} failed: {first[:300]}")
+
+
+def is_store_error(err: BaseException) -> bool:
+    """``err`` comes from obstore (raised through zarr, say) and is not translated yet."""
+    return type(err).__module__.split(".")[0] == "obstore" and not isinstance(
+        err, ObjectStoreError)
 
 
 def _call(fn: Any, bucket: str, key: str, action: str, options: StoreOptions,

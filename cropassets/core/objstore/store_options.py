@@ -24,6 +24,7 @@ class ObjectStoreError(OSError):
         super().__init__(f"{url}: {detail}")
         self.url = url
         self.kind = kind
+        self.detail = detail
 
 
 @dataclass(frozen=True)

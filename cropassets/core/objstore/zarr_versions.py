@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cropassets.core.objstore.obj_client import is_store_error, translate
 from cropassets.core.objstore.objpath import POINTER, Location, ObjPath
 
 VERSIONS = "v"
@@ -48,6 +49,11 @@ def current_version(path: ObjPath) -> str | None:
     if not VERSION_ID.match(text):
         raise ValueError(f"{path / POINTER} does not name a version: {text[:60]!r}")
     return text
+
+
+def open_store_error(err: BaseException, path: ObjPath) -> BaseException:
+    """The error to raise when opening the store at ``path`` failed with ``err``."""
+    return translate(err, path.bucket, path.key, "read") if is_store_error(err) else err
 
 
 def resolve_zarr(path: Location) -> Location:
@@ -134,11 +140,13 @@ def versioned_write(path: ObjPath) -> Iterator[ObjPath]:
     target = path / VERSIONS / vid
     try:
         yield target
-    except BaseException:
+    except BaseException as err:
         try:
             delete_prefix(target)
         except OSError:
             pass  # e.g. the store became unreachable: an orphan for the next write
+        if is_store_error(err):  # raised inside zarr: name the partition
+            raise translate(err, path.bucket, path.key, "write") from err
         raise
     (path / POINTER).write_text(vid)
     collect(path, {vid, previous or vid}, path.options.orphan_grace_s)
