@@ -12,6 +12,7 @@ pointer written last (docs/CONTRACTS.md "Object storage").
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import glob
 import os
@@ -101,9 +102,23 @@ def write_bytes_atomic(path: str | Path | ObjPath, data: bytes) -> int:
     try:
         tmp.write_bytes(data)
         os.replace(tmp, final)
+    except OSError as err:
+        raise disk_error(err, final, tmp) from err
     finally:
         tmp.unlink(missing_ok=True)
     return len(data)
+
+
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+"""Errors of a full disk (or a file-size limit): reported naming the file."""
+
+
+def disk_error(err: OSError, final: object, tmp: object) -> OSError:
+    """``err`` itself, or for a full disk an ``OSError`` naming ``final`` and ``tmp``."""
+    if err.errno not in DISK_FULL:
+        return err
+    return OSError(err.errno, f"{err.strerror}: writing {final} (temporary file {tmp}); "
+                              "nothing was published")
 
 
 @contextmanager
@@ -128,6 +143,9 @@ def atomic_file(path: str | os.PathLike[str] | ObjPath) -> Iterator[BinaryIO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise disk_error(err, final, tmp) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -158,8 +176,11 @@ def staged_file(target: ObjPath) -> Iterator[BinaryIO]:
     """
     fd, tmp = tempfile.mkstemp(prefix=".cropassets-", suffix=f"-{target.name}")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+        except OSError as err:
+            raise disk_error(err, target, tmp) from err
         target.upload(Path(tmp))
     finally:
         Path(tmp).unlink(missing_ok=True)

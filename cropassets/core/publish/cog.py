@@ -60,10 +60,16 @@ def write_cog(path: str | Path | ObjPath, data: np.ndarray, crs: str, transform:
     final = location(path)
     if isinstance(final, ObjPath):
         with tempfile.TemporaryDirectory(prefix="cropassets-cog-") as folder:
-            local = write_cog(Path(folder) / final.name, data, crs, transform, nodata,
-                              overview_resampling=overview_resampling, colormap=colormap,
-                              tags=tags, band_descriptions=band_descriptions,
-                              blocksize=blocksize)
+            try:
+                local = write_cog(Path(folder) / final.name, data, crs, transform, nodata,
+                                  overview_resampling=overview_resampling, colormap=colormap,
+                                  tags=tags, band_descriptions=band_descriptions,
+                                  blocksize=blocksize)
+            except CogError:
+                raise
+            except Exception as err:  # GDAL's or Python's: e.g. the local disk is full
+                raise OSError(f"{final}: staging the COG in {folder} failed, nothing was "
+                              f"published: {err}") from err
             final.upload(Path(str(local)))
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
