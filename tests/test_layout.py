@@ -25,7 +25,7 @@ FORBIDDEN = {
     "tiler": ("cropassets.ml", "cropassets.assets", "cropassets.resources",
               "cropassets.partitions", "dagster"),
 }
-CORE_PACKAGES = ("stac", "cube", "timeseries", "publish", "reference", "quality")
+CORE_PACKAGES = ("stac", "cube", "timeseries", "publish", "reference", "quality", "objstore")
 
 
 def _module_name(path: Path) -> str:
