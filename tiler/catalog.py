@@ -20,6 +20,7 @@ import json
 import logging
 import posixpath
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,10 @@ LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos", "coverage":
 VERSION_CHARS = 12
 """Hex digits of a week's version (SHA-256 of its manifest file)."""
 
+OBJECT_STAT_TTL_S = 2.0
+"""On object storage a manifest's or mosaic's ETag is checked at most every 2 s: a week
+republished there is served within 2 s (locally: at the next request)."""
+
 MAX_DECIMATION_ZOOMS = 3
 """Tiles are served down to 3 zoom levels below a COG's coarsest overview (8 x 8 source
 pixels per tile pixel). rio-tiler warps at the resolution of the best overview, so without
@@ -76,6 +81,7 @@ class Catalog:
         if isinstance(self.root, ObjPath):
             gdal_path(self.root)  # GDAL's /vsis3/ options, before any COG is opened
         self._cache: dict[tuple[Location, str], tuple[tuple[int, int, str], Any]] = {}
+        self._stats: dict[ObjPath, tuple[float, tuple[int, int, str]]] = {}
         self._lock = threading.Lock()
 
     # ---- files -------------------------------------------------------------------------
@@ -92,8 +98,7 @@ class Catalog:
 
         ``kind`` names the parse, so that one file can be cached parsed two ways.
         """
-        st = path.stat()
-        key = (st.st_mtime_ns, st.st_size, str(getattr(st, "etag", "")))
+        key = self._file_key(path)
         hit = self._cache.get((path, kind))
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -101,6 +106,23 @@ class Catalog:
         with self._lock:
             self._cache[(path, kind)] = (key, value)
         return value
+
+    def _file_key(self, path: Location) -> tuple[int, int, str]:
+        """(mtime, size, ETag) of ``path``; an object's is reused for :data:`OBJECT_STAT_TTL_S`.
+
+        A tile request looks up its manifest and mosaic several times: one HEAD each.
+        """
+        now = time.monotonic()
+        if isinstance(path, ObjPath):
+            seen = self._stats.get(path)
+            if seen is not None and now - seen[0] < OBJECT_STAT_TTL_S:
+                return seen[1]
+        st = path.stat()
+        key = (st.st_mtime_ns, st.st_size, str(getattr(st, "etag", "")))
+        if isinstance(path, ObjPath):
+            with self._lock:
+                self._stats[path] = (now, key)
+        return key
 
     # ---- manifests ---------------------------------------------------------------------
     def _manifest(self, path: Location) -> WeekManifest:
