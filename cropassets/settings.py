@@ -3,8 +3,28 @@
 =========================== ===================================== ==============================
 variable                    meaning                               default
 =========================== ===================================== ==============================
-CROPASSETS_DATA             data root for every asset's output    ``<repo>/data``
+CROPASSETS_DATA             data root for every asset's output:   ``<repo>/data``
+                            a folder, or ``s3://bucket/prefix``
+                            (an S3-compatible object store)
 CROPASSETS_WORLD            demo world folder (generated)         ``$CROPASSETS_DATA/demo``
+                                                                  (``<repo>/data/demo`` when
+                                                                  the data root is s3://)
+AWS_ENDPOINT_URL_S3,        endpoint of the object store; an      (AWS)
+AWS_ENDPOINT_URL            ``http://`` one is spoken to in plain
+                            HTTP (a local test server)
+AWS_REGION,                 region of the bucket                  ``us-east-1``
+AWS_DEFAULT_REGION
+AWS_ACCESS_KEY_ID,          static credentials (or                (none: an s3:// root
+AWS_SECRET_ACCESS_KEY,      AWS_WEB_IDENTITY_TOKEN_FILE,          without any credential
+AWS_SESSION_TOKEN           AWS_CONTAINER_CREDENTIALS_*_URI,      source is refused)
+                            AWS_SKIP_SIGNATURE=true)
+CROPASSETS_S3_RETRIES       retries of a transient object-store   ``5``
+                            error (refused, timeout, 5xx)
+CROPASSETS_S3_RETRY_TIMEOUT seconds after which retrying stops    ``60``
+CROPASSETS_S3_TIMEOUT       connect, total seconds per request    ``5,300``
+CROPASSETS_S3_ORPHAN_GRACE  seconds before an unpublished Zarr    ``3600``
+                            version (killed writer) is deleted by
+                            the next write of its partition
 CROPASSETS_TILES            tile-grid JSON file                   ``<repo>/config/tiles.json``
 CROPASSETS_SEASONS          seasons JSON file                     ``<repo>/config/seasons.json``
 CROPASSETS_LABELS           folder of the per-season label files  ``$CROPASSETS_WORLD/labels``
@@ -36,14 +56,6 @@ CROPASSETS_SENSOR           ``off`` (or 0, false): the new-week   ``on``
 CROPASSETS_SENSOR_INTERVAL  seconds between the sensor's ticks    ``120``
 CROPASSETS_SENSOR_LOOKBACK  recent published weeks it re-checks   ``4``
 CROPASSETS_SENSOR_REFRESH   seconds between late-arrival checks   ``3600``
-CROPASSETS_S3_RETRIES       retries of a transient object-store   ``5``
-                            failure (core.objstore)
-CROPASSETS_S3_RETRY_TIMEOUT seconds one object-store request may  ``30``
-                            spend retrying
-AWS_ENDPOINT_URL,           S3-compatible endpoint (``http://``   (AWS)
-AWS_REGION,                 allowed for it), region, credentials
-AWS_ACCESS_KEY_ID,          of an ``s3://`` URL (unset keys:
-AWS_SECRET_ACCESS_KEY       anonymous requests)
 CROPASSETS_GDAL_<OPTION>    GDAL option <OPTION> for reading      (none)
                             catalog assets, over the profile's
                             (e.g. ``CROPASSETS_GDAL_AWS_REQUEST_PAYER=requester``)
@@ -61,7 +73,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cropassets.core.objstore.objects import S3Options
+from cropassets.core.objstore.objpath import ObjPath
+from cropassets.core.objstore.store_options import StoreOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GDAL_PREFIX = "CROPASSETS_GDAL_"
@@ -72,7 +85,7 @@ GDAL_PREFIX = "CROPASSETS_GDAL_"
 class Settings:
     """Resolved settings (paths absolute)."""
 
-    data_root: Path
+    data_root: Path | ObjPath
     world_dir: Path
     tiles_file: Path
     seasons_file: Path
@@ -92,6 +105,7 @@ class Settings:
     sensor_interval_s: int = 120
     sensor_lookback_weeks: int = 4
     sensor_refresh_s: int = 3600
+    object_store: StoreOptions = field(default_factory=StoreOptions)
 
     @property
     def labels(self) -> Path:
@@ -102,16 +116,21 @@ class Settings:
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
     env = dict(os.environ if env is None else env)
+    store = object_store_options(env)
     raw_root = env.get("CROPASSETS_DATA", "").strip()
-    if raw_root.startswith("s3://"):  # never let Path() turn it into a local folder "s3:"
-        raise ValueError(
-            f"CROPASSETS_DATA={raw_root}: the pipeline's assets and the tiler read and write "
-            "a local (or mounted) folder only so far; object storage is implemented in "
-            "cropassets.core.objstore but not yet wired into the data root (issue 16)")
-    data_root = Path(raw_root or REPO_ROOT / "data").resolve()
+    data_root: Path | ObjPath
+    if raw_root.startswith("s3://"):
+        data_root = ObjPath.from_url(raw_root, store)
+        local_root = REPO_ROOT / "data"
+    elif "://" in raw_root:
+        raise ValueError(f"CROPASSETS_DATA={raw_root!r}: a folder or an s3://bucket/prefix "
+                         "URL is supported")
+    else:
+        data_root = local_root = Path(raw_root or REPO_ROOT / "data").resolve()
     return Settings(
         data_root=data_root,
-        world_dir=Path(env.get("CROPASSETS_WORLD") or data_root / "demo").resolve(),
+        object_store=store,
+        world_dir=Path(env.get("CROPASSETS_WORLD") or local_root / "demo").resolve(),
         tiles_file=Path(env.get("CROPASSETS_TILES") or REPO_ROOT / "config/tiles.json"),
         seasons_file=Path(env.get("CROPASSETS_SEASONS") or REPO_ROOT / "config/seasons.json"),
         stac_url=env.get("CROPASSETS_STAC_URL", ""),
@@ -136,33 +155,46 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     )
 
 
-def s3_options(env: Mapping[str, str] | None = None) -> S3Options:
-    """How to reach an ``s3://`` URL: endpoint, region, credentials and retry budget.
+def object_store_options(env: Mapping[str, str]) -> StoreOptions:
+    """How to reach an ``s3://`` data root: the standard AWS variables and ``CROPASSETS_S3_*``.
 
-    Read from the standard AWS variables (``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL_S3``,
-    ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``,
-    ``AWS_SECRET_ACCESS_KEY``) and ``CROPASSETS_S3_RETRIES`` / ``CROPASSETS_S3_RETRY_TIMEOUT``.
-    A plain ``http://`` endpoint (a local S3-compatible server) is allowed when named.
+    Raises:
+        ValueError: A ``CROPASSETS_S3_*`` value is not a number of the right range.
     """
-    env = os.environ if env is None else env
-    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
-    retries = env.get("CROPASSETS_S3_RETRIES", "5").strip() or "5"
-    timeout = env.get("CROPASSETS_S3_RETRY_TIMEOUT", "30").strip() or "30"
-    if not retries.isdigit():
-        raise ValueError(f"CROPASSETS_S3_RETRIES must be an integer, 0 or more, got {retries!r}")
-    try:
-        timeout_s = float(timeout)
-    except ValueError:
-        timeout_s = -1.0
-    if not timeout_s > 0:
-        raise ValueError(f"CROPASSETS_S3_RETRY_TIMEOUT must be seconds > 0, got {timeout!r}")
-    return S3Options(
-        endpoint=endpoint.rstrip("/"),
-        region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1").strip(),
+    connect, _, total = env.get("CROPASSETS_S3_TIMEOUT", "").partition(",")
+    return StoreOptions(
+        endpoint=(env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip(),
+        region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip(),
         access_key_id=env.get("AWS_ACCESS_KEY_ID", "").strip(),
         secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "").strip(),
-        allow_http=endpoint.startswith("http://"),
-        max_retries=int(retries), retry_timeout_s=timeout_s)
+        session_token=env.get("AWS_SESSION_TOKEN", "").strip(),
+        other_credentials=bool(
+            env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or env.get(
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI") or env.get(
+                "AWS_SKIP_SIGNATURE", "").lower() in ("1", "true", "yes")),
+        max_retries=int(_number(env, "CROPASSETS_S3_RETRIES", 5, whole=True)),
+        retry_timeout_s=_number(env, "CROPASSETS_S3_RETRY_TIMEOUT", 60.0),
+        connect_timeout_s=_number({"t": connect}, "t", 5.0, name="CROPASSETS_S3_TIMEOUT"),
+        timeout_s=_number({"t": total}, "t", 300.0, name="CROPASSETS_S3_TIMEOUT"),
+        orphan_grace_s=_number(env, "CROPASSETS_S3_ORPHAN_GRACE", 3600.0),
+    )
+
+
+def _number(env: Mapping[str, str], key: str, default: float, whole: bool = False,
+            name: str | None = None) -> float:
+    """A number >= 0 from ``env[key]`` (unset or empty: ``default``)."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(int(raw)) if whole else float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name or key} must be {kind}, 0 or more, got {raw!r}")
+    return value
 
 
 def cache_root(env: Mapping[str, str] | None = None) -> Path:

@@ -58,27 +58,3 @@ def test_cache_root_follows_xdg_cache_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "env"))
     assert cache_root() == tmp_path / "env"  # read on every call
 
-
-def test_s3_options_come_from_the_aws_variables():
-    from cropassets.settings import s3_options
-
-    opts = s3_options({"AWS_ENDPOINT_URL": "http://127.0.0.1:9000/", "AWS_REGION": "eu-west-1",
-                       "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
-                       "CROPASSETS_S3_RETRIES": "2", "CROPASSETS_S3_RETRY_TIMEOUT": "7.5"})
-    assert (opts.endpoint, opts.region, opts.access_key_id, opts.allow_http,
-            opts.max_retries, opts.retry_timeout_s) == (
-        "http://127.0.0.1:9000", "eu-west-1", "k", True, 2, 7.5)
-    aws = s3_options({"AWS_DEFAULT_REGION": "us-west-2"})
-    assert (aws.endpoint, aws.region, aws.allow_http, aws.access_key_id) == (
-        "", "us-west-2", False, "")
-    with pytest.raises(ValueError, match="CROPASSETS_S3_RETRIES must be an integer"):
-        s3_options({"CROPASSETS_S3_RETRIES": "many"})
-    with pytest.raises(ValueError, match="CROPASSETS_S3_RETRY_TIMEOUT must be seconds > 0"):
-        s3_options({"CROPASSETS_S3_RETRY_TIMEOUT": "0"})
-
-
-def test_an_object_store_data_root_is_refused_until_the_assets_use_it():
-    from cropassets.settings import load_settings
-
-    with pytest.raises(ValueError, match="CROPASSETS_DATA=s3://bucket/data: .*not yet wired"):
-        load_settings({"CROPASSETS_DATA": "s3://bucket/data"})

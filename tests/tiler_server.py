@@ -36,12 +36,14 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def running_tiler(data_root: str | Path, timeout: float = 60.0, workers: int = 1,
                   access_log: bool = False, env: dict[str, str] | None = None,
                   log: list[str] | None = None) -> Iterator[str]:
-    """Start the tiler on ``data_root``; yield its base URL; stop it on exit.
+    """Start the tiler on ``data_root`` (a folder or ``s3://bucket/prefix``); yield its base
+    URL; stop it on exit.
 
     ``env`` adds environment variables (e.g. the tile cache settings); ``log``, when
     given, receives the server's log lines (stderr) as they come.
     """
-    env = {**os.environ, **(env or {}), "CROPASSETS_DATA": str(Path(data_root).resolve()),
+    root = str(data_root) if "://" in str(data_root) else str(Path(data_root).resolve())
+    env = {**os.environ, **(env or {}), "CROPASSETS_DATA": root,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
     # uvicorn logs the line naming its port at info level

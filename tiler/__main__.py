@@ -11,8 +11,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line and run the tiler with uvicorn."""
     parser = argparse.ArgumentParser(prog="python -m tiler", description=__doc__)
     parser.add_argument("--data", default=None,
-                        help="data root with week_layers/ (default: $CROPASSETS_DATA or "
-                             "<repo>/data)")
+                        help="data root with week_layers/: a folder or s3://bucket/prefix "
+                             "(default: $CROPASSETS_DATA or <repo>/data)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080,
                         help="port (default 8080; 0 picks a free one, logged at start)")
@@ -24,12 +24,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import uvicorn
 
+    from cropassets.core.objstore import ObjPath
     from cropassets.settings import load_settings
 
     if args.data:
-        os.environ["CROPASSETS_DATA"] = os.path.abspath(args.data)
+        os.environ["CROPASSETS_DATA"] = (args.data if "://" in args.data
+                                         else os.path.abspath(args.data))
     data = load_settings().data_root
-    if not data.is_dir():
+    if isinstance(data, ObjPath):
+        data.is_dir()  # reachable, readable: else an error naming the URL (nothing published
+        # yet is fine: weeks appear as they are published)
+    elif not data.is_dir():
         parser.error(f"data root {data} does not exist")
     if args.workers > 1:  # each worker process builds the app from CROPASSETS_DATA
         uvicorn.run("tiler.app:app", host=args.host, port=args.port, workers=args.workers,

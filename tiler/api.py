@@ -28,6 +28,7 @@ from rio_tiler.errors import PointOutsideBounds
 from rio_tiler.io import Reader
 from starlette.requests import Request
 
+from cropassets.core.objstore import Location, ObjPath, gdal_path
 from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.qgis import region_vrt
 from cropassets.core.publish.week_layers import (
@@ -124,17 +125,16 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
         return {"lon": lon, "lat": lat, "weeks": rows}
 
     @router.get("/download/{week}/{tile}/{product}.tif", tags=["download"])
-    def download(week: str, tile: str, product: str) -> FileResponse:
+    def download(week: str, tile: str, product: str) -> Response:
         """The published COG of ``product`` (crop or sos) for one tile and week."""
         if product not in PRODUCTS:
             raise HTTPException(404, f"product {product[:40]!r} does not exist; products: "
                                      f"{', '.join(PRODUCTS)}")
         path = catalog.cog(week, tile, product)
-        return FileResponse(path, media_type=COG_MEDIA_TYPE,
-                            filename=f"{product}_{tile}_{week}.tif")
+        return _file(path, COG_MEDIA_TYPE, f"{product}_{tile}_{week}.tif")
 
     @router.get("/download/{week}/{tile}/{style}.qml", tags=["download"])
-    def tile_style(week: str, tile: str, style: str) -> FileResponse:
+    def tile_style(week: str, tile: str, style: str) -> Response:
         """QGIS style of a layer, named to pair with the tile's COG download.
 
         QGIS applies ``<name>.qml`` to ``<name>.tif`` in the same folder.
@@ -142,15 +142,15 @@ def api_router(catalog: Catalog, cache_stats: Callable[[], dict[str, int]] | Non
         path = catalog.style(week, style, tile)
         product = STYLE_BANDS[style][0]
         name = product if style == product else style
-        return FileResponse(path, media_type=QML_MEDIA_TYPE, filename=f"{name}_{tile}_{week}.qml")
+        return _file(path, QML_MEDIA_TYPE, f"{name}_{tile}_{week}.qml")
 
     @router.get("/download/{week}/{style}.qml", tags=["download"])
-    def region_style(week: str, style: str) -> FileResponse:
+    def region_style(week: str, style: str) -> Response:
         """QGIS style of a layer, named to pair with the region VRT download."""
         path = catalog.style(week, style)
         product = STYLE_BANDS[style][0]
         name = product if style == product else style
-        return FileResponse(path, media_type=QML_MEDIA_TYPE, filename=f"{name}_{week}.qml")
+        return _file(path, QML_MEDIA_TYPE, f"{name}_{week}.qml")
 
     @router.get("/download/{week}/{product}.vrt", tags=["download"])
     def region(week: str, product: str, request: Request) -> Response:
@@ -250,13 +250,29 @@ def _sample(catalog: Catalog, m: WeekManifest, tile: str, product: str, lon: flo
             lat: float, indexes: tuple[int, ...]) -> list[int | None] | None:
     """Band values (None where nodata) of a tile's COG at a point; None outside the raster."""
     path = catalog.cog(m.week, tile, product)
-    with rasterio.Env(**GDAL_ENV), Reader(str(path)) as src:
+    with rasterio.Env(**GDAL_ENV), Reader(gdal_path(path)) as src:
         try:
             values = src.point(lon, lat, indexes=indexes).array
         except PointOutsideBounds:
             return None
     masked = np.ma.getmaskarray(values)
     return [None if m else int(v) for v, m in zip(values.data, masked, strict=True)]
+
+
+def _file(path: Location, media_type: str, filename: str) -> Response:
+    """A published file as a download.
+
+    Streamed from disk, or the object's bytes (one GET; product COGs and styles are small)
+    when the data root is an object store.
+    """
+    if isinstance(path, ObjPath):
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:
+            raise HTTPException(404, f"{filename} is missing") from None
+        return Response(body, media_type=media_type, headers={
+            "Content-Disposition": f'attachment; filename="{filename}"'})
+    return FileResponse(path, media_type=media_type, filename=filename)
 
 
 def sos_date(season_start: str, sos_doy: int | None) -> str | None:

@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from cropassets.core.objstore import ObjPath
 from cropassets.core.publish.week_layers import LAYERS
 from cropassets.settings import Settings, load_settings
 from tiler.api import api_router
@@ -42,12 +43,14 @@ with `Cache-Control: public, max-age=31536000, immutable`; the plain ones
 a matching `If-None-Match`. A version that is no longer current is a 404."""
 
 
-def create_app(data_root: str | Path, maplibre_dir: str | Path | None = None,
+def create_app(data_root: str | Path | ObjPath, maplibre_dir: str | Path | None = None,
                settings: Settings | None = None) -> FastAPI:
     """The tiler app over the week layers published under ``data_root``.
 
     Args:
-        data_root: Data root holding ``week_layers/`` (docs/CONTRACTS.md).
+        data_root: Data root holding ``week_layers/`` (docs/CONTRACTS.md): a folder or an
+            object-store location (``s3://bucket/prefix``; a URL string is reached with
+            the settings' object-store options).
         maplibre_dir: MapLibre GL ``dist`` folder served at ``/static/maplibre``
             (default ``<repo>/node_modules/maplibre-gl/dist``, when it exists).
         settings: Where the tile cache settings come from (default: the environment,

@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import posixpath
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,18 @@ import rasterio.errors
 from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import HTTPException
 
+from cropassets.core.objstore import (
+    Location,
+    ObjPath,
+    gdal_path,
+    glob_sorted,
+    inside,
+    is_url,
+    location,
+)
 from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.publish.week_layers import LAYERS, PRODUCTS, STYLE_BANDS, WEEK_KEY
+from cropassets.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +51,10 @@ LAYER_PRODUCT = {"crop": "crop", "confidence": "crop", "sos": "sos", "coverage":
 
 VERSION_CHARS = 12
 """Hex digits of a week's version (SHA-256 of its manifest file)."""
+
+OBJECT_STAT_TTL_S = 2.0
+"""On object storage a manifest's or mosaic's ETag is checked at most every 2 s: a week
+republished there is served within 2 s (locally: at the next request)."""
 
 MAX_DECIMATION_ZOOMS = 3
 """Tiles are served down to 3 zoom levels below a COG's coarsest overview (8 x 8 source
@@ -50,7 +66,7 @@ overviews each zoom level out costs 4x: a zoom-0 tile would read the whole world
 class WeekMosaic:
     """A checked MosaicJSON of one week and the zooms it is served at."""
 
-    path: Path
+    path: Location
     doc: MosaicJSON
     minzoom: int   # the mosaic's, raised where the COGs lack overviews
     maxzoom: int
@@ -59,27 +75,30 @@ class WeekMosaic:
 class Catalog:
     """Read-only view of the week layers published under one data root."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).resolve()
-        self._cache: dict[tuple[Path, str], tuple[tuple[int, int], Any]] = {}
+    def __init__(self, root: str | Path | ObjPath) -> None:
+        self.root: Location = (location(root, load_settings().object_store) if is_url(root)
+                               else location(root)).resolve()
+        if isinstance(self.root, ObjPath):
+            gdal_path(self.root)  # GDAL's /vsis3/ options, before any COG is opened
+        self._cache: dict[tuple[Location, str], tuple[tuple[int, int, str], Any]] = {}
+        self._stats: dict[ObjPath, tuple[float, tuple[int, int, str]]] = {}
         self._lock = threading.Lock()
 
     # ---- files -------------------------------------------------------------------------
-    def inside(self, relative: str | Path, what: str) -> Path:
+    def inside(self, relative: str | Path, what: str) -> Location:
         """Absolute path of ``relative`` (to the root); 404 if it resolves outside the root."""
         path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root):
+        if not inside(path, self.root):
             logger.warning("%s resolves outside the data root: %s", what, relative)
             raise HTTPException(404, f"{what} is not available (it is not in the data root)")
         return path
 
-    def _load(self, path: Path, parse: Callable[[bytes], Any], kind: str = "") -> Any:
-        """``parse(bytes of path)``, cached until the file's mtime or size changes.
+    def _load(self, path: Location, parse: Callable[[bytes], Any], kind: str = "") -> Any:
+        """``parse(bytes of path)``, cached until the file's mtime, size or ETag changes.
 
         ``kind`` names the parse, so that one file can be cached parsed two ways.
         """
-        st = path.stat()
-        key = (st.st_mtime_ns, st.st_size)
+        key = self._file_key(path)
         hit = self._cache.get((path, kind))
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -88,8 +107,25 @@ class Catalog:
             self._cache[(path, kind)] = (key, value)
         return value
 
+    def _file_key(self, path: Location) -> tuple[int, int, str]:
+        """(mtime, size, ETag) of ``path``; an object's is reused for :data:`OBJECT_STAT_TTL_S`.
+
+        A tile request looks up its manifest and mosaic several times: one HEAD each.
+        """
+        now = time.monotonic()
+        if isinstance(path, ObjPath):
+            seen = self._stats.get(path)
+            if seen is not None and now - seen[0] < OBJECT_STAT_TTL_S:
+                return seen[1]
+        st = path.stat()
+        key = (st.st_mtime_ns, st.st_size, str(getattr(st, "etag", "")))
+        if isinstance(path, ObjPath):
+            with self._lock:
+                self._stats[path] = (now, key)
+        return key
+
     # ---- manifests ---------------------------------------------------------------------
-    def _manifest(self, path: Path) -> WeekManifest:
+    def _manifest(self, path: Location) -> WeekManifest:
         """The manifest at ``path``, parsed once per file version.
 
         Raises:
@@ -110,7 +146,7 @@ class Catalog:
         if not folder.is_dir():
             return []
         out = []
-        for path in sorted(folder.glob("*.json")):
+        for path in glob_sorted(folder, "*.json"):
             if not WEEK_KEY.match(path.stem):
                 continue
             try:
@@ -195,13 +231,14 @@ class Catalog:
         except FileNotFoundError:
             raise HTTPException(404, f"the {product} mosaic of week {week} is missing") from None
 
-    def _checked_mosaic(self, path: Path, body: bytes, week: str, product: str) -> WeekMosaic:
+    def _checked_mosaic(self, path: Location, body: bytes, week: str, product: str
+                        ) -> WeekMosaic:
         doc = MosaicJSON(**json.loads(body))
         files = []
         for assets in doc.tiles.values():
             for asset in assets:
                 full = (doc.asset_prefix or "") + asset
-                if "://" in full or not Path(full).resolve().is_relative_to(self.root):
+                if not self._asset_inside(full):
                     logger.error("%s mosaic of %s names a file outside the data root: %s",
                                  product, week, full)
                     raise HTTPException(404, f"the {product} mosaic of week {week} names files "
@@ -211,7 +248,7 @@ class Catalog:
         floor = doc.maxzoom - levels - MAX_DECIMATION_ZOOMS
         return WeekMosaic(path, doc, max(doc.minzoom, floor), doc.maxzoom)
 
-    def cog(self, week: str, tile: str, product: str) -> Path:
+    def cog(self, week: str, tile: str, product: str) -> Location:
         """Path of the published COG of ``product`` for ``tile`` in ``week`` (404 if none)."""
         if product not in PRODUCTS:
             raise HTTPException(404, f"product {_shown(product)} does not exist; "
@@ -231,7 +268,7 @@ class Catalog:
         return path
 
 
-    def style(self, week: str, style: str, tile: str | None = None) -> Path:
+    def style(self, week: str, style: str, tile: str | None = None) -> Location:
         """The QGIS style of layer ``style`` in ``week`` (and, if given, a tile of it)."""
         if style not in STYLE_BANDS:
             raise HTTPException(404, f"style {_shown(style)} does not exist; styles: "
@@ -248,7 +285,7 @@ class Catalog:
             raise HTTPException(404, f"the {style} style of week {week} is missing")
         return path
 
-    def region(self, week: str, product: str) -> tuple[Path, dict[str, Path]]:
+    def region(self, week: str, product: str) -> tuple[Location, dict[str, Location]]:
         """The whole-region VRT of ``product`` in ``week`` and its tiles' COGs (tile -> path)."""
         if product not in PRODUCTS:
             raise HTTPException(404, f"product {_shown(product)} does not exist; "
@@ -266,6 +303,15 @@ class Catalog:
         cogs = {t: self.cog(week, t, product) for t, row in manifest.tiles.items()
                 if row.file(product)}
         return path, cogs
+
+
+    def _asset_inside(self, full: str) -> bool:
+        """A mosaic asset names a file inside the data root (``/vsis3/`` on object storage)."""
+        if isinstance(self.root, ObjPath):
+            prefix = self.root.gdal().rstrip("/") + "/"
+            return (full.startswith(prefix) and posixpath.normpath(full) == full
+                    and "://" not in full)
+        return "://" not in full and Path(full).resolve().is_relative_to(self.root)
 
 
 def _digest(body: bytes) -> str:

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from titiler.core.errors import DEFAULT_STATUS_CODES
 from titiler.mosaic.errors import MOSAIC_STATUS_CODES
 
+from cropassets.core.objstore import ObjPath
 from tiler.factory import WEB_MERCATOR
 
 logger = logging.getLogger(__name__)
@@ -30,14 +31,15 @@ TILE_SIZES = ("256", "512")
 _FILE_NAME = re.compile(r"[^\s'\"(),;]*\.(?:tiff?|json|vrt|xml|ovr)\b", re.IGNORECASE)
 
 
-def scrub(text: str, root: Path) -> str:
-    """``text`` with the data root and any file name replaced."""
-    for form in {str(root), root.as_posix()}:
+def scrub(text: str, root: Path | ObjPath) -> str:
+    """``text`` with the data root (also as GDAL names it) and any file name replaced."""
+    forms = {str(root), root.as_posix()} | ({root.gdal()} if isinstance(root, ObjPath) else set())
+    for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "<data>")
     return _FILE_NAME.sub("<file>", text)
 
 
-def add_error_handlers(app: FastAPI, root: Path) -> None:
+def add_error_handlers(app: FastAPI, root: Path | ObjPath) -> None:
     """Map exceptions to statuses as titiler does (core and mosaic), with scrubbed messages."""
     codes: dict[type[Exception], int] = {**DEFAULT_STATUS_CODES, **MOSAIC_STATUS_CODES}
     for exc_class, status in codes.items():
@@ -45,7 +47,7 @@ def add_error_handlers(app: FastAPI, root: Path) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
 
 
-def _handler(status: int, root: Path) -> Callable[[Request, Exception], Response]:
+def _handler(status: int, root: Path | ObjPath) -> Callable[[Request, Exception], Response]:
     def handle(request: Request, exc: Exception) -> Response:
         if status == 204:
             return Response(status_code=204)

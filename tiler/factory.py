@@ -41,6 +41,7 @@ from titiler.core.resources.enums import ImageType
 from titiler.core.utils import render_image
 from titiler.mosaic.factory import MosaicTilerFactory
 
+from cropassets.core.objstore import ObjPath
 from tiler import render
 from tiler.catalog import Catalog
 
@@ -140,7 +141,10 @@ def layer_factory(layer: str, catalog: Catalog, versioned: bool = False
         z, tms = request.path_params.get("z", ""), request.path_params.get("tileMatrixSetId")
         if tms == TMS_ID and z.isdigit() and int(z) < mosaic.minzoom:  # 204, nothing read
             raise NoAssetFoundError(f"{layer} tiles start at zoom {mosaic.minzoom}")
-        return str(mosaic.path)
+        # a name only: the backend gets the checked document (mosaic_def) and reads nothing;
+        # on object storage the /vsis3/ form keeps cogeo-mosaic off its S3 (boto3) backend
+        path = mosaic.path
+        return path.gdal() if isinstance(path, ObjPath) else str(path)
 
     async def mosaic_def(week: WeekPath) -> MosaicDefParams:
         mosaic = catalog.mosaic(layer, week)

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
+from cropassets.core.objstore import glob_sorted
 from cropassets.core.publish.product_stac import (
     COLLECTION_PREFIX,
     ITEM_ID,
@@ -75,7 +76,7 @@ class StacFiles:
         """Every stored item of collection ``cid`` (which must exist), by id."""
         self.collection(cid)
         out = []
-        for path in sorted((self.folder / cid).glob("*.json")):
+        for path in glob_sorted(self.folder / cid, "*.json"):
             if not ITEM_ID.match(path.stem):
                 continue
             try:

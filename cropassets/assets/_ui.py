@@ -9,7 +9,6 @@ check status per partition (tile x week) instead of only the last one evaluated.
 import math
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,7 +106,7 @@ def cogs_on_disk(context: AssetCheckExecutionContext, data_root: DataRoot, asset
         tile, week = split_tile_week(op.partition_key)
         files = [data_root.partition_path(asset, tile, week, ".tif")]
     else:
-        files = sorted((Path(data_root.root) / asset).glob("*/*.tif"))
+        files = sorted((data_root.location / asset).glob("*/*.tif"), key=str)
     result = cog_files_check(files, contract)
     return AssetCheckResult(passed=result.passed, description=result.summary,
                             metadata=to_metadata(result.metadata))

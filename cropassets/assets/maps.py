@@ -132,7 +132,7 @@ def week_model(context: AssetExecutionContext, data_root: DataRoot):
                                 f"has not been trained: {ck_path}")
     served = load_served(ck_path, n_steps=week.week_of_season)
     knee = data_root.knee_week()
-    record = model_record(week, served, data_root.root, knee)
+    record = model_record(week, served, data_root.location, knee)
     cur = record.current_season_accuracy
     path = data_root.week_model_path(week.key)
     write_bytes_atomic(path, record.to_json().encode())
@@ -216,7 +216,7 @@ def crop_map(context: AssetExecutionContext, data_root: DataRoot, reference_labe
         yield skipped_result("cog_valid", reason)
         yield skipped_result("class_values", reason)
         return
-    served = load_record_model(data_root.root, record)
+    served = load_record_model(data_root.location, record)
     cubes = [data_root.weekly_cube_path(tile.id, w.key)
              for w in week.weeks_to_date()]
     t0 = time.perf_counter()
@@ -414,13 +414,13 @@ def _week_layers(context: AssetExecutionContext, week_key: str, data_root: DataR
     ingest = {t: {w.key: _ingest_attrs(data_root, t, w.key) for w in week.weeks_to_date()}
               for t in TILES}
     manifest = write_week_layer(
-        data_root.root, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
+        data_root.location, week, files, {t: s.bbox_wgs84() for t, s in TILES.items()}, legend,
         record.knee_week if record else data_root.knee_week(), model, reason=reason,
         radar=radar_summary({t: {wk: a.get("radar") for wk, a in by_week.items()}
                              for t, by_week in ingest.items()}),
         incomplete_weeks=[wk for by_week in ingest.values() for wk, a in by_week.items()
                           if a.get("skipped_scenes", 0) > 0], missing=missing)
-    stac_items = write_week_items(data_root.root, manifest)
+    stac_items = write_week_items(data_root.location, manifest)
     valid = AssetCheckResult(
         check_name="published_cogs_valid", passed=not invalid,
         description="; ".join(f"{p}: {r.summary}" for p, r in checked.items()) + (

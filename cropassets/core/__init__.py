@@ -9,7 +9,9 @@ Packages by concept, each with a curated public face (``__all__``):
   series, Start of Season); the CWT scalograms are in ``cropassets.ml``;
 - ``reference``: reference labels (label-file import, field rasters, sampling, training series);
 - ``publish``: published products (COGs, crop products, week layers, product STAC, QGIS);
-- ``quality``: the measurements behind the asset checks.
+- ``quality``: the measurements behind the asset checks;
+- ``objstore``: the data root on object storage (``s3://bucket/prefix``): path-like
+  locations, obstore requests, Zarr versions published by a pointer, GDAL ``/vsis3/``.
 
 Shared basics at this level: ``storage`` (atomic writes, Zarr), ``seasons``, ``tiles`` (the
 tile grid file), ``region``, ``legend``, ``season_progress``, the typed on-disk records

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cropassets.core.json_records import VERSION_KEY, checked_version, json_object, take_fields
+from cropassets.core.objstore import ObjPath, location
 
 FORMAT_VERSION = 1
 """Version of the layout; :meth:`KneeReport.from_json` refuses another (files written before
@@ -112,7 +113,7 @@ class KneeReport:
                              f"{err}") from None
 
     @classmethod
-    def read(cls, path: str | Path) -> KneeReport:
+    def read(cls, path: str | Path | ObjPath) -> KneeReport:
         """Read ``knee.json`` (FileNotFoundError when the report was never written)."""
-        p = Path(path)
+        p = location(path)
         return cls.from_json(p.read_text(), source=str(p))

@@ -27,6 +27,7 @@ from cropassets.core.json_records import (
     json_object,
     take_fields,
 )
+from cropassets.core.objstore import ObjPath, location
 
 FORMAT_VERSION = 1
 """Version of the layout :meth:`WeekModelRecord.to_json` writes (without the key: see the
@@ -112,7 +113,7 @@ class WeekModelRecord:
         return cls(**d, format_version=version)
 
     @classmethod
-    def read(cls, path: str | Path) -> WeekModelRecord:
+    def read(cls, path: str | Path | ObjPath) -> WeekModelRecord:
         """Read ``<data>/week_model/<week>.json`` (FileNotFoundError when never written)."""
-        p = Path(path)
+        p = location(path)
         return cls.from_json(p.read_bytes(), source=str(p))

@@ -23,13 +23,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from cropassets.core.objstore import Location, ObjPath, location
 from cropassets.ml.metrics import classification_metrics
 from cropassets.ml.prepare import check_model_input, smoothed_prefix, valid_pixels
 from cropassets.ml.recipe import DEFAULT_CUTOFF, DEFAULT_ORDER
@@ -253,7 +253,7 @@ class ForestModel:
             "seed": int(self.seed), "versions": dict(self.versions),
         }
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str] | ObjPath) -> Location:
         """Write with joblib, atomically: a temporary file in the same folder, then rename.
 
         Returns:
@@ -263,10 +263,10 @@ class ForestModel:
 
         with atomic_file(path) as fh:
             joblib.dump(self.to_dict(), fh)
-        return Path(path)
+        return location(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, n_steps: int | None = None,
+    def load(cls, path: str | os.PathLike[str] | ObjPath, *, n_steps: int | None = None,
              features: Sequence[str] | None = None) -> ForestModel:
         """Read a forest written by :meth:`save`.
 
@@ -282,11 +282,11 @@ class ForestModel:
             ValueError: Not a forest of this project, another layout version, or another
                 sequence length / feature list than expected (each naming the file).
         """
-        p = Path(path)
+        p = location(path)
         if not p.is_file():
             raise FileNotFoundError(f"random forest file {p} does not exist")
         try:
-            d = joblib.load(p)
+            d = joblib.load(p.open("rb") if isinstance(p, ObjPath) else p)
         except Exception as err:
             raise ValueError(f"{p} is not a readable random forest file: {err}") from err
         if not isinstance(d, dict) or d.get("format") != FOREST_FORMAT:

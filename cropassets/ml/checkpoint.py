@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from cropassets.core.objstore import Location, ObjPath, location
 from cropassets.core.timeseries.timeaxis import check_same_steps, day_offsets, needs_resampling
 from cropassets.ml.model import CNN2D, CNN2DEnsemble, ModelConfig
 from cropassets.ml.recipe import InputStats, SeriesRecipe
@@ -301,7 +301,7 @@ class Checkpoint:
         d["format_version"] = FORMAT_VERSION
         return d
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str] | ObjPath) -> Location:
         """Write atomically: a temporary file in the same folder, then ``os.replace``.
 
         Returns:
@@ -311,7 +311,7 @@ class Checkpoint:
 
         with atomic_file(path) as fh:
             torch.save(self.to_dict(), fh)
-        return Path(path)
+        return location(path)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Checkpoint:
@@ -336,9 +336,11 @@ class Checkpoint:
         return cls(**kw)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
+    def load(cls, path: str | os.PathLike[str] | ObjPath) -> Checkpoint:
         """Read a checkpoint written by :meth:`save` (``weights_only=True``, onto CPU)."""
-        d = torch.load(Path(path), map_location="cpu", weights_only=True)
+        loc = location(path)
+        source = loc.open("rb") if isinstance(loc, ObjPath) else loc
+        d = torch.load(source, map_location="cpu", weights_only=True)
         return cls.from_dict(d)
 
     def summary(self) -> dict[str, Any]:

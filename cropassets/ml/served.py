@@ -33,12 +33,12 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from cropassets.core.objstore import Location, ObjPath, location
 from cropassets.core.week_model_record import MODEL_TITLES
 from cropassets.ml.baseline import DEFAULT_FOREST_BATCH, ForestModel
 from cropassets.ml.checkpoint import Checkpoint
@@ -78,16 +78,17 @@ CNN_BATCH = 2048
 """Pixels per CNN batch (see :func:`cropassets.ml.predict.predict`)."""
 
 
-def forest_path(checkpoint_path: str | os.PathLike[str]) -> Path:
+def forest_path(checkpoint_path: str | os.PathLike[str] | ObjPath) -> Location:
     """Where the forest of a checkpoint lives: ``<dir>/k06.pt`` -> ``<dir>/k06.rf.joblib``."""
-    p = Path(checkpoint_path)
+    p = location(checkpoint_path)
     return p.with_name(f"{p.stem}.rf.joblib")
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
+def file_sha256(path: str | os.PathLike[str] | ObjPath) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (an object: read whole)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    loc = location(path)
+    with loc.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -140,8 +141,8 @@ class ServedModel:
     checkpoint: Checkpoint
     forest: ForestModel | None = None
     record: dict[str, Any] = field(default_factory=dict)
-    checkpoint_path: Path | None = None
-    forest_file: Path | None = None
+    checkpoint_path: Location | None = None
+    forest_file: Location | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -307,7 +308,7 @@ def _legacy_record(checkpoint: Checkpoint) -> dict[str, Any]:
 
 
 def save_served(checkpoint: Checkpoint, forest: ForestModel, record: dict[str, Any],
-                path: str | os.PathLike[str]) -> tuple[Path, Path]:
+                path: str | os.PathLike[str] | ObjPath) -> tuple[Location, Location]:
     """Write the forest beside the checkpoint, then the checkpoint with its record.
 
     Both atomically (temporary file + rename); the forest first, so a checkpoint on disk
@@ -322,7 +323,7 @@ def save_served(checkpoint: Checkpoint, forest: ForestModel, record: dict[str, A
         raise ValueError(f"served record names model {record.get('model')!r}, not one of "
                          f"{KINDS}")
     forest.check_compatible(checkpoint.features, checkpoint.n_steps)
-    ck_path = Path(path)
+    ck_path = location(path)
     f_path = forest.save(forest_path(ck_path))
     checkpoint.metrics["served"] = {**record, "forest_file": f_path.name,
                                     "forest_sha256": file_sha256(f_path)}
@@ -335,7 +336,7 @@ def served_record(checkpoint: Checkpoint) -> dict[str, Any]:
     return dict(rec) if rec else _legacy_record(checkpoint)
 
 
-def load_served(checkpoint_path: str | os.PathLike[str], *,
+def load_served(checkpoint_path: str | os.PathLike[str] | ObjPath, *,
                 features: Sequence[str] | None = None,
                 n_steps: int | None = None) -> ServedModel:
     """What a checkpoint serves: read its record, load the forest where it is needed.
@@ -352,7 +353,7 @@ def load_served(checkpoint_path: str | os.PathLike[str], *,
             (SHA-256), or a model for other features / another k (naming the file and what
             was expected).
     """
-    ck_path = Path(checkpoint_path)
+    ck_path = location(checkpoint_path)
     if not ck_path.is_file():
         raise FileNotFoundError(f"checkpoint {ck_path} does not exist")
     ckpt = Checkpoint.load(ck_path)

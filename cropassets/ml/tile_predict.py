@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import zarr
 
 from cropassets.core.legend import CLASS_NODATA
+from cropassets.core.objstore import ObjPath, location, relative_posix
 from cropassets.core.seasons import SeasonWeek
-from cropassets.core.storage import open_zarr
+from cropassets.core.storage import open_zarr, open_zarr_array
 from cropassets.core.week_model_record import WeekModelRecord
 from cropassets.ml.checkpoint import Checkpoint
 from cropassets.ml.served import ServedModel, file_sha256, load_served
@@ -79,7 +79,7 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
         raise ValueError(f"weekly cube {cube_paths[0]} lacks features {missing} the model "
                          f"needs; it has {names}")
     pick = [names.index(f) for f in model.features]
-    arrays = [zarr.open_array(Path(p) / "features", mode="r") for p in cube_paths[:k]]
+    arrays = [open_zarr_array(p, "features") for p in cube_paths[:k]]
     ny, nx = arrays[0].shape[1:]
     for path, a in zip(cube_paths[:k], arrays, strict=True):
         if a.shape[1:] != (ny, nx):
@@ -111,7 +111,7 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
     return cls, conf
 
 
-def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
+def model_record(week: SeasonWeek, served: ServedModel, root: str | Path | ObjPath,
                  knee_week: int | None) -> WeekModelRecord:
     """What ``week_model`` records for a calendar week: the model that maps it.
 
@@ -132,13 +132,13 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
     """
     if served.checkpoint_path is None:
         raise ValueError("the served model of a week must be read from a checkpoint file")
-    rootp = Path(root).resolve()
+    rootp = location(root).resolve()
     ck = served.checkpoint_path.resolve()
     forest = served.forest_file.resolve() if served.forest_file is not None else None
     cur = served.current_season_accuracy
     return WeekModelRecord(
         week=week.key, season=week.season.id, week_of_season=week.week_of_season,
-        checkpoint=ck.relative_to(rootp).as_posix(),
+        checkpoint=relative_posix(ck, rootp),
         checkpoint_sha256=file_sha256(ck),
         model_kind=served.kind, model_title=served.title,
         accuracy=float(served.val_accuracy),
@@ -146,7 +146,7 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
         cnn2d_accuracy=served.record.get("cnn2d_val_accuracy"),
         random_forest_accuracy=served.record.get("random_forest_val_accuracy"),
         rule=served.record.get("rule", ""),
-        forest=forest.relative_to(rootp).as_posix() if forest is not None else None,
+        forest=relative_posix(forest, rootp) if forest is not None else None,
         forest_sha256=file_sha256(forest) if forest is not None else None,
         class_codes=[int(c) for c in served.class_codes],
         class_names=list(served.class_names),
@@ -155,7 +155,7 @@ def model_record(week: SeasonWeek, served: ServedModel, root: str | Path,
     )
 
 
-def load_record_model(root: str | Path, record: WeekModelRecord) -> ServedModel:
+def load_record_model(root: str | Path | ObjPath, record: WeekModelRecord) -> ServedModel:
     """Load the model a ``week_model`` record names, refusing a stale record.
 
     Raises:
@@ -163,7 +163,7 @@ def load_record_model(root: str | Path, record: WeekModelRecord) -> ServedModel:
         ValueError: The checkpoint now serves another kind of model than the record says
             (re-materialize week_model), or a forest that differs from the recorded one.
     """
-    path = Path(root) / record.checkpoint
+    path = location(root) / record.checkpoint
     served = load_served(path)
     kind = record.model_kind
     if served.kind != kind:

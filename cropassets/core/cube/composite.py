@@ -18,6 +18,7 @@ from cropassets.core.cube.indices import (
     normalized_difference,
     to_db,
 )
+from cropassets.core.objstore import Location, ObjPath, zarr_store
 
 S2_FEATURES = {"ndvi": ("nir", "red"), "lswi": ("nir", "swir16"), "ndwi": ("green", "nir")}
 S1_FEATURES = ("vv", "vh", "vh_vv")
@@ -104,7 +105,7 @@ def weekly_composite(raw: xr.Dataset, features: tuple[str, ...] = DEFAULT_FEATUR
 _RAW_VARS = ("blue", "green", "red", "nir", "swir16", "scl", "vv", "vh")
 
 
-def _composite_block(block: xr.Dataset, store: str, ys: slice, xs: slice, y0: int, x0: int,
+def _composite_block(block: xr.Dataset, store: Location, ys: slice, xs: slice, y0: int, x0: int,
                      features: tuple[str, ...], dilate_px: int, lee_window: int,
                      enl: float) -> None:
     """Composite one haloed block and write its rows ``ys`` x columns ``xs`` into ``store``.
@@ -114,10 +115,11 @@ def _composite_block(block: xr.Dataset, store: str, ys: slice, xs: slice, y0: in
     out = weekly_composite(block.load(), features, dilate_px, lee_window, enl)
     out = out.isel(y=slice(ys.start - y0, ys.stop - y0), x=slice(xs.start - x0, xs.stop - x0))
     out = out.drop_vars(list(out.coords))
-    out[["features", "n_obs"]].to_zarr(store, region={"y": ys, "x": xs}, zarr_format=2)
+    out[["features", "n_obs"]].to_zarr(zarr_store(store), region={"y": ys, "x": xs},
+                                       zarr_format=2)
 
 
-def write_weekly_composite(raw: xr.Dataset, path: str | Path,
+def write_weekly_composite(raw: xr.Dataset, path: str | Path | ObjPath,
                            features: tuple[str, ...] = DEFAULT_FEATURES, dilate_px: int = 1,
                            lee_window: int = 5, enl: float = 4.4, chunk: int = 1024,
                            scheduler: object = None) -> int:
@@ -128,9 +130,11 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
     unchunked call does), composited with :func:`weekly_composite`, trimmed and written
     into its region of the output. Each block is one dask task (``dask.delayed``); blocks
     are the output's Zarr chunks, so tasks write disjoint chunk files and may run in any
-    order, in threads or on dask.distributed workers (which must see ``path``). Memory
-    holds one block per running task whatever the tile area. The store is written to a
-    temporary directory and renamed into place.
+    order, in threads or on dask.distributed workers (which must see ``path``: a shared
+    folder, or an object store, each task opening it from the picklable ``ObjPath``).
+    Memory holds one block per running task whatever the tile area. The store is written
+    to a temporary directory and renamed into place (on object storage: a new version,
+    published by its pointer once every block is written).
 
     Args:
         raw: Raw-scenes dataset, dims (s2_time, s1_time, y, x); dask-backed or lazily
@@ -151,7 +155,7 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
     import dask
     import dask.array as da
 
-    from cropassets.core.storage import atomic_dir, dir_size
+    from cropassets.core.storage import dir_size, zarr_target
 
     features = check_features(features)
     names = [n for n in _RAW_VARS if n in raw]
@@ -168,8 +172,9 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
     if raw.rio.crs is not None:
         template = template.rio.write_crs(raw.rio.crs).rio.write_transform(
             raw.rio.transform())
-    with atomic_dir(path) as tmp:
-        template.to_zarr(tmp, mode="w", compute=False, zarr_format=2, consolidated=True)
+    with zarr_target(path) as tmp:
+        template.to_zarr(zarr_store(tmp), mode="w", compute=False, zarr_format=2,
+                         consolidated=True)
         tasks = []
         for y0 in range(0, ny, chunk):
             for x0 in range(0, nx, chunk):
@@ -180,7 +185,7 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path,
                 block = raw[names].isel(y=slice(ya, min(ny, y1 + halo)),
                                         x=slice(xa, min(nx, x1 + halo)))
                 tasks.append(dask.delayed(_composite_block, pure=False)(
-                    block, str(tmp), slice(y0, y1), slice(x0, x1), ya, xa, features,
+                    block, tmp, slice(y0, y1), slice(x0, x1), ya, xa, features,
                     dilate_px, lee_window, enl))
         dask.compute(*tasks, scheduler=scheduler)
         size = dir_size(tmp)

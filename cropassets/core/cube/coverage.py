@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
+from cropassets.core.objstore import Location
 from cropassets.core.publish.cog import write_cog
 
 COVERAGE_NODATA = 65535
@@ -67,7 +68,7 @@ def coverage_counts(weeks: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def write_coverage_cog(path: str | Path, counts: np.ndarray, crs: str, transform: Affine,
-                       tags: Mapping[str, object] | None = None) -> Path:
+                       tags: Mapping[str, object] | None = None) -> Location:
     """Write the coverage COG (:func:`coverage_counts` bands), tagged with its maxima."""
     if counts.ndim != 3 or counts.shape[0] != 3:
         raise ValueError(f"coverage counts have shape {counts.shape}; expected (3, y, x)")

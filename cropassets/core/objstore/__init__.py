@@ -1,49 +1,65 @@
-"""Object storage (S3-compatible) for a data root given as ``s3://bucket/prefix``.
+"""Object storage: the data root as ``s3://bucket/prefix`` (obstore, GDAL ``/vsis3/``).
 
-Single objects are written with one PUT (atomic on S3); Zarr partitions as immutable
-versions published by a pointer object written last (``zarr_versions``). Errors name the
-URL; transient failures are retried boundedly. No Dagster, no environment access: the
-connection settings come in as :class:`S3Options` (built by ``cropassets.settings``).
+A :data:`Location` is a local ``Path`` (today's behaviour: temp + rename) or an
+:class:`ObjPath`. On object storage single objects (COGs, JSON records, manifests,
+checkpoints, ``.npz``) are one PUT each (atomic for readers); Zarr partitions are
+immutable versions published by a pointer written last (:mod:`.zarr_versions`). Errors name
+the ``s3://`` URL (:class:`ObjectStoreError`); transient ones are retried a bounded number
+of times first. Layout and publish order: docs/CONTRACTS.md "Object storage".
 """
 
 from __future__ import annotations
 
-from cropassets.core.objstore.objects import (
-    ObjectStoreError,
-    S3Options,
-    delete_prefix,
-    exists,
-    gdal_env,
-    get_bytes,
-    is_object_url,
-    join_url,
-    list_keys,
-    put_bytes,
-    put_file,
-    split_url,
+from cropassets.core.objstore.gdal_s3 import configure_gdal, gdal_options
+from cropassets.core.objstore.obj_lock import prefix_lock
+from cropassets.core.objstore.objpath import (
+    Location,
+    ObjPath,
+    ObjStat,
+    gdal_path,
+    glob_sorted,
+    inside,
+    is_url,
+    location,
+    relative_posix,
 )
+from cropassets.core.objstore.store_options import ObjectStoreError, StoreOptions
 from cropassets.core.objstore.zarr_versions import (
+    POINTER,
+    collect,
     current_version,
-    open_zarr_versioned,
-    partition_exists,
-    write_zarr_versioned,
+    delete_prefix,
+    open_store_error,
+    prefix_size,
+    resolve_zarr,
+    versioned_write,
+    versions,
+    zarr_store,
 )
 
 __all__ = [
+    "POINTER",
+    "Location",
+    "ObjPath",
+    "ObjStat",
     "ObjectStoreError",
-    "S3Options",
+    "StoreOptions",
+    "collect",
+    "configure_gdal",
     "current_version",
     "delete_prefix",
-    "exists",
-    "gdal_env",
-    "get_bytes",
-    "is_object_url",
-    "join_url",
-    "list_keys",
-    "open_zarr_versioned",
-    "partition_exists",
-    "put_bytes",
-    "put_file",
-    "split_url",
-    "write_zarr_versioned",
+    "gdal_options",
+    "gdal_path",
+    "glob_sorted",
+    "inside",
+    "is_url",
+    "location",
+    "open_store_error",
+    "prefix_lock",
+    "prefix_size",
+    "relative_posix",
+    "resolve_zarr",
+    "versioned_write",
+    "versions",
+    "zarr_store",
 ]

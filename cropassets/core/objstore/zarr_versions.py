@@ -1,132 +1,152 @@
-"""Zarr partitions on an object store, published by one pointer object written last.
+"""Zarr partitions on object storage: immutable versions published by a pointer.
 
-A Zarr store is many objects, and S3 has no rename, so a partition at ``<url>`` (e.g.
-``s3://bucket/data/weekly_cube/T00/2025-05-05.zarr``) is laid out as::
+A Zarr store is many objects, and S3 has no rename, so a partition
+``<root>/<asset>/<tile>/<week>.zarr`` is laid out as::
 
-    <url>/versions/<uuid>/...   one complete Zarr store per write (never modified after)
-    <url>/CURRENT               {"version": "<uuid>"}: the published one (one atomic PUT)
+    <week>.zarr/CURRENT            the published version id (one small object, written last)
+    <week>.zarr/v/<version>/...    one complete Zarr (v2) store per write
 
-A writer writes a whole new version, then PUTs ``CURRENT``, then deletes the other versions
-(the replaced one and orphans of writers killed before their ``CURRENT``). A reader reads
-``CURRENT`` first and opens only that version, so it never sees a half-written partition or
-a mix of two writes: a writer killed at any moment leaves the previous ``CURRENT`` and its
-complete version in place. This is the object-store form of the local temp dir + rename.
+A writer puts a whole store under a fresh version prefix (``<ms since epoch>-<random>``),
+then one PUT of ``CURRENT`` publishes it: a reader resolves ``CURRENT`` first and then
+reads only that version, so it sees the old store or the new one, never a mix; a writer
+killed before its PUT of ``CURRENT`` leaves an orphan version nobody reads. After
+publishing, the writer deletes versions other than the new one and the one it replaced
+(kept for readers that resolved it just before) once they are older than
+``StoreOptions.orphan_grace_s`` (a concurrent writer's version in progress is younger).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
+import re
+import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from cropassets.core.objstore.objects import (
-    S3Options,
-    bucket_store,
-    delete_prefix,
-    describe_error,
-    get_bytes,
-    join_url,
-    put_bytes,
-    split_url,
-)
+from cropassets.core.objstore.obj_client import is_store_error, translate
+from cropassets.core.objstore.objpath import POINTER, Location, ObjPath
 
-if TYPE_CHECKING:
-    import xarray as xr
-
-POINTER = "CURRENT"
-VERSIONS = "versions"
+VERSIONS = "v"
+VERSION_ID = re.compile(r"^(?P<ms>\d{13})-[0-9a-f]{8}$")
 
 
-def _zarr_store(url: str, options: S3Options, read_only: bool):
-    from zarr.storage import ObjectStore
-
-    bucket, key = split_url(url)
-    return ObjectStore(bucket_store(bucket, options, key), read_only=read_only)
+def new_version_id() -> str:
+    """``<13-digit ms since epoch>-<8 hex>``: sortable by time, unique."""
+    return f"{time.time_ns() // 1_000_000:013d}-{uuid.uuid4().hex[:8]}"
 
 
-def current_version(url: str, options: S3Options) -> str:
-    """The published version id of the partition at ``url``.
+def current_version(path: ObjPath) -> str | None:
+    """The published version id of the store at ``path`` (None if never published).
 
     Raises:
-        FileNotFoundError: the partition has not been written (names ``url``).
+        ValueError: The pointer holds something else than a version id, naming it.
     """
     try:
-        doc = json.loads(get_bytes(join_url(url, POINTER), options))
+        text = (path / POINTER).read_text().strip()
     except FileNotFoundError:
-        raise FileNotFoundError(f"partition {url} has not been written") from None
-    version = doc.get("version") if isinstance(doc, dict) else None
-    if not isinstance(version, str) or not version:
-        raise ValueError(f"{join_url(url, POINTER)} does not name a version: {doc!r}")
-    return version
+        return None
+    if not VERSION_ID.match(text):
+        raise ValueError(f"{path / POINTER} does not name a version: {text[:60]!r}")
+    return text
 
 
-def write_zarr_versioned(ds: xr.Dataset, url: str, encoding: dict[str, dict] | None,
-                         options: S3Options, orphan_age_s: float = 3600.0) -> int:
-    """Write ``ds`` as a new version of the partition at ``url`` and publish it.
+def open_store_error(err: BaseException, path: ObjPath) -> BaseException:
+    """The error to raise when opening the store at ``path`` failed with ``err``."""
+    return translate(err, path.bucket, path.key, "read") if is_store_error(err) else err
 
-    After publishing, the version it replaced is deleted, and so are versions no
-    ``CURRENT`` names whose newest object is older than ``orphan_age_s`` (left by killed
-    writers; younger ones may belong to a writer still at work). Returns the bytes written
-    (the sum of the new version's object sizes).
+
+def resolve_zarr(path: Location) -> Location:
+    """Where the published store of ``path`` is.
+
+    ``path`` itself locally, else its current version prefix.
+
+    Raises:
+        FileNotFoundError: Nothing published at ``path`` ("has not been written", naming
+            the URL).
     """
-    from obstore.exceptions import BaseError
+    if not isinstance(path, ObjPath):
+        return path
+    version = current_version(path)
+    if version is None:
+        raise FileNotFoundError(f"partition {path} has not been written")
+    return path / VERSIONS / version
 
-    version = uuid.uuid4().hex
-    target = join_url(url, VERSIONS, version)
+
+def zarr_store(target: Location, read_only: bool = False) -> Any:
+    """What ``xarray.to_zarr`` / ``open_zarr`` / ``zarr.open_array`` take for ``target``.
+
+    The local path as a string, or a ``zarr.storage.ObjectStore`` on the version prefix.
+    """
+    if not isinstance(target, ObjPath):
+        return str(target)
+    from zarr.storage import ObjectStore
+
+    from cropassets.core.objstore.obj_client import store
+
+    return ObjectStore(store(target.bucket, target.options, prefix=target.key),
+                       read_only=read_only)
+
+
+def prefix_size(path: ObjPath) -> int:
+    """Total bytes of the objects under ``path``."""
+    return sum(int(m.get("size", 0)) for m in path.walk_objects())
+
+
+def delete_prefix(path: ObjPath) -> int:
+    """Delete every object under ``path``; returns how many."""
+    from cropassets.core.objstore.obj_client import delete
+
+    keys = [str(m["path"]) for m in path.walk_objects()]
+    if keys:
+        delete(path.bucket, keys, path.options)
+    return len(keys)
+
+
+def versions(path: ObjPath) -> dict[str, list[str]]:
+    """Version id -> its object keys, for every version stored under ``path``."""
+    out: dict[str, list[str]] = {}
+    base = len((path / VERSIONS).key) + 1
+    for meta in (path / VERSIONS).walk_objects():
+        key = str(meta["path"])
+        out.setdefault(key[base:].split("/")[0], []).append(key)
+    return out
+
+
+def collect(path: ObjPath, keep: set[str], grace_s: float) -> list[str]:
+    """Delete versions of ``path`` not in ``keep`` and older than ``grace_s``; returns them."""
+    from cropassets.core.objstore.obj_client import delete
+
+    now_ms = time.time_ns() // 1_000_000
+    gone = []
+    for vid, keys in sorted(versions(path).items()):
+        m = VERSION_ID.match(vid)
+        if vid in keep or (m and now_ms - int(m["ms"]) < grace_s * 1000):
+            continue
+        delete(path.bucket, keys, path.options)
+        gone.append(vid)
+    return gone
+
+
+@contextmanager
+def versioned_write(path: ObjPath) -> Iterator[ObjPath]:
+    """Yield a fresh version prefix of ``path``; on success publish it (PUT ``CURRENT``).
+
+    Then old versions are collected. On error the new version is deleted (best effort:
+    what is left is an orphan, collected later) and ``CURRENT`` is left as it was.
+    """
+    previous = current_version(path)
+    vid = new_version_id()
+    target = path / VERSIONS / vid
     try:
-        ds.to_zarr(_zarr_store(target, options, read_only=False), mode="w",
-                   encoding=encoding or {}, consolidated=True, zarr_format=2)
-    except (OSError, BaseError) as exc:
+        yield target
+    except BaseException as err:
         try:
-            delete_prefix(target, options)
+            delete_prefix(target)
         except OSError:
-            pass  # unreachable store: the orphan is removed by the next write
-        raise describe_error(target, exc, options) from exc
-    size = sum(m["size"] for m in _objects(target, options))
-    previous = current_version(url, options) if partition_exists(url, options) else None
-    put_bytes(join_url(url, POINTER), json.dumps({"version": version}).encode(), options)
-    newest: dict[str, dt.datetime] = {}
-    for m in _objects(join_url(url, VERSIONS), options):
-        v = m["path"].split(f"/{VERSIONS}/", 1)[1].split("/", 1)[0]
-        newest[v] = max(newest.get(v, m["last_modified"]), m["last_modified"])
-    now = dt.datetime.now(dt.UTC)
-    for v, when in newest.items():
-        if v != version and (v == previous or (now - when).total_seconds() >= orphan_age_s):
-            delete_prefix(join_url(url, VERSIONS, v), options)
-    return size
-
-
-def _objects(url: str, options: S3Options) -> list[Any]:
-    """Metadata (path, size, last_modified) of the objects under ``url/``."""
-    import obstore
-
-    bucket, key = split_url(url)
-    try:
-        return [m for batch in obstore.list(bucket_store(bucket, options), key + "/")
-                for m in batch]
-    except Exception as exc:
-        raise describe_error(url, exc, options) from None
-
-
-def open_zarr_versioned(url: str, options: S3Options, dask: bool = False) -> xr.Dataset:
-    """Open the published version of the partition at ``url`` (lazily), float32 like local."""
-    import numpy as np
-    import xarray as xr
-
-    target = join_url(url, VERSIONS, current_version(url, options))
-    ds = xr.open_zarr(_zarr_store(target, options, read_only=True), consolidated=True,
-                      zarr_format=2, decode_coords="all", chunks={} if dask else None)
-    for name, var in ds.data_vars.items():
-        if var.dtype == np.float64:
-            ds[name] = var.astype(np.float32)
-    return ds
-
-
-def partition_exists(url: str, options: S3Options) -> bool:
-    """Whether the partition at ``url`` has a published version."""
-    try:
-        current_version(url, options)
-    except FileNotFoundError:
-        return False
-    return True
+            pass  # e.g. the store became unreachable: an orphan for the next write
+        if is_store_error(err):  # raised inside zarr: name the partition
+            raise translate(err, path.bucket, path.key, "write") from err
+        raise
+    (path / POINTER).write_text(vid)
+    collect(path, {vid, previous or vid}, path.options.orphan_grace_s)

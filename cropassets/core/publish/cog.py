@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,8 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
+from cropassets.core.objstore import Location, ObjPath, location
+
 OverviewResampling = Literal["nearest", "bilinear", "cubic", "cubic_spline", "lanczos",
                              "average", "mode", "gauss", "rms"]
 """Resampling methods rio-cogeo accepts for overviews."""
@@ -24,13 +27,16 @@ class CogError(RuntimeError):
     """A COG failed validation after writing."""
 
 
-def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
+def write_cog(path: str | Path | ObjPath, data: np.ndarray, crs: str, transform: Affine,
               nodata: float | int | None, *, overview_resampling: OverviewResampling = "nearest",
               colormap: Mapping[int, Sequence[int]] | None = None,
               tags: Mapping[str, object] | None = None,
               band_descriptions: Sequence[str] | None = None,
-              blocksize: int = 256) -> Path:
+              blocksize: int = 256) -> Location:
     """Write ``data`` as a validated COG at ``path`` (temp file, validate, rename).
+
+    On object storage (``path`` an ``s3://`` location) the temporary file is local and,
+    once valid, PUT in one request: readers see the old COG or the new one.
 
     Args:
         path: Destination ``.tif``.
@@ -51,7 +57,21 @@ def write_cog(path: str | Path, data: np.ndarray, crs: str, transform: Affine,
     arr = data[None] if data.ndim == 2 else data
     if colormap and arr.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"{path}: a colormap needs uint8/uint16 classes, got {arr.dtype}")
-    final = Path(path)
+    final = location(path)
+    if isinstance(final, ObjPath):
+        with tempfile.TemporaryDirectory(prefix="cropassets-cog-") as folder:
+            try:
+                local = write_cog(Path(folder) / final.name, data, crs, transform, nodata,
+                                  overview_resampling=overview_resampling, colormap=colormap,
+                                  tags=tags, band_descriptions=band_descriptions,
+                                  blocksize=blocksize)
+            except CogError:
+                raise
+            except Exception as err:  # GDAL's or Python's: e.g. the local disk is full
+                raise OSError(f"{final}: staging the COG in {folder} failed, nothing was "
+                              f"published: {err}") from err
+            final.upload(Path(str(local)))
+        return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex}.tif")
     profile = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0],

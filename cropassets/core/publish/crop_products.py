@@ -18,6 +18,7 @@ import numpy as np
 from affine import Affine
 
 from cropassets.core.legend import CLASS_NODATA, LegendEntry, legend_colormap
+from cropassets.core.objstore import Location
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.seasons import SeasonWeek
 from cropassets.core.week_model_record import MODEL_TITLES, WeekModelRecord
@@ -60,7 +61,7 @@ def crop_cog_tags(week: SeasonWeek, record: WeekModelRecord,
 
 def write_crop_cog(path: str | Path, class_code: np.ndarray, confidence: np.ndarray, crs: str,
                    transform: Affine, legend: Sequence[LegendEntry],
-                   tags: Mapping[str, object]) -> Path:
+                   tags: Mapping[str, object]) -> Location:
     """Write the crop map COG: band 1 class (palette = legend), band 2 confidence 0-100.
 
     Both bands uint8 with nodata 255; overviews by mode (a class is never averaged into

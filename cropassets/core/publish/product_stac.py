@@ -44,6 +44,7 @@ from pystac.extensions.raster import RasterExtension
 from rasterio.warp import transform_bounds, transform_geom
 
 from cropassets.core.legend import LegendEntry
+from cropassets.core.objstore import Location, ObjPath, gdal_path, glob_sorted, location
 from cropassets.core.publish.manifest_record import WeekManifest
 from cropassets.core.storage import folder_lock, write_bytes_atomic
 from cropassets.core.week_model_record import MODEL_TITLES
@@ -116,9 +117,9 @@ def item_id(product: str, tile: str, week: str) -> str:
     return f"{product}-{tile}-{week}"
 
 
-def stac_root(root: str | Path) -> Path:
+def stac_root(root: str | Path | ObjPath) -> Location:
     """The catalog folder under the data root."""
-    return Path(root) / STAC_DIR
+    return location(root) / STAC_DIR
 
 
 def week_interval(week: str) -> tuple[datetime, datetime]:
@@ -208,11 +209,14 @@ def check_extensions(item: pystac.Item) -> None:
 
 # ------------------------------------------------------------------------------- building
 
-def _relative(target: Path, start: Path) -> str:
+def _relative(target: Path | ObjPath, start: Path | ObjPath) -> str:
     """``target`` relative to the folder ``start`` (POSIX), for hrefs."""
     import os
+    import posixpath
 
-    return Path(os.path.relpath(target, start)).as_posix()
+    if isinstance(target, ObjPath) and isinstance(start, ObjPath):
+        return posixpath.relpath(target.key, start.key or ".")
+    return Path(os.path.relpath(str(target), str(start))).as_posix()
 
 
 def _plain(value: Any) -> Any:
@@ -239,8 +243,8 @@ def _raster_bands(product: str, manifest: WeekManifest) -> list[dict[str, Any]]:
     return bands
 
 
-def build_item(root: str | Path, manifest: WeekManifest, tile: str, product: str,
-               styles: Mapping[str, Path] | None = None) -> dict[str, Any]:
+def build_item(root: str | Path | ObjPath, manifest: WeekManifest, tile: str, product: str,
+               styles: Mapping[str, Path | ObjPath] | None = None) -> dict[str, Any]:
     """The STAC item (dict, hrefs relative to its file) of ``product`` in ``tile`` and week.
 
     Args:
@@ -251,13 +255,13 @@ def build_item(root: str | Path, manifest: WeekManifest, tile: str, product: str
         product: A key of :data:`PRODUCT_INFO`.
         styles: QGIS style name -> ``.qml`` file, shipped as ``style-<name>`` assets.
     """
-    root = Path(root).resolve()
+    root = location(root).resolve()
     week = manifest.week
     rel = manifest.tiles[tile].file(product)
     if not rel:
         raise ValueError(f"week {week} has no {product} COG for tile {tile}")
     cog = root / rel
-    with rasterio.open(cog) as ds:
+    with rasterio.open(gdal_path(cog)) as ds:
         crs = ds.crs.to_string()
         epsg = ds.crs.to_epsg()
         shape = [ds.height, ds.width]
@@ -301,7 +305,7 @@ def build_item(root: str | Path, manifest: WeekManifest, tile: str, product: str
     if product == "sos" and manifest.sos_range:
         props["cropassets:sos_range"] = manifest.sos_range
     if product == "coverage":
-        with rasterio.open(cog) as ds:
+        with rasterio.open(gdal_path(cog)) as ds:
             tags = ds.tags()
         props["cropassets:radar_present"] = tags.get("radar_present") == "true"
         props["cropassets:clear_optical_season_max"] = int(
@@ -315,7 +319,7 @@ def build_item(root: str | Path, manifest: WeekManifest, tile: str, product: str
         data_asset["classification:classes"] = classification_classes(manifest.classes)
     assets: dict[str, Any] = {"data": data_asset}
     for name, path in (styles or {}).items():
-        assets[f"style-{name}"] = {"href": _relative(Path(path), folder), "type": QML_TYPE,
+        assets[f"style-{name}"] = {"href": _relative(location(path), folder), "type": QML_TYPE,
                                    "roles": ["style", "metadata"],
                                    "title": f"QGIS style ({name}, .qml)"}
     extensions = [PROJECTION, RASTER] + ([CLASSIFICATION] if product == "crop" else [])
@@ -375,14 +379,14 @@ def build_catalog(collections: Sequence[str]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------- writing
 
-def read_items(root: str | Path, product: str) -> list[dict[str, Any]]:
+def read_items(root: str | Path | ObjPath, product: str) -> list[dict[str, Any]]:
     """Every item of ``product``'s collection on disk, by id."""
     folder = stac_root(root) / collection_id(product)
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))
+    return [json.loads(p.read_text()) for p in glob_sorted(folder, "*.json")
             if ITEM_ID.match(p.stem)]
 
 
-def write_week_items(root: str | Path, manifest: WeekManifest) -> dict[str, list[str]]:
+def write_week_items(root: str | Path | ObjPath, manifest: WeekManifest) -> dict[str, list[str]]:
     """Write the STAC items of one published week, then the collections and the catalog.
 
     Each document is validated (:func:`validate`) and written atomically, under a lock.
@@ -396,7 +400,7 @@ def write_week_items(root: str | Path, manifest: WeekManifest) -> dict[str, list
     Returns:
         Collection id -> ids of the items written for the week.
     """
-    root = Path(root).resolve()
+    root = location(root).resolve()
     week = manifest.week
     # QGIS styles: crop and confidence go with the crop items, each other with its own
     styles = {name: root / rel for name, rel in manifest.styles.items()}

@@ -17,6 +17,7 @@ folder; the tiler names its downloads so that they pair up (``crop_T00_<week>.ti
 from __future__ import annotations
 
 import os
+import posixpath
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 import rasterio
 
 from cropassets.core.legend import LegendEntry, hex_to_rgba
+from cropassets.core.objstore import ObjPath, gdal_path, location
 
 QGIS_VERSION = "3.28.0"
 GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float32": "Float32"}
@@ -100,7 +102,7 @@ def pseudocolor_qml(band: int, vmin: float, vmax: float, colors: Sequence[str],
     return _qgis_document(renderer)
 
 
-def region_vrt(sources: Mapping[str, Path], vrt_path: Path | None = None,
+def region_vrt(sources: Mapping[str, Path | ObjPath], vrt_path: Path | ObjPath | None = None,
                band_names: Sequence[str] = (),
                legend: Sequence[LegendEntry] | None = None,
                hrefs: Mapping[str, str] | None = None) -> str:
@@ -123,7 +125,7 @@ def region_vrt(sources: Mapping[str, Path], vrt_path: Path | None = None,
         raise ValueError("a region VRT needs at least one tile")
     info = {}
     for tile, path in sorted(sources.items()):
-        with rasterio.open(path) as ds:
+        with rasterio.open(gdal_path(path)) as ds:
             info[tile] = (ds.crs, ds.transform, ds.width, ds.height, ds.count, ds.dtypes[0],
                           ds.nodata, ds.block_shapes[0])
     first = next(iter(info))
@@ -176,13 +178,12 @@ def region_vrt(sources: Mapping[str, Path], vrt_path: Path | None = None,
             if hrefs is not None:
                 ET.SubElement(src, "SourceFilename", relativeToVRT="0").text = hrefs[tile]
             elif vrt_path is not None:
-                rel = os.path.relpath(Path(sources[tile]).resolve(),
-                                      Path(vrt_path).resolve().parent)
+                rel = _relpath(sources[tile], vrt_path)
                 ET.SubElement(src, "SourceFilename", relativeToVRT="1").text = \
                     Path(rel).as_posix()
             else:
                 ET.SubElement(src, "SourceFilename", relativeToVRT="0").text = \
-                    str(Path(sources[tile]).resolve())
+                    gdal_path(location(sources[tile]).resolve())
             ET.SubElement(src, "SourceBand").text = str(b)
             by, bx = info[tile][7]
             ET.SubElement(src, "SourceProperties", RasterXSize=str(w), RasterYSize=str(h),
@@ -192,3 +193,13 @@ def region_vrt(sources: Mapping[str, Path], vrt_path: Path | None = None,
                           ySize=str(h))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _relpath(source: Path | ObjPath, vrt_path: Path | ObjPath) -> str:
+    """``source`` relative to the folder of ``vrt_path`` (both local, or both in one bucket)."""
+    src, vrt = location(source).resolve(), location(vrt_path).resolve()
+    if isinstance(src, ObjPath) and isinstance(vrt, ObjPath):
+        return posixpath.relpath(src.key, vrt.parent.key or ".")
+    if isinstance(src, ObjPath) or isinstance(vrt, ObjPath):
+        raise ValueError(f"{source} and {vrt_path} are not in the same store")
+    return os.path.relpath(src, vrt.parent)

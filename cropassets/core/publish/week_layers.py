@@ -7,8 +7,9 @@ Layout (docs/CONTRACTS.md "Maps and week layers")::
     <root>/week_layers/<week>/<product>.vrt         the whole region as one GDAL VRT
     <root>/week_layers/<week>/<layer>.qml           QGIS style of each layer
 
-Each file is written to a temporary name and renamed, mosaics before the manifest, so a
-reader that finds a manifest finds everything it names, complete.
+Each file is written to a temporary name and renamed (on object storage: one PUT each),
+mosaics before the manifest, so a reader that finds a manifest finds everything it names,
+complete. On object storage the mosaics name the COGs as ``/vsis3/bucket/key``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from cogeo_mosaic.mosaic import MosaicJSON
 
 from cropassets.core.legend import LAYER_RAMPS, LegendEntry, ramp_colors
+from cropassets.core.objstore import Location, ObjPath, gdal_path, inside, location, relative_posix
 from cropassets.core.publish.manifest_record import (
     TILE_PRODUCTS,
     ManifestLayers,
@@ -57,28 +59,28 @@ MIN_ZOOM_SPAN = 6
 WEEK_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def manifest_path(root: str | Path, week: str) -> Path:
+def manifest_path(root: str | Path | ObjPath, week: str) -> Location:
     """Path of the manifest of ``week`` (an ISO date key, validated)."""
     if not WEEK_KEY.match(week or ""):
         raise ValueError(f"week {week!r} is not a week key (YYYY-MM-DD)")
-    return Path(root) / "week_layers" / f"{week}.json"
+    return location(root) / "week_layers" / f"{week}.json"
 
 
-def mosaic_path(root: str | Path, week: str, product: str) -> Path:
+def mosaic_path(root: str | Path | ObjPath, week: str, product: str) -> Location:
     """Path of the MosaicJSON of ``product`` in ``week``."""
     if product not in PRODUCTS:
         raise ValueError(f"product {product!r} is not one of {PRODUCTS}")
     return manifest_path(root, week).with_suffix("") / f"{product}.mosaic.json"
 
 
-def style_path(root: str | Path, week: str, style: str) -> Path:
+def style_path(root: str | Path | ObjPath, week: str, style: str) -> Location:
     """Path of the QGIS style (``.qml``) of layer ``style`` in ``week``."""
     if style not in STYLE_BANDS:
         raise ValueError(f"style {style!r} is not one of {tuple(STYLE_BANDS)}")
     return manifest_path(root, week).with_suffix("") / f"{style}.qml"
 
 
-def region_path(root: str | Path, week: str, product: str) -> Path:
+def region_path(root: str | Path | ObjPath, week: str, product: str) -> Location:
     """Path of the whole-region VRT of ``product`` in ``week``."""
     if product not in PRODUCTS:
         raise ValueError(f"product {product!r} is not one of {PRODUCTS}")
@@ -120,8 +122,8 @@ def model_summary(record: WeekModelRecord) -> ManifestModel:
         forest_sha256=record.forest_sha256 or None)
 
 
-def write_week_layer(root: str | Path, week: SeasonWeek,
-                     tiles: Mapping[str, Mapping[str, Path | None]],
+def write_week_layer(root: str | Path | ObjPath, week: SeasonWeek,
+                     tiles: Mapping[str, Mapping[str, Path | ObjPath | None]],
                      tile_bounds: Mapping[str, Sequence[float]], legend: Sequence[LegendEntry],
                      knee_week: int | None, model: ManifestModel | None,
                      reason: str = "", radar: ManifestRadar | None = None,
@@ -148,7 +150,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
             "coverage_map not materialized: T01"}``); written as ``layers_missing`` when
             not empty.
     """
-    root = Path(root).resolve()
+    root = location(root).resolve()
     man_path = manifest_path(root, week.key)
     tile_rows: dict[str, dict[str, Any]] = {}
     mosaics: dict[str, str] = {}
@@ -158,17 +160,17 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     zooms: list[tuple[int, int]] = []
     for product in PRODUCTS:
         given = {t: p.get(product) for t, p in sorted(tiles.items())}
-        files = {t: Path(f).resolve() for t, f in given.items() if f is not None}
+        files = {t: location(f).resolve() for t, f in given.items() if f is not None}
         for t, f in files.items():
-            if not f.is_relative_to(root):
+            if not inside(f, root):
                 raise ValueError(f"{product} COG of tile {t} ({f}) is outside the data root")
             if not f.exists():
                 raise FileNotFoundError(f"{product} COG of tile {t} ({f}) has not been written")
             row = tile_rows.setdefault(t, {"bounds": [round(v, 7) for v in tile_bounds[t]]})
-            row[product] = f.relative_to(root).as_posix()
+            row[product] = relative_posix(f, root)
         if not files:
             continue
-        urls = [str(f) for f in files.values()]
+        urls = [gdal_path(f) for f in files.values()]
         maxzoom = MosaicJSON.from_urls(urls[:1], quiet=True).maxzoom
         # zoomed-out views (whole region) are read from the COG overviews
         mosaic = MosaicJSON.from_urls(urls, minzoom=max(0, maxzoom - MIN_ZOOM_SPAN),
@@ -176,7 +178,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         zooms.append((mosaic.minzoom, mosaic.maxzoom))
         out = mosaic_path(root, week.key, product)
         write_bytes_atomic(out, mosaic.model_dump_json(exclude_none=True).encode())
-        mosaics[product] = out.relative_to(root).as_posix()
+        mosaics[product] = relative_posix(out, root)
         vrt = region_path(root, week.key, product)
         try:
             xml = region_vrt(files, vrt, BAND_NAMES.get(product, ()),
@@ -185,7 +187,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
             no_region[product] = str(err)
         else:
             write_bytes_atomic(vrt, xml.encode())
-            regions[product] = vrt.relative_to(root).as_posix()
+            regions[product] = relative_posix(vrt, root)
     sos_range = [doy(week.season.start), doy(week.season.start) + 7 * week.season.weeks]
     coverage_range = [0, max(1, _coverage_max([
         root / r["coverage"] for r in tile_rows.values() if r.get("coverage")]))]
@@ -194,7 +196,7 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
         if product in mosaics:
             path = style_path(root, week.key, style)
             write_bytes_atomic(path, style_qml(style, legend, ranges.get(style, ())).encode())
-            styles[style] = path.relative_to(root).as_posix()
+            styles[style] = relative_posix(path, root)
     bounds = union_bounds([r["bounds"] for r in tile_rows.values()])
     season = week.season
     manifest = WeekManifest(
@@ -230,13 +232,13 @@ def write_week_layer(root: str | Path, week: SeasonWeek,
     return manifest
 
 
-def _coverage_max(files: Sequence[Path]) -> int:
+def _coverage_max(files: Sequence[Location]) -> int:
     """Most clear optical observations since season start at any pixel of ``files``."""
     import rasterio
 
     best = 0
     for f in files:
-        with rasterio.open(f) as ds:
+        with rasterio.open(gdal_path(f)) as ds:
             tag = ds.tags().get("clear_optical_season_max")
             best = max(best, int(tag) if tag is not None else int(ds.read(1, masked=True).max()))
     return best

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cropassets.core.objstore import ObjPath, gdal_path, location
 from cropassets.core.quality.check_result import QualityResult, _share
 
 
@@ -35,7 +36,7 @@ COVERAGE_COG = CogContract("uint16", 65535, 3)
 """``coverage_map``: uint16 observation counts (season, week, radar), nodata 65535."""
 
 
-def cog_check(path: str | Path, contract: CogContract) -> QualityResult:
+def cog_check(path: str | Path | ObjPath, contract: CogContract) -> QualityResult:
     """A file is a valid COG (rio-cogeo ``cog_validate``) with the contract's dtype/nodata.
 
     Args:
@@ -49,17 +50,20 @@ def cog_check(path: str | Path, contract: CogContract) -> QualityResult:
     import rasterio
     from rio_cogeo.cogeo import cog_validate
 
-    path = Path(path)
-    meta: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size
-                            if path.exists() else 0}
+    path = location(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = None
+    meta: dict[str, Any] = {"path": str(path), "bytes": size or 0}
     problems: list[str] = []
-    if not path.exists():
+    if size is None:
         return QualityResult(False, f"{path.name}: missing", {**meta, "problems": ["missing"]})
     try:
-        valid, errors, warns = cog_validate(str(path), quiet=True)
+        valid, errors, warns = cog_validate(gdal_path(path), quiet=True)
         problems += [f"COG: {e}" for e in errors]
         meta["cog_warnings"] = list(warns)
-        with rasterio.open(path) as src:
+        with rasterio.open(gdal_path(path)) as src:
             dtypes, nodatas, count = list(src.dtypes), list(src.nodatavals), src.count
             meta.update(dtypes=dtypes, nodata=[None if v is None else float(v) for v in nodatas],
                         bands=count, width=src.width, height=src.height,
@@ -86,7 +90,7 @@ def cog_check(path: str | Path, contract: CogContract) -> QualityResult:
                                                  "; ".join(problems)), meta)
 
 
-def cog_files_check(paths: Sequence[str | Path], contract: CogContract) -> QualityResult:
+def cog_files_check(paths: Sequence[str | Path | ObjPath], contract: CogContract) -> QualityResult:
     """:func:`cog_check` over several files; fails if any file fails.
 
     Returns:

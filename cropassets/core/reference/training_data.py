@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import zarr
 
+from cropassets.core.objstore import ObjPath, location
 from cropassets.core.reference.sampling import load_field_labels, rasterize_fields, sample_pixels
-from cropassets.core.storage import open_zarr, write_bytes_atomic
+from cropassets.core.storage import open_zarr, open_zarr_array, write_bytes_atomic
 from cropassets.core.tiles import TileSpec
 
 
@@ -66,14 +66,12 @@ def _cube_features(path: Path) -> list[str]:
     return [str(f) for f in open_zarr(path)["feature"].values]
 
 
-def _read_cube(path: Path) -> np.ndarray:
+def _read_cube(path: Path | ObjPath) -> np.ndarray:
     """The (feature, y, x) float32 array of a weekly cube, read straight from Zarr."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"partition {path} has not been written")
-    return np.asarray(zarr.open_array(Path(path) / "features", mode="r")[:])
+    return np.asarray(open_zarr_array(path, "features")[:])
 
 
-def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> int:
+def save_npz_atomic(path: str | Path | ObjPath, **arrays: np.ndarray) -> int:
     """Write arrays to ``path`` (.npz) via a temp file and rename; returns bytes."""
     buf = io.BytesIO()
     named: dict[str, Any] = arrays  # else mypy matches **arrays to allow_pickle: bool
@@ -81,7 +79,8 @@ def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> int:
     return write_bytes_atomic(path, buf.getvalue())
 
 
-def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+def load_npz(path: str | Path | ObjPath) -> dict[str, np.ndarray]:
     """Read a sample file written by :func:`save_npz_atomic`."""
-    with np.load(path, allow_pickle=False) as z:
+    loc = location(path)
+    with np.load(loc.open("rb") if isinstance(loc, ObjPath) else loc, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
