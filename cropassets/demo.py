@@ -30,6 +30,8 @@ from cropassets.demo_plan import DemoStep, demo_plan
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
+    from cropassets.resources import DataRoot
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -40,7 +42,6 @@ class Timeline:
     t0: float = field(default_factory=time.perf_counter)
     first_layer_s: float | None = None
     first_crop_map_s: float | None = None
-    published: dict[str, float] = field(default_factory=dict)
 
     def now(self) -> float:
         """Seconds since the demo started."""
@@ -104,13 +105,10 @@ def stop_servers(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def stale_weeks(week_keys: list[str]) -> set[str]:
+def stale_weeks(root: DataRoot, week_keys: list[str]) -> set[str]:
     """Weeks whose model record or published manifest was written before the knee report."""
     from cropassets.core.publish.manifest_record import WeekManifest
-    from cropassets.resources import DataRoot
-    from cropassets.settings import load_settings
 
-    root = DataRoot(root=str(load_settings().data_root))
     if root.knee_week() is None:
         return set()
     stale = set()
@@ -128,13 +126,14 @@ def keys_to_run(step: DemoStep, stale: set[str], instance: DagsterInstance
     """Keys of ``step`` still to materialize: missing ones, or stale ones on refresh steps."""
     from dagster import AssetKey
 
+    from cropassets.materialize import materialized_by_all
+
     if step.refresh_after_knee:
         return [k for k in step.keys if k.split("|")[-1] in stale]
     if not step.keys:
         done = instance.get_latest_materialization_event(AssetKey(step.assets[0]))
         return [] if done is not None else [None]
-    have = set.intersection(*(set(instance.get_materialized_partitions(AssetKey(a)))
-                              for a in step.assets))
+    have = materialized_by_all(instance, [AssetKey(a) for a in step.assets])
     return [k for k in step.keys if k not in have]
 
 
@@ -152,7 +151,7 @@ def run_plan(steps: list[DemoStep], timeline: Timeline, url: str,
     stale: set[str] | None = None
     for step in steps:
         if step.refresh_after_knee and stale is None:
-            stale = stale_weeks(sorted({k.split("|")[-1] for s in steps for k in s.keys
+            stale = stale_weeks(root, sorted({k.split("|")[-1] for s in steps for k in s.keys
                                         if s.refresh_after_knee}))
         keys = keys_to_run(step, stale or set(), instance)
         if not keys:
@@ -168,7 +167,6 @@ def run_plan(steps: list[DemoStep], timeline: Timeline, url: str,
         if step.publishes:
             manifest = WeekManifest.read(root.manifest_path(step.publishes))
             t = timeline.now()
-            timeline.published[step.publishes] = round(t, 1)
             timeline.first_layer_s = timeline.first_layer_s or round(t, 1)
             if manifest.layers.crop and timeline.first_crop_map_s is None:
                 timeline.first_crop_map_s = round(t, 1)

@@ -86,9 +86,7 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
     else:
         keys = list(pdef.get_partition_keys())
     if missing_only and pdef is not None:
-        instance = DagsterInstance.get()
-        done = set.intersection(*(set(instance.get_materialized_partitions(a.key))
-                                  for a in assets))
+        done = materialized_by_all(DagsterInstance.get(), [a.key for a in assets])
         keys = [k for k in keys if k not in done]
     if not keys:
         print("[materialize] nothing to do: every partition is materialized", file=sys.stderr)
@@ -103,6 +101,12 @@ def materialize_partitions(asset_names: list[str], tiles: list[str] | None = Non
         futures = [pool.submit(_run_keys, asset_names, g, f"w{i} ") for i, g in
                    enumerate(groups) if g]
         return [k for f in futures for k in f.result()]
+
+
+def materialized_by_all(instance: DagsterInstance, asset_keys: list[AssetKey]) -> set[str]:
+    """Partition keys every one of ``asset_keys`` has materialized on ``instance``."""
+    return set.intersection(*(set(instance.get_materialized_partitions(k))
+                              for k in asset_keys))
 
 
 def release_dead_cli_slots(instance: DagsterInstance) -> list[str]:
