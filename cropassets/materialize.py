@@ -14,7 +14,13 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    materialize,
+)
 
 from cropassets.core.seasons import all_weeks, find_week
 from cropassets.dagster_internals import (
@@ -188,14 +194,9 @@ def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> lis
     t0 = time.perf_counter()
     done = 0
     for batch in batches:
-        tags = {"cropassets/launcher": "cli-loop", PID_TAG: str(os.getpid())}
-        if len(batch) > 1:
-            tags |= {ASSET_PARTITION_RANGE_START_TAG: str(batch[0]),
-                     ASSET_PARTITION_RANGE_END_TAG: str(batch[-1])}
-        result = materialize(list(defs.assets), selection=assets,
-                             partition_key=batch[0] if len(batch) == 1 else None,
-                             instance=instance, resources=defs.resources,
-                             raise_on_error=False, tags=tags, run_config=QUIET_CONSOLE)
+        result = _run_batch(assets, batch, instance)
+        if not result.success and was_interrupted(result):
+            raise KeyboardInterrupt  # Dagster recorded the run as failed; stop the loop here
         if not result.success:
             failed.extend(str(k) for k in batch)
         done += len(batch)
@@ -203,7 +204,40 @@ def _run_keys(asset_names: list[str], keys: list[str | None], label: str) -> lis
                 or not result.success:
             rate = done / (time.perf_counter() - t0)
             what = f"{batch[0]}...{batch[-1]}" if len(batch) > 1 else str(batch[0])
-            print(f"[materialize] {label}{'+'.join(asset_names)} {done}/{len(keys)} partitions "
-                  f"({rate:.2f}/s){'  FAILED ' + what if not result.success else ''}",
+            print(f"[materialize] {label}{'+'.join(asset_names)} {done}/{len(keys)} "
+                  f"partitions ({rate:.2f}/s)"
+                  f"{'  FAILED ' + what if not result.success else ''}",
                   file=sys.stderr, flush=True)
     return failed
+
+
+def _run_batch(assets: list[AssetsDefinition], batch: list[str | None],
+               instance: DagsterInstance) -> ExecuteInProcessResult:
+    """One Dagster run of ``assets`` over ``batch`` (one key, or a contiguous key range)."""
+    from cropassets.definitions import defs
+
+    tags = {"cropassets/launcher": "cli-loop", PID_TAG: str(os.getpid())}
+    if len(batch) > 1:
+        tags |= {ASSET_PARTITION_RANGE_START_TAG: str(batch[0]),
+                 ASSET_PARTITION_RANGE_END_TAG: str(batch[-1])}
+    return materialize(list(defs.assets), selection=assets,
+                       partition_key=batch[0] if len(batch) == 1 else None,
+                       instance=instance, resources=defs.resources,
+                       raise_on_error=False, tags=tags, run_config=QUIET_CONSOLE)
+
+
+INTERRUPT_ERRORS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
+"""Error classes with which Dagster records a run stopped by Ctrl-C or SIGTERM."""
+
+
+def was_interrupted(result: ExecuteInProcessResult) -> bool:
+    """Whether an in-process run failed because the process got SIGINT/SIGTERM.
+
+    Dagster turns the signal into ``DagsterExecutionInterruptedError`` inside the run and
+    records a failed run without raising, so a loop of runs must ask to stop after it.
+    """
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None and error.cls_name in INTERRUPT_ERRORS:
+            return True
+    return False

@@ -1,13 +1,14 @@
 """The CLI loop: partitions and ranges it runs, bad weeks, pool slots of dead runs."""
 
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
-from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus, asset, materialize
 
-from cropassets.materialize import PID_TAG, release_dead_cli_slots
+from cropassets.materialize import PID_TAG, release_dead_cli_slots, was_interrupted
 
 
 def _dead_pid() -> int:
@@ -114,3 +115,23 @@ def test_cli_names_an_unknown_asset():
     assert done.returncode != 0
     assert "unknown assets ['raw_scen']" in done.stderr and "Traceback" not in done.stderr
     assert "BetaWarning" not in done.stderr
+
+
+def test_a_run_stopped_by_ctrl_c_is_told_from_a_failed_one():
+    """Dagster records a Ctrl-C'd in-process run as failed without raising; the loop must
+    tell it from an asset error so that it stops instead of starting the next run."""
+    @asset
+    def interrupted() -> int:
+        os.kill(os.getpid(), signal.SIGINT)
+        raise AssertionError("the signal should have stopped the step before this line")
+
+    @asset
+    def broken() -> int:
+        raise ValueError("bad input")
+
+    with DagsterInstance.ephemeral() as instance:
+        stopped = materialize([interrupted], instance=instance, raise_on_error=False)
+        failed = materialize([broken], instance=instance, raise_on_error=False)
+    assert not stopped.success and not failed.success
+    assert was_interrupted(stopped)
+    assert not was_interrupted(failed)
