@@ -126,8 +126,9 @@ class WorldConfig:
     seasons: tuple[Season, ...] = field(default=DEFAULT_SEASONS)
 
     def __post_init__(self) -> None:
-        if self.size < 32 or self.size % 16:
-            raise ValueError(f"size must be a multiple of 16 and >= 32, got {self.size}")
+        if self.size < 32 or self.size % 2:
+            raise ValueError(f"size must be an even number of pixels >= 32 (the 20 m bands "
+                             f"halve it), got {self.size}")
         if not 1 <= self.tiles <= 100:
             raise ValueError(f"tiles must be in 1..100, got {self.tiles}")
 

@@ -82,7 +82,7 @@ def generate_world(out: Path | str, seed: int = 42, size: int = 512, tiles: int 
     Args:
         out: World folder (created if missing).
         seed: Random seed; the same parameters always give identical files.
-        size: Tile edge in 10 m pixels (multiple of 16).
+        size: Tile edge in 10 m pixels (even, >= 32; a Sentinel-2 tile is 10980).
         tiles: Number of tiles, laid out in ceil(sqrt(tiles)) columns.
         seasons: Season dicts (``id, start, weeks, role``) or :class:`Season`; default
             reference "2024" from 2024-05-06 and current "2025" from 2025-05-05, 28 weeks.

@@ -6,7 +6,33 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+FULL_TILE = 10980
+"""Edge of a Sentinel-2 MGRS tile in 10 m pixels."""
+
+
+def world_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``generate_world`` keyword arguments from parsed ``args`` (``--full-tile``, ``--weeks``)."""
+    from cropassets.world.config import DEFAULT_SEASONS
+
+    size, tiles, seasons = args.size, args.tiles, list(DEFAULT_SEASONS)
+    weeks = args.weeks
+    if getattr(args, "full_tile", False):
+        size, tiles = FULL_TILE, 1
+        seasons = [s for s in seasons if s.role == "current"]
+        weeks = weeks or 3
+    if weeks is not None:
+        if weeks < 1:
+            raise ValueError(f"--weeks must be at least 1, got {weeks}")
+        seasons = [replace(s, weeks=weeks) for s in seasons]
+    workers = getattr(args, "workers", None)
+    if workers is None and size * size * tiles > 50_000_000:
+        workers = 1  # one scene of a full tile takes ~17 GB while it is rendered
+    return {"seed": args.seed, "size": size, "tiles": tiles, "seasons": seasons,
+            "workers": workers}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="world folder to write")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--size", type=int, default=512,
-                        help="tile edge in 10 m pixels, a multiple of 16 (default 512)")
+                        help="tile edge in 10 m pixels, even (default 512)")
     parser.add_argument("--tiles", type=int, default=4, help="number of tiles (default 4)")
+    parser.add_argument("--weeks", type=int, default=None,
+                        help="weeks of each season (default 28; 3 with --full-tile)")
+    parser.add_argument("--full-tile", action="store_true",
+                        help=f"one Sentinel-2-sized tile ({FULL_TILE} x {FULL_TILE} px) and "
+                             "only the current season (3 weeks unless --weeks): the world "
+                             "of bench/bench_full_tile.py; about 15 CPU-minutes, 17 GB of "
+                             "memory and 7 GB of disk")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes rendering scenes (default: automatic)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -37,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     try:
-        out = generate_world(args.out, seed=args.seed, size=args.size, tiles=args.tiles,
-                             progress=progress, workers=getattr(args, "workers", None))
+        out = generate_world(args.out, progress=progress, **world_parameters(args))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

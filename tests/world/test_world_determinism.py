@@ -57,8 +57,8 @@ def test_cli_main_is_noop_on_complete_world(world, params, capsys):
 
 
 def test_cli_rejects_bad_size(tmp_path, capsys):
-    assert cli.main(["--out", str(tmp_path / "x"), "--size", "100", "--quiet"]) == 2
-    assert "multiple of 16" in capsys.readouterr().err
+    assert cli.main(["--out", str(tmp_path / "x"), "--size", "101", "--quiet"]) == 2
+    assert "even number of pixels" in capsys.readouterr().err
 
 
 def test_module_entry_point_help():

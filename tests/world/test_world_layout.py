@@ -109,8 +109,10 @@ def json_season(d):
 
 
 def test_bad_parameters():
-    with pytest.raises(ValueError, match="multiple of 16"):
-        WorldConfig(size=100)
+    with pytest.raises(ValueError, match="even number of pixels"):
+        WorldConfig(size=101)
+    with pytest.raises(ValueError, match="even number of pixels"):
+        WorldConfig(size=30)
     with pytest.raises(ValueError, match="Monday"):
         json_season({"id": "x", "start": "2024-05-07", "weeks": 3, "role": "reference"})
 
