@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import xarray as xr
 from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -18,8 +19,8 @@ from cropassets.assets._steps import SINGLE_RUN, each_partition
 from cropassets.assets._ui import check_result, check_spec
 from cropassets.core import quality
 from cropassets.core.seasons import find_week
-from cropassets.core.stac.scenes import load_week, radar_status
-from cropassets.core.storage import raw_scenes_encoding, write_zarr_atomic
+from cropassets.core.stac.scenes import SkippedScene, radar_status
+from cropassets.core.stac.week_writer import write_week
 from cropassets.core.tiles import get_tile
 from cropassets.partitions import SEASONS, TILES, split_tile_week, tile_week_partitions
 from cropassets.resources.data_root import DataRoot
@@ -71,18 +72,24 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac_catalog: StacC
     t_search = time.perf_counter() - t0
     context.log.info(f"{tile.id} {week.key}: {len(s2_items)} S2 and {len(s1_items)} S1 items")
     profile = stac_catalog.catalog_profile()
-    ds, skipped = load_week(s2_items, s1_items, tile, profile)
+
+    def attrs(ds: xr.Dataset, skipped: list[SkippedScene]) -> dict[str, Any]:
+        radar = radar_status(profile, len(s1_items), ds.sizes["s1_time"])
+        return {"week": week.key, "season": week.season.id,
+                "week_of_season": week.week_of_season, "radar": radar,
+                "skipped_scenes": len(skipped)}
+
+    path = data_root.raw_scenes_path(tile.id, week.key)
+    written = write_week(s2_items, s1_items, tile, profile, path, attrs)
+    skipped = written.skipped
     for s in skipped:
         context.log.warning(f"skipped scene {s.scene_id}: {s.reason}")
-    radar = radar_status(profile, len(s1_items), ds.sizes["s1_time"])
+    radar = radar_status(profile, len(s1_items), len(written.s1_ids))
     if radar != "loaded":
         context.log.warning(f"{tile.id} {week.key}: made without radar ({radar})")
-    ds.attrs.update(week=week.key, season=week.season.id, week_of_season=week.week_of_season,
-                    radar=radar, skipped_scenes=len(skipped))
-    path = data_root.raw_scenes_path(tile.id, week.key)
-    nbytes = write_zarr_atomic(ds, path, raw_scenes_encoding(ds))
-    n_s2, n_s1 = ds.sizes["s2_time"], ds.sizes["s1_time"]
-    scl = ds["scl"].values
+    nbytes = written.nbytes
+    n_s2, n_s1 = len(written.s2_ids), len(written.s1_ids)
+    scl = written.scl
     valid = scl > 0
     cloud_frac = float(np.isin(scl, CLOUDY_SCL)[valid].mean()) if valid.any() else float("nan")
     warn = AssetCheckSeverity.WARN
@@ -90,7 +97,7 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac_catalog: StacC
         check_result("scene_count", quality.scene_count(
             n_s2, n_s1, min_s1=quality.MIN_S1_SCENES if profile.s1_collection else 0), warn),
         check_result("cloud_free_share", quality.raw_clear_share(
-            scl, scene_ids=[str(v) for v in ds["s2_id"].values]), warn),
+            scl, scene_ids=written.s2_ids), warn),
     ]
     return MaterializeResult(check_results=checks, metadata={
         "path": MetadataValue.path(str(path)),
@@ -103,11 +110,12 @@ def _raw_scenes(context: AssetExecutionContext, key: object, stac_catalog: StacC
         "optical_only": radar != "loaded",
         "complete": not skipped,  # False: a scene failed to load (the sensor retries the week)
         "s2_cloud_shadow_fraction": cloud_frac,
-        "s2_scene_ids": MetadataValue.json([str(v) for v in ds["s2_id"].values]),
-        "s1_scene_ids": MetadataValue.json([str(v) for v in ds["s1_id"].values]),
+        "s2_scene_ids": MetadataValue.json(written.s2_ids),
+        "s1_scene_ids": MetadataValue.json(written.s1_ids),
         "skipped_scenes": MetadataValue.json([{"id": s.scene_id, "reason": s.reason}
                                               for s in skipped]),
         "bytes": nbytes,
+        "strips": written.strips,
         "search_seconds": round(t_search, 3),
         "total_seconds": round(time.perf_counter() - t0, 3),
     })

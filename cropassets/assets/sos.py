@@ -1,8 +1,9 @@
 """Start-of-Season maps per tile and week, written as COGs.
 
-The smoothed season series is computed here from the weekly cubes of weeks 1..w (lazily,
-chunk by chunk) and not stored: a new week stores its cube and its maps, nothing that grows
-with the season (issue 16).
+The smoothed season series is computed here from the weekly cubes of weeks 1..w, window by
+window (:mod:`cropassets.core.timeseries.tile_sos`), and not stored: a new week
+stores its cube and its maps, nothing that grows with the season (issue 16); memory holds
+one window's series whatever the tile size.
 """
 
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from affine import Affine
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -33,16 +35,13 @@ from cropassets.assets._ui import (
 from cropassets.core import quality
 from cropassets.core.publish.cog import write_cog
 from cropassets.core.seasons import SeasonWeek, find_week
-from cropassets.core.storage import dataset_to_series
-from cropassets.core.timeseries.season_series import season_series_as_stored, stack_cubes
-from cropassets.core.timeseries.start_of_season import start_of_season
+from cropassets.core.storage import open_zarr
+from cropassets.core.timeseries.season_series import season_series_as_stored
+from cropassets.core.timeseries.tile_sos import SOS_NODATA, SosParams, sos_days, tile_sos
 from cropassets.partitions import SEASON_TO_DATE, SEASONS, split_tile_week, tile_week_partitions
 from cropassets.resources.dask_cluster import DaskCluster
 from cropassets.resources.data_root import DataRoot
 from cropassets.resources.series_settings import SeriesSettings
-
-SOS_NODATA = 0
-"""SOS COG nodata: day of year 0 does not exist (season not started yet, or not a crop)."""
 
 
 @asset(
@@ -106,18 +105,17 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
     t0 = time.perf_counter()
     cfg = series_settings
     weeks = [w.key for w in week.weeks_to_date()]
-    # read once, same chunks: the series, the clear counts and the gap-fill check all use it
-    cubes = stack_cubes([data_root.weekly_cube_path(tile, w) for w in weeks], weeks,
-                        chunk=cfg.chunk // 2).persist()
-    ds = season_series_as_stored(cubes, cfg.cutoff, cfg.order)
-    series = dataset_to_series(ds).load()  # one dask graph: read, fill, smooth, round
-    clear_obs = ds["n_obs_s2"].values
-    fill = quality.gap_fill_check(series, cubes["features"], cubes["n_obs"])
+    paths = [data_root.weekly_cube_path(tile, w) for w in weeks]
+    # window by window: read, fill, smooth, round, check, SOS (memory: one window's series)
+    result = tile_sos(paths, weeks, week.season.start, sos_params(cfg),
+                      season_series_as_stored, chunk=cfg.chunk)
+    fill = result.fill
     path = data_root.sos_map_path(tile, week_key)
     fill_metadata = {
         "cubes_read": len(weeks),
         "nan_share_after_fill": fill.metadata["nan_share_after_fill"],
         "never_observed_share": fill.metadata["legit_nan_share"],
+        "windows": result.windows,
     }
     if not fill.passed:  # a broken series: write nothing (a COG already there stays as it was)
         reason = "the season series failed gap_fill_complete: no SOS written"
@@ -125,7 +123,9 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
             check_result("gap_fill_complete", fill), skipped_result("cog_valid", reason),
             skipped_result("sos_within_season", reason)], metadata=fill_metadata | {
                 "written": False, "seconds": round(time.perf_counter() - t0, 2)})
-    out = write_sos(path, ds, series, clear_obs, week, cfg)
+    grid = open_zarr(paths[0])
+    out = result.doy
+    write_sos_cog(path, out, str(grid.rio.crs), grid.rio.transform(), week, cfg)
     last_day = week.end - timedelta(days=1)
     started = out != SOS_NODATA
     checks = [check_result("gap_fill_complete", fill),
@@ -138,32 +138,43 @@ def _sos_map(key: object, data_root: DataRoot, series_settings: SeriesSettings,
         "median_sos_doy": float(np.median(out[started])) if started.any() else float("nan"),
         "map": tiler_link(week.season.id, week.key, "sos"),
         "weeks": week.week_of_season,
-        "no_clear_s2_share": float((clear_obs == 0).mean()),
+        "no_clear_s2_share": result.no_clear_s2_share,
         **fill_metadata,
         "seconds": round(time.perf_counter() - t0, 2),
         "dask": MetadataValue.json(dask_cluster.describe()),
     })
 
 
+def sos_params(cfg: SeriesSettings) -> SosParams:
+    """The smoothing and SOS rule of the series settings."""
+    return SosParams(cutoff=cfg.cutoff, order=cfg.order, fraction=cfg.sos_fraction,
+                     min_amplitude=cfg.sos_min_amplitude,
+                     radar_min_amplitude_db=cfg.sos_radar_min_amplitude_db)
+
+
 def write_sos(path: Path, ds: xr.Dataset, series: xr.DataArray, clear_obs: np.ndarray,
               week: SeasonWeek, cfg: SeriesSettings) -> np.ndarray:
-    """Write the SOS COG of one tile x week at ``path``; returns the uint16 day of year.
+    """Write the SOS COG of a whole loaded series at ``path``; returns the uint16 day of year.
 
-    ``ds`` gives the grid, ``series`` the loaded season series (feature, week, y, x).
+    ``ds`` gives the grid, ``series`` the loaded season series (feature, week, y, x),
+    ``clear_obs`` the (week, y, x) clear S2 observations.
     """
-    doy = start_of_season(series, week.season.start, cfg.sos_fraction,
-                          cfg.sos_min_amplitude, clear_obs=clear_obs,
-                          radar_min_amplitude_db=cfg.sos_radar_min_amplitude_db)
-    out = np.where(np.isfinite(doy), np.round(doy), SOS_NODATA).astype(np.uint16)
+    out = sos_days(series, clear_obs, week.season.start, sos_params(cfg))
+    write_sos_cog(path, out, str(ds.rio.crs), ds.rio.transform(), week, cfg)
+    return out
+
+
+def write_sos_cog(path: Path, doy: np.ndarray, crs: str, transform: Affine, week: SeasonWeek,
+                  cfg: SeriesSettings) -> None:
+    """Write (y, x) uint16 SOS days of one tile x week as its COG at ``path``."""
     last_day = week.end - timedelta(days=1)
-    write_cog(path, out, str(ds.rio.crs), ds.rio.transform(), SOS_NODATA,
+    write_cog(path, doy, crs, transform, SOS_NODATA,
               overview_resampling="nearest", band_descriptions=["sos_doy"],
               tags={"product": "start_of_season", "units": "day of year",
                     "season": week.season.id, "season_start": week.season.start.isoformat(),
                     "week_of_season": week.week_of_season,
                     "last_observation_date": last_day.isoformat(),
                     "sos_fraction": cfg.sos_fraction})
-    return out
 
 
 sos_cogs_on_disk = cogs_on_disk_check(sos_map, "sos_map", quality.SOS_COG,

@@ -2,8 +2,6 @@
 
 import argparse
 
-import pytest
-
 from cropassets.world import world_cli
 
 

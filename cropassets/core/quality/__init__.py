@@ -52,7 +52,12 @@ from cropassets.core.quality.product_checks import (
     crop_values_check,
     sos_in_season,
 )
-from cropassets.core.quality.series_checks import gap_fill_check, observed_mask
+from cropassets.core.quality.series_checks import (
+    gap_fill_check,
+    gap_fill_counts,
+    gap_fill_verdict,
+    observed_mask,
+)
 
 __all__ = [
     "COVERAGE_COG",
@@ -77,6 +82,8 @@ __all__ = [
     "cube_clear_share",
     "feature_ranges",
     "gap_fill_check",
+    "gap_fill_counts",
+    "gap_fill_verdict",
     "knee_check",
     "observed_mask",
     "raw_clear_share",

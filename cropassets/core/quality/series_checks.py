@@ -50,6 +50,32 @@ def observed_mask(raw: xr.DataArray, n_obs: xr.DataArray | None = None,
     return xr.concat(parts, dim="feature")
 
 
+def gap_fill_counts(filled: xr.DataArray, raw: xr.DataArray,
+                    n_obs: xr.DataArray | None = None) -> xr.Dataset:
+    """Per-feature counts behind :func:`gap_fill_check`, computed (sum them over strips).
+
+    Args:
+        filled: (feature, week, y, x) series after gap-fill and smoothing, as stored.
+        raw: (feature, week, y, x) weekly composites the series was built from.
+        n_obs: (sensor, week, y, x) valid-observation counts of those composites.
+
+    Returns:
+        Dataset over ``feature``: ``observed``, ``unfilled``, ``invented`` (pixels) and
+        ``nan_values`` (values), plus ``pixels`` (scalar, pixels of the area).
+    """
+    observed = observed_mask(raw, n_obs)
+    any_nan = filled.isnull().any("week")
+    any_val = filled.notnull().any("week")
+    pixels = int(np.prod([filled.sizes[d] for d in ("y", "x")]))
+    return xr.Dataset({
+        "observed": observed.sum(("y", "x")),
+        "unfilled": (observed & any_nan).sum(("y", "x")),
+        "invented": (~observed & any_val).sum(("y", "x")),
+        "nan_values": filled.isnull().sum(("week", "y", "x")),
+        "pixels": pixels,
+    }).compute()
+
+
 def gap_fill_check(filled: xr.DataArray, raw: xr.DataArray, n_obs: xr.DataArray | None = None,
                    max_failed_share: float = MAX_FILL_FAILURE_SHARE) -> QualityResult:
     """The gap-filled series is complete exactly where the season so far was observed.
@@ -67,21 +93,28 @@ def gap_fill_check(filled: xr.DataArray, raw: xr.DataArray, n_obs: xr.DataArray 
         max_failed_share: Largest share of failing pairs among the observed pairs (0-1).
 
     Returns:
+        See :func:`gap_fill_verdict`.
+    """
+    return gap_fill_verdict(gap_fill_counts(filled, raw, n_obs), filled.sizes["week"],
+                            max_failed_share)
+
+
+def gap_fill_verdict(stats: xr.Dataset, weeks: int,
+                     max_failed_share: float = MAX_FILL_FAILURE_SHARE) -> QualityResult:
+    """The gap-fill check from :func:`gap_fill_counts` (of a tile, or summed over strips).
+
+    Args:
+        stats: Counts of :func:`gap_fill_counts` (``pixels``: of the whole area).
+        weeks: Weeks of the series.
+        max_failed_share: Largest share of failing pairs among the observed pairs (0-1).
+
+    Returns:
         Metadata: ``failed_share`` (failing pairs / observed pairs), ``failed_pairs``,
         ``invented_pairs``, ``observed_share`` and ``legit_nan_share`` (never observed) of
         all pairs, ``nan_share_after_fill`` (NaN values / all values), per feature counts.
     """
-    observed = observed_mask(raw, n_obs)
-    any_nan = filled.isnull().any("week")
-    any_val = filled.notnull().any("week")
-    stats = xr.Dataset({
-        "observed": observed.sum(("y", "x")),
-        "unfilled": (observed & any_nan).sum(("y", "x")),
-        "invented": (~observed & any_val).sum(("y", "x")),
-        "nan_values": filled.isnull().sum(("week", "y", "x")),
-    }).compute()
-    names = [str(f) for f in filled["feature"].values]
-    pixels = int(np.prod([filled.sizes[d] for d in ("y", "x")]))
+    names = [str(f) for f in stats["feature"].values]
+    pixels = int(stats["pixels"])
     pairs = pixels * len(names)
     n_obs_pairs = int(stats["observed"].sum())
     unfilled, invented = int(stats["unfilled"].sum()), int(stats["invented"].sum())
@@ -94,12 +127,12 @@ def gap_fill_check(filled: xr.DataArray, raw: xr.DataArray, n_obs: xr.DataArray 
     passed = failed_share <= max_failed_share
     summary = (f"{failed} of {n_obs_pairs} observed (feature, pixel) series not gap-filled "
                f"or invented (share {failed_share:.4f}, maximum {max_failed_share})")
-    n_values = pairs * filled.sizes["week"]
+    n_values = pairs * weeks
     return QualityResult(passed, summary, {
         "failed_share": failed_share, "failed_pairs": failed, "unfilled_pairs": unfilled,
         "invented_pairs": invented, "observed_pairs": n_obs_pairs,
         "observed_share": _share(n_obs_pairs, pairs),
         "legit_nan_share": _share(pairs - n_obs_pairs, pairs),
         "nan_share_after_fill": _share(int(stats["nan_values"].sum()), n_values),
-        "weeks": int(filled.sizes["week"]), "pixels": pixels, "features": per,
+        "weeks": int(weeks), "pixels": pixels, "features": per,
         "max_failed_share": max_failed_share})
