@@ -79,9 +79,9 @@ def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettin
     with dask_cluster.compute_context():  # blocks as dask tasks: threads, or the cluster
         nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
                                         cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
-    cube = open_zarr(path).load()
-    feats = cube["features"].values
-    nan_share = {f: float(np.isnan(feats[i]).mean()) for i, f in enumerate(cfg.features)}
+    cube = open_zarr(path)  # lazy: the checks read one feature at a time (a full tile's
+    feats = cube["features"]  # cube is ~3.4 GB of float32)
+    nan_share = {f: float(np.isnan(feats[i].values).mean()) for i, f in enumerate(cfg.features)}
     n_obs_s2 = cube["n_obs"].sel(sensor="s2").values
     checks = [
         check_result("clear_observation_share", quality.cube_clear_share(n_obs_s2),

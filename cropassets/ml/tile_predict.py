@@ -38,7 +38,7 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
                  strip_rows: int = 128, batch_size: int | None = None,
                  device: torch.device | str | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Class code and confidence of every pixel of a tile at week k = ``checkpoint.n_steps``.
 
     Args:
@@ -53,6 +53,8 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
             CNN2D, 16384 for the forest).
         device: Torch device (default CUDA when present).
         progress: Called with (pixels done, pixels total) after each strip.
+        rows: Only rows ``r0:r1`` of the tile (a sample of a large tile, e.g. for a
+            benchmark); the outputs then cover those rows. Default: every row.
 
     Returns:
         ``(class_code, confidence)``, both (y, x) uint8: class code from the model's
@@ -84,15 +86,18 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
     for path, a in zip(cube_paths[:k], arrays, strict=True):
         if a.shape[1:] != (ny, nx):
             raise ValueError(f"weekly cube {path} is {a.shape[1:]}, not the tile's {(ny, nx)}")
-    cls = np.full((ny, nx), CLASS_NODATA, dtype=np.uint8)
-    conf = np.full((ny, nx), CLASS_NODATA, dtype=np.uint8)
+    r0, r1 = rows if rows is not None else (0, ny)
+    if not 0 <= r0 < r1 <= ny:
+        raise ValueError(f"rows {rows} are not within the tile's 0..{ny}")
+    cls = np.full((r1 - r0, nx), CLASS_NODATA, dtype=np.uint8)
+    conf = np.full((r1 - r0, nx), CLASS_NODATA, dtype=np.uint8)
     lut = codes.astype(np.uint8)
     block_x = int(arrays[0].chunks[2])  # one stored chunk wide: reads never span chunks
     done = 0
     for x0 in range(0, nx, block_x):
         x1 = min(x0 + block_x, nx)
-        for y0 in range(0, ny, strip_rows):
-            y1 = min(y0 + strip_rows, ny)
+        for y0 in range(r0, r1, strip_rows):
+            y1 = min(y0 + strip_rows, r1)
             # F,T,y,x
             strip = np.stack([np.asarray(a[:, y0:y1, x0:x1])[pick] for a in arrays], axis=1)
             series = strip.reshape(len(pick), k, -1).transpose(2, 0, 1)  # (N, F, T)
@@ -103,11 +108,11 @@ def predict_tile(cube_paths: Sequence[Path], checkpoint: Checkpoint | ServedMode
             c[ok] = lut[idx[ok]]
             q = np.full(idx.shape, CLASS_NODATA, dtype=np.uint8)
             q[ok] = np.clip(np.round(p[ok] * 100), 0, 100).astype(np.uint8)
-            cls[y0:y1, x0:x1] = c.reshape(y1 - y0, x1 - x0)
-            conf[y0:y1, x0:x1] = q.reshape(y1 - y0, x1 - x0)
+            cls[y0 - r0:y1 - r0, x0:x1] = c.reshape(y1 - y0, x1 - x0)
+            conf[y0 - r0:y1 - r0, x0:x1] = q.reshape(y1 - y0, x1 - x0)
             done += (y1 - y0) * (x1 - x0)
             if progress:
-                progress(done, ny * nx)
+                progress(done, (r1 - r0) * nx)
     return cls, conf
 
 

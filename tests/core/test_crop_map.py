@@ -167,3 +167,14 @@ def test_legend_colours_and_errors():
         class_legend([255], ["x"])
 
 
+
+
+def test_rows_predict_a_band_of_the_tile(model_and_cubes):
+    """A band of rows (a large tile's sample) equals those rows of the whole prediction."""
+    ckpt, paths, _ = model_and_cubes
+    whole = predict_tile(paths[:K], ckpt, strip_rows=2)
+    band = predict_tile(paths[:K], ckpt, strip_rows=2, rows=(2, 5))
+    assert band[0].shape == (3, SHAPE[1])
+    assert_same_classes_up_to_ties(*band, whole[0][2:5], whole[1][2:5])
+    with pytest.raises(ValueError, match=r"rows \(4, 99\) are not within the tile's 0..13"):
+        predict_tile(paths[:K], ckpt, rows=(4, 99))
