@@ -30,7 +30,7 @@ def world_parameters(args: argparse.Namespace) -> dict[str, Any]:
         seasons = [replace(s, weeks=weeks) for s in seasons]
     workers = getattr(args, "workers", None)
     if workers is None and size * size * tiles > 50_000_000:
-        workers = 1  # one scene of a full tile takes ~17 GB while it is rendered
+        workers = 1  # a full-tile scene takes ~14 GB while it is rendered
     return {"seed": args.seed, "size": size, "tiles": tiles, "seasons": seasons,
             "workers": workers}
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-tile", action="store_true",
                         help=f"one Sentinel-2-sized tile ({FULL_TILE} x {FULL_TILE} px) and "
                              "only the current season (3 weeks unless --weeks): the world "
-                             "of bench/bench_full_tile.py; about 15 CPU-minutes, 17 GB of "
+                             "of bench/bench_full_tile.py; about 20 CPU-minutes, 15 GB of "
                              "memory and 7 GB of disk")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes rendering scenes (default: automatic)")

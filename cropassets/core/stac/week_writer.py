@@ -11,6 +11,7 @@ store, so memory holds one strip of every scene plus the (scene, y, x) uint8 SCL
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -109,6 +110,7 @@ def _ids(ds: xr.Dataset, prefix: str) -> list[str]:
 def _write_in_strips(s2_items: list[dict], s1_items: list[dict], tile: TileSpec,
                      profile: CatalogProfile, path: Location, attrs: Attrs | None,
                      strip_rows: int) -> WrittenWeek:
+    first: xr.Dataset | None
     first, skipped = load_week(s2_items, s1_items, strip_of(tile, 0, strip_rows), profile)
     s2_ids, s1_ids = _ids(first, "s2"), _ids(first, "s1")
     s2_ok = [it for it in s2_items if it["id"] in set(s2_ids)]
@@ -124,7 +126,8 @@ def _write_in_strips(s2_items: list[dict], s1_items: list[dict], tile: TileSpec,
         for y0 in range(0, tile.height, strip_rows):
             y1 = min(y0 + strip_rows, tile.height)
             if y0 == 0:
-                part = first
+                assert first is not None
+                part, first = first, None
             else:
                 part, lost = load_week(s2_ok, s1_ok, strip_of(tile, y0, y1), profile)
                 if lost:
@@ -136,6 +139,7 @@ def _write_in_strips(s2_items: list[dict], s1_items: list[dict], tile: TileSpec,
             region.to_zarr(store, region={"y": slice(y0, y1)}, zarr_format=2)
             n_strips += 1
             del part, region
+            gc.collect()  # a dataset with a .rio accessor is a reference cycle: free it now
         nbytes = dir_size(target)
     return WrittenWeek(s2_ids, s1_ids, scl, skipped, nbytes, n_strips)
 
@@ -164,7 +168,8 @@ def _strip_encoding(ds: xr.Dataset) -> dict[str, dict]:
     link rioxarray set) is carried over.
     """
     enc = raw_scenes_encoding(ds)
-    for name, var in ds.data_vars.items():
+    for key, var in ds.data_vars.items():
+        name = str(key)
         enc.setdefault(name, {})["chunks"] = (1, CHUNK, CHUNK)
         if "grid_mapping" in var.encoding:
             enc[name]["grid_mapping"] = var.encoding["grid_mapping"]

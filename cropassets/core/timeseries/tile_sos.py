@@ -10,6 +10,7 @@ and the (y, x) outputs, whatever the tile and the week.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -142,6 +143,7 @@ def tile_sos(cube_paths: Sequence[str | Path], week_keys: Sequence[str], season_
             doy[ys, xs] = sos_days(series, clear_obs, season_start, params)
             windows += 1
             del part, ds, series, clear_obs
+            gc.collect()  # datasets with a .rio accessor are reference cycles: free them now
     assert counts is not None  # a tile has at least one row
     fill = quality.gap_fill_verdict(counts, len(week_keys))
     return TileSos(doy=doy, fill=fill, no_clear_s2_share=no_clear / (len(week_keys) * ny * nx),
