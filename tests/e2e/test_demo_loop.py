@@ -12,7 +12,9 @@ import pytest
 
 from tests.dagster_services import free_port
 
-pytestmark = pytest.mark.slow
+# mostly waits on runs of tiny partitions and the tiler: it runs beside the CPU-bound slow
+# tests with the Dagster-services ones (`make test`)
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def _weeks(port: int) -> list[str]:

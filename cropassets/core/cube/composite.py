@@ -111,14 +111,32 @@ _BLOCKS_DONE = itertools.count()
 _RAW_VARS = ("blue", "green", "red", "nir", "swir16", "scl", "vv", "vh")
 
 
-def _composite_block(block: xr.Dataset, store: Location, ys: slice, xs: slice, y0: int, x0: int,
-                     features: tuple[str, ...], dilate_px: int, lee_window: int,
+class _BlockInput:
+    """A block of the raw scenes, read by the task that composites it.
+
+    ``dask.delayed`` computes a dask-backed argument before the task runs, and the
+    scheduler runs those cheap reads ahead of the composites: a 10980² tile's whole week
+    (6.7 GB) was in memory at once. Wrapped, the block is read inside its task, with the
+    synchronous scheduler (also inside a dask.distributed worker).
+    """
+
+    def __init__(self, block: xr.Dataset) -> None:
+        self.block = block
+
+    def read(self) -> xr.Dataset:
+        """The block's values in memory."""
+        return self.block.compute(scheduler="sync")
+
+
+def _composite_block(block_input: _BlockInput, store: Location, ys: slice, xs: slice, y0: int,
+                     x0: int, features: tuple[str, ...], dilate_px: int, lee_window: int,
                      enl: float) -> None:
     """Composite one haloed block and write its rows ``ys`` x columns ``xs`` into ``store``.
 
     The block's top-left pixel is (``y0``, ``x0``) of the tile.
     """
-    out = weekly_composite(block.load(), features, dilate_px, lee_window, enl)
+    block = block_input.read()
+    out = weekly_composite(block, features, dilate_px, lee_window, enl)
     out = out.isel(y=slice(ys.start - y0, ys.stop - y0), x=slice(xs.start - x0, xs.stop - x0))
     out = out.drop_vars(list(out.coords))
     out[["features", "n_obs"]].to_zarr(zarr_store(store), region={"y": ys, "x": xs},
@@ -191,12 +209,11 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path | ObjPath,
             for x0 in range(0, nx, chunk):
                 y1, x1 = min(y0 + chunk, ny), min(x0 + chunk, nx)
                 ya, xa = max(0, y0 - halo), max(0, x0 - halo)
-                # a dask-backed block becomes the task's input (computed first), a lazily
-                # indexed one is read inside the task
+                # read inside the task (dask-backed or lazily indexed alike)
                 block = raw[names].isel(y=slice(ya, min(ny, y1 + halo)),
                                         x=slice(xa, min(nx, x1 + halo)))
                 tasks.append(dask.delayed(_composite_block, pure=False)(
-                    block, tmp, slice(y0, y1), slice(x0, x1), ya, xa, features,
+                    _BlockInput(block), tmp, slice(y0, y1), slice(x0, x1), ya, xa, features,
                     dilate_px, lee_window, enl))
         dask.compute(*tasks, scheduler=scheduler)
         size = dir_size(tmp)
