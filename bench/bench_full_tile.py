@@ -1,7 +1,7 @@
 """Benchmark: one full Sentinel-2 tile (10980 x 10980 px), ingestion -> cube -> series/SOS ->
 prediction, stage by stage, each in a fresh process.
 
-Needs the full-tile world (about 15 CPU-minutes and 17 GB of memory to generate once):
+Needs the full-tile world (about 20 CPU-minutes, 15 GB of memory and 7 GB of disk to generate once):
 
     .venv/bin/cropassets demo-world --out /big/disk/ft-world --full-tile
     .venv/bin/python bench/bench_full_tile.py --world /big/disk/ft-world --data /big/disk/ft-data

@@ -241,6 +241,15 @@ def test_sos_in_season_window_and_year_wrap():
     assert none.passed and none.metadata["started_share"] == 0
 
 
+def test_sos_in_season_counts_a_large_map_block_by_block():
+    """A full tile's map is counted in blocks of rows (no int64 copy of it): same counts."""
+    doy = np.random.default_rng(0).choice(np.array([0, 127, 140, 200], np.uint16), (5, 2**21))
+    r = quality.sos_in_season(doy, 0, date(2024, 5, 6), date(2024, 6, 30))  # days 0..55
+    assert r.metadata["started_pixels"] == int((doy != 0).sum())
+    assert r.metadata["outside"] == int((doy == 200).sum()) > 0
+    assert (r.metadata["min_days_since_start"], r.metadata["max_days_since_start"]) == (0, 73)
+
+
 def test_crop_values_check():
     cls = np.array([[1, 2, 255], [7, 255, 3]], np.uint8)
     conf = np.array([[90, 55, 255], [100, 255, 40]], np.uint8)

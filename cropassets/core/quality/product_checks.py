@@ -118,19 +118,26 @@ def sos_in_season(doy: np.ndarray, nodata: int, season_start: date, last_day: da
         share of started pixels outside the window. Years wrap (a season over New Year).
     """
     doy = np.asarray(doy)
-    started = doy != nodata
+    counts: dict[int, int] = {}  # value -> pixels, row block by row block (a full tile's
+    rows = max(1, 2**22 // max(1, doy.shape[-1]))  # int64 copy would be ~1 GB)
+    for r0 in range(0, doy.shape[0], rows):
+        values, n_values = np.unique(doy[r0:r0 + rows], return_counts=True)
+        for v, c in zip(values.tolist(), n_values.tolist(), strict=True):
+            counts[v] = counts.get(v, 0) + c
+    started = {v: c for v, c in counts.items() if v != nodata}
     year_len = 366 if calendar.isleap(season_start.year) else 365
-    days = (doy[started].astype(np.int64) - season_start.timetuple().tm_yday) % year_len
+    start_doy = season_start.timetuple().tm_yday
+    days = {v: (int(v) - start_doy) % year_len for v in started}
     window = (last_day - season_start).days
-    outside = int((days > window).sum()) + int(((doy[started] < 1) | (doy[started] > 366)).sum())
-    n = int(started.sum())
+    outside = sum(c for v, c in started.items() if days[v] > window or not 1 <= v <= 366)
+    n = sum(started.values())
     return QualityResult(outside == 0, f"{outside} of {n} SOS dates outside days 0..{window} "
                          "of the season", {
                              "started_share": _share(n, doy.size) if doy.size else 0.0,
                              "started_pixels": n, "outside": outside,
                              "outside_share": _share(outside, n) if n else 0.0,
-                             "min_days_since_start": int(days.min()) if n else None,
-                             "max_days_since_start": int(days.max()) if n else None,
+                             "min_days_since_start": min(days.values()) if n else None,
+                             "max_days_since_start": max(days.values()) if n else None,
                              "window_days": window})
 
 
