@@ -79,8 +79,10 @@ def _weekly_cube(key: object, data_root: DataRoot, series_settings: SeriesSettin
     with dask_cluster.compute_context():  # blocks as dask tasks: threads, or the cluster
         nbytes = write_weekly_composite(raw, path, tuple(cfg.features), cfg.cloud_buffer_px,
                                         cfg.lee_window, cfg.s1_enl, chunk=cfg.chunk)
-    cube = open_zarr(path)  # lazy: the checks read one feature at a time (a full tile's
-    feats = cube["features"]  # cube is ~3.4 GB of float32)
+    # dask-backed: the checks read one feature at a time, chunk by chunk (opened without
+    # dask, xarray caches a whole variable on first access: 7.7 GB for a 10980² tile)
+    cube = open_zarr(path, dask=True)
+    feats = cube["features"]
     nan_share = {f: float(np.isnan(feats[i].values).mean()) for i, f in enumerate(cfg.features)}
     n_obs_s2 = cube["n_obs"].sel(sensor="s2").values
     checks = [

@@ -120,6 +120,10 @@ def test_block_by_block_composite_equals_unchunked(tmp_path):
     import zarr
 
     assert zarr.open_array(tmp_path / "cube.zarr" / "features").chunks == (5, 16, 16)
+    # stored as the contract says (float64 features and n_obs until issue 16's full tile)
+    assert zarr.open_array(tmp_path / "cube.zarr" / "features").dtype == np.float32
+    assert zarr.open_array(tmp_path / "cube.zarr" / "n_obs").dtype == np.uint8
+    assert blocks["n_obs"].dtype == np.uint8
     np.testing.assert_allclose(blocks["features"].values, whole["features"].values,
                                atol=1e-4, equal_nan=True)
     np.testing.assert_array_equal(blocks["n_obs"].values, whole["n_obs"].values)

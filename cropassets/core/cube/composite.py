@@ -192,9 +192,9 @@ def write_weekly_composite(raw: xr.Dataset, path: str | Path | ObjPath,
     halo = lee_window // 2 + dilate_px
     template = xr.Dataset(
         {"features": (("feature", "y", "x"),
-                      da.zeros((len(features), ny, nx), np.float32,
+                      da.zeros((len(features), ny, nx), dtype=np.float32,
                                chunks=(-1, chunk, chunk))),
-         "n_obs": (("sensor", "y", "x"), da.zeros((2, ny, nx), np.uint8,
+         "n_obs": (("sensor", "y", "x"), da.zeros((2, ny, nx), dtype=np.uint8,
                                                   chunks=(-1, chunk, chunk)))},
         coords={"feature": list(features), "sensor": ["s2", "s1"],
                 "y": raw["y"].values, "x": raw["x"].values})

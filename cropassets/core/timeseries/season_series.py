@@ -48,7 +48,8 @@ def season_series(cubes: xr.Dataset, cutoff: float, order: int = 3
     """
     smooth = smooth_dataarray(cubes["features"], "week", cutoff, order)
     out, enc = series_to_dataset(smooth)
-    out["n_obs_s2"] = cubes["n_obs"].sel(sensor="s2", drop=True)
+    # without the stored (sensor, y, x) chunking of the cube, which no longer fits
+    out["n_obs_s2"] = cubes["n_obs"].sel(sensor="s2", drop=True).drop_encoding()
     crs = cubes.rio.crs
     if crs is not None:
         out = out.rio.write_crs(crs).rio.write_transform(cubes.rio.transform())
