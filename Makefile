@@ -80,8 +80,8 @@ test: install web
 	@# one portability variant: the float-sensitive tests with one OpenMP thread (other kernels)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(FLOAT_TESTS)
 	@# the Dagster-services tests mostly wait on daemon ticks: run them beside the other slow ones
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "slow and services" > .services-tests.log 2>&1 & svc=$$!; \
-	$(BIN)/python -m pytest -q -m "slow and not services"; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10 -m "slow and services" > .services-tests.log 2>&1 & svc=$$!; \
+	$(BIN)/python -m pytest -q --durations=15 -m "slow and not services"; rc=$$?; \
 	wait $$svc; src=$$?; echo "--- slow tests with Dagster services:"; cat .services-tests.log; \
 	[ $$rc -eq 0 -o $$rc -eq 5 ] && [ $$src -eq 0 -o $$src -eq 5 ]
 
