@@ -35,7 +35,7 @@ PEAK_LIMIT_GB = 8.0
 
 
 def run_stage(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run ``cmd`` to completion; wall and CPU seconds and peak RSS (GB) of the process tree.
+    """Run ``cmd`` to completion; its wall seconds and combined output (``out``).
 
     Raises:
         RuntimeError: The command failed (its output tail is in the message).
@@ -45,7 +45,6 @@ def run_stage(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
                             stderr=subprocess.STDOUT, text=True)
     out = proc.communicate()[0]
     wall = time.perf_counter() - t0
-    # the child has been reaped by communicate(): its usage is in RUSAGE_CHILDREN
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
     return {"wall_s": wall, "out": out}  # type: ignore[dict-item]

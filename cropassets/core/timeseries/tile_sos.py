@@ -1,7 +1,7 @@
 """Start of Season over a whole tile, computed window by window from the weekly cubes.
 
-A season series of a Sentinel-2 tile (10980 x 10980 px, ~7 features) holds 3.4 GB of
-float32 per week of season: at week 28 the whole series would be ~95 GB. Here the cubes of
+A season series of a Sentinel-2 tile (10980 x 10980 px, 5 features) holds 2.4 GB of
+float32 per week of season: at week 28 the whole series would be ~68 GB. Here the cubes of
 weeks 1..w are read lazily and each window (whole Zarr chunks: full-width strips early
 in the season, blocks later) is gap-filled, smoothed, checked and turned into SOS days
 before the next is read, so memory holds one window's series (sized by ``window_bytes``)
