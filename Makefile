@@ -71,23 +71,26 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Fast suite on every change, then the slow end-to-end tests.
+# Lint and types, then the whole suite (fast and slow tests) in one pytest-xdist session on
+# three workers (the Dagster-services tests mostly wait on daemon ticks, so a third worker
+# fills the two cores), the slowest files first; beside it, one portability variant: the
+# float-sensitive tests with one OpenMP thread (other kernels), printed at the end.
 test: install web
 	$(BIN)/ruff check .
 	@# type check of cropassets/core, cropassets/ml and tiler ([tool.mypy] in pyproject.toml)
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
-	@# one portability variant: the float-sensitive tests with one OpenMP thread (other kernels)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(FLOAT_TESTS)
-	@# the Dagster-services tests mostly wait on daemon ticks: run them beside the other slow ones
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10 -m "slow and services" > .services-tests.log 2>&1 & svc=$$!; \
-	$(BIN)/python -m pytest -q --durations=15 -m "slow and not services"; rc=$$?; \
-	wait $$svc; src=$$?; echo "--- slow tests with Dagster services:"; cat .services-tests.log; \
-	[ $$rc -eq 0 -o $$rc -eq 5 ] && [ $$src -eq 0 -o $$src -eq 5 ]
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(FLOAT_TESTS) \
+	  > .float-variant.log 2>&1 & fv=$$!; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder \
+	  -m "slow or not slow" --durations=20; rc=$$?; \
+	wait $$fv; frc=$$?; echo "--- float-sensitive tests with OMP_NUM_THREADS=1:"; \
+	if [ $$frc -eq 0 ]; then tail -n 1 .float-variant.log; else cat .float-variant.log; fi; \
+	[ $$rc -eq 0 ] && [ $$frc -eq 0 ]
 
+# The fast suite alone (slow tests deselected), on both cores: on every change.
 test-fast: install web
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The float-sensitive tests under other OpenBLAS kernels and thread counts (before CI does).
 test-portability: install
