@@ -12,8 +12,8 @@ import pytest
 
 from tests.dagster_services import free_port
 
-# mostly waits on runs of tiny partitions and the tiler: it runs beside the CPU-bound slow
-# tests with the Dagster-services ones (`make test`)
+# a server (the tiler) and the demo's own runs of tiny partitions: marked with the tests that
+# run Dagster services (docs/testing.md)
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
