@@ -303,7 +303,7 @@ def _coverage_map(key: object, data_root: DataRoot) -> MaterializeResult:
     if missing:
         raise FileNotFoundError(f"coverage of {tile_id} {week.key} needs the weekly cubes of "
                                 f"weeks 1..{week.week_of_season}; missing: {missing}")
-    counts = coverage_counts([read_cube_counts(c) for c in cubes])
+    counts = coverage_counts(read_cube_counts(c) for c in cubes)  # one cube at a time
     path = data_root.coverage_map_path(tile_id, week.key)
     write_coverage_cog(path, counts, tile.crs, tile.transform,
                        {"season": week.season.id, "week": week.key,

@@ -25,6 +25,26 @@ def test_coverage_counts_add_the_season_and_keep_the_week():
         coverage_counts([])
 
 
+def test_coverage_counts_stream_the_weeks_and_saturate_below_nodata():
+    rng = np.random.default_rng(3)
+    weeks = [rng.integers(0, 255, (2, 4, 5), dtype=np.uint8) for _ in range(6)]
+    read = []
+
+    def one_at_a_time():
+        for i, w in enumerate(weeks):
+            read.append(i)
+            yield w
+
+    out = coverage_counts(one_at_a_time())  # a generator: each week read once, in order
+    assert read == list(range(6))
+    np.testing.assert_array_equal(out[0], np.sum([w[0].astype(np.int64) for w in weeks], 0))
+    np.testing.assert_array_equal(out[1:], weeks[-1])
+    full = np.full((2, 1, 1), 255, np.uint8)
+    assert coverage_counts([full] * 300)[0, 0, 0] == 65534  # 76,500 clipped below nodata
+    with pytest.raises(ValueError, match=r"week 1 have shape \(3, 1, 1\)"):
+        coverage_counts(iter([np.zeros((3, 1, 1), np.uint8)]))
+
+
 def test_point_query_says_why_a_week_is_uncertain(tiler_url, published):
     lon, lat = published.field_point
     rows = http_get(f"{tiler_url}/api/point?lon={lon}&lat={lat}").json()["weeks"]

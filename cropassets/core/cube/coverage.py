@@ -12,7 +12,7 @@ week w stacks, as uint16 (nodata 65535, never a count):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,12 @@ def read_cube_counts(path: str | Path) -> np.ndarray:
     return ds["n_obs"].sel(sensor=["s2", "s1"]).values.astype(np.uint8)
 
 
-def coverage_counts(weeks: Sequence[np.ndarray]) -> np.ndarray:
-    """Coverage bands of the last of ``weeks`` from each week's counts.
+def coverage_counts(weeks: Iterable[np.ndarray]) -> np.ndarray:
+    """Coverage bands of the last of ``weeks`` from each week's counts, one week at a time.
+
+    Only a running uint32 season sum and the last week are held, so ``weeks`` may be a
+    generator that reads each cube as it is needed: a full 10980² tile at week 28 holds
+    ~1 GB here instead of every week's counts (6.8 GB) and their uint32 copies.
 
     Args:
         weeks: ``n_obs`` of weeks 1..w in order, each (2, y, x): clear S2, valid S1.
@@ -55,16 +59,24 @@ def coverage_counts(weeks: Sequence[np.ndarray]) -> np.ndarray:
     Raises:
         ValueError: No week, or weeks of different shapes.
     """
-    if not weeks:
-        raise ValueError("coverage needs the counts of at least one week")
-    shape = weeks[0].shape
+    season: np.ndarray | None = None
+    last: np.ndarray | None = None
+    shape: tuple[int, ...] = ()
     for i, w in enumerate(weeks, 1):
+        if season is None:
+            shape = w.shape
+            season = np.zeros(w.shape[1:], np.uint32)
         if w.shape != shape or w.ndim != 3 or w.shape[0] != 2:
             raise ValueError(f"counts of week {i} have shape {w.shape}; expected (2, y, x) "
                              f"like week 1 {shape}")
-    season = np.sum([w[0].astype(np.uint32) for w in weeks], axis=0)
-    return np.stack([np.minimum(season, COVERAGE_NODATA - 1), weeks[-1][0],
-                     weeks[-1][1]]).astype(np.uint16)
+        season += w[0]
+        last = w
+    if season is None or last is None:
+        raise ValueError("coverage needs the counts of at least one week")
+    out = np.empty((3, *season.shape), np.uint16)
+    np.minimum(season, COVERAGE_NODATA - 1, out=out[0], casting="unsafe")
+    out[1:] = last
+    return out
 
 
 def write_coverage_cog(path: str | Path, counts: np.ndarray, crs: str, transform: Affine,
